@@ -1,0 +1,225 @@
+//! [`LambdaWorker`]: what `fn main(worker: &mut LambdaWorker)` configures, pre-filled with the
+//! defaults that suit a Worker living inside one Lambda invocation.
+
+use crate::versioning::{ServerlessWorkflow, VersioningBehavior};
+use std::{collections::BTreeMap, time::Duration};
+use temporalio_sdk::{
+    WorkerOptions,
+    activities::ActivityImplementer,
+    runtime::{
+        PollerBehavior,
+        worker_tuner::{FixedSizeSlotSupplier, TunerHolder},
+    },
+    workflows::WorkflowImplementation,
+};
+
+/// Default maximum concurrent activity executions: a Lambda instance has a fraction of a core
+/// and a few hundred MB, so two activities at a time is what Temporal's Lambda packages use.
+pub const DEFAULT_MAX_CONCURRENT_ACTIVITIES: usize = 2;
+/// Default maximum concurrent workflow tasks (cheap, CPU-bound replays).
+pub const DEFAULT_MAX_CONCURRENT_WORKFLOW_TASKS: usize = 10;
+/// Default maximum concurrent local activities.
+pub const DEFAULT_MAX_CONCURRENT_LOCAL_ACTIVITIES: usize = 2;
+/// Default maximum concurrent Nexus tasks.
+pub const DEFAULT_MAX_CONCURRENT_NEXUS_TASKS: usize = 5;
+/// Default concurrent workflow task polls (the SDK needs at least 2 when workflows are cached).
+pub const DEFAULT_WORKFLOW_POLLERS: usize = 2;
+/// Default concurrent activity task polls.
+pub const DEFAULT_ACTIVITY_POLLERS: usize = 1;
+/// Default concurrent Nexus task polls.
+pub const DEFAULT_NEXUS_POLLERS: usize = 1;
+/// Default time in-flight activities get to finish once the work time is over, before they are
+/// cancelled.
+pub const DEFAULT_GRACEFUL_SHUTDOWN: Duration = Duration::from_secs(5);
+/// Extra time kept back, beyond the graceful shutdown, for the worker to stop and the shutdown
+/// hooks to run before Lambda's deadline.
+pub const SHUTDOWN_HOOK_ALLOWANCE: Duration = Duration::from_secs(2);
+/// Default number of workflows kept in the sticky cache between tasks.
+pub const DEFAULT_MAX_CACHED_WORKFLOWS: usize = 30;
+
+/// The Worker configuration of a Lambda function, filled in by the `main` that
+/// `#[serverless_worker]` annotates.
+///
+/// The configure body runs once per process (cold start), not per invocation: registering
+/// activities may build clients or pools that warm invocations should reuse, and Lambda bills the
+/// time a warm invocation spends repeating it.
+///
+/// Worker Deployment Versioning is always on (the deployment and build ID come from the
+/// attribute) and eager activity execution is always off: an activity eagerly handed to an
+/// instance that Lambda is about to freeze would wait until its timeout.
+pub struct LambdaWorker {
+    pub(crate) task_queue: Option<String>,
+    pub(crate) identity: Option<String>,
+    pub(crate) options: WorkerOptions,
+    pub(crate) behaviors: BTreeMap<&'static str, VersioningBehavior>,
+    pub(crate) max_concurrent_activities: usize,
+    pub(crate) max_concurrent_workflow_tasks: usize,
+    pub(crate) max_concurrent_local_activities: usize,
+    pub(crate) max_concurrent_nexus_tasks: usize,
+    pub(crate) workflow_pollers: usize,
+    pub(crate) activity_pollers: usize,
+    pub(crate) nexus_pollers: usize,
+    pub(crate) graceful_shutdown: Duration,
+    pub(crate) max_cached_workflows: usize,
+    pub(crate) configuration_errors: Vec<String>,
+}
+
+impl Default for LambdaWorker {
+    fn default() -> Self {
+        Self {
+            task_queue: None,
+            identity: None,
+            // The task queue is filled in per invocation, once it is known.
+            options: WorkerOptions::new(String::new()).build(),
+            behaviors: BTreeMap::new(),
+            max_concurrent_activities: DEFAULT_MAX_CONCURRENT_ACTIVITIES,
+            max_concurrent_workflow_tasks: DEFAULT_MAX_CONCURRENT_WORKFLOW_TASKS,
+            max_concurrent_local_activities: DEFAULT_MAX_CONCURRENT_LOCAL_ACTIVITIES,
+            max_concurrent_nexus_tasks: DEFAULT_MAX_CONCURRENT_NEXUS_TASKS,
+            workflow_pollers: DEFAULT_WORKFLOW_POLLERS,
+            activity_pollers: DEFAULT_ACTIVITY_POLLERS,
+            nexus_pollers: DEFAULT_NEXUS_POLLERS,
+            graceful_shutdown: DEFAULT_GRACEFUL_SHUTDOWN,
+            max_cached_workflows: DEFAULT_MAX_CACHED_WORKFLOWS,
+            configuration_errors: Vec::new(),
+        }
+    }
+}
+
+impl LambdaWorker {
+    /// Polls this task queue. Overrides `TEMPORAL_TASK_QUEUE`; `task_queue = ".."` in
+    /// `#[serverless_worker]` overrides both.
+    pub fn task_queue(&mut self, task_queue: impl Into<String>) -> &mut Self {
+        self.task_queue = Some(task_queue.into());
+        self
+    }
+
+    /// Registers a workflow declared with `#[workflow(versioning = ..)]`; its behavior is
+    /// reported to the server for every task of that type.
+    pub fn register_workflow<W>(&mut self) -> &mut Self
+    where
+        W: ServerlessWorkflow + WorkflowImplementation,
+        <W::Run as temporalio_common::WorkflowDefinition>::Input: Send,
+    {
+        match self.options.register_workflow::<W>() {
+            Ok(_) => {
+                self.behaviors.insert(W::name(), W::VERSIONING_BEHAVIOR);
+            }
+            Err(error) => self
+                .configuration_errors
+                .push(format!("cannot register workflow `{}`: {error}", W::name())),
+        }
+        self
+    }
+
+    /// Registers every activity of an `#[activities]` implementer.
+    pub fn register_activities<A: ActivityImplementer>(&mut self, instance: A) -> &mut Self {
+        self.options.register_activities(instance);
+        self
+    }
+
+    /// Overrides the worker identity (default `<request id>@<invoked function ARN>`).
+    pub fn identity(&mut self, identity: impl Into<String>) -> &mut Self {
+        self.identity = Some(identity.into());
+        self
+    }
+
+    /// Maximum concurrent activity executions (default
+    /// [`DEFAULT_MAX_CONCURRENT_ACTIVITIES`] = 2).
+    pub fn max_concurrent_activities(&mut self, slots: usize) -> &mut Self {
+        self.max_concurrent_activities = slots;
+        self
+    }
+
+    /// Maximum concurrent workflow tasks (default [`DEFAULT_MAX_CONCURRENT_WORKFLOW_TASKS`] = 10).
+    pub fn max_concurrent_workflow_tasks(&mut self, slots: usize) -> &mut Self {
+        self.max_concurrent_workflow_tasks = slots;
+        self
+    }
+
+    /// Maximum concurrent local activities (default
+    /// [`DEFAULT_MAX_CONCURRENT_LOCAL_ACTIVITIES`] = 2).
+    pub fn max_concurrent_local_activities(&mut self, slots: usize) -> &mut Self {
+        self.max_concurrent_local_activities = slots;
+        self
+    }
+
+    /// Maximum concurrent Nexus tasks (default [`DEFAULT_MAX_CONCURRENT_NEXUS_TASKS`] = 5).
+    pub fn max_concurrent_nexus_tasks(&mut self, slots: usize) -> &mut Self {
+        self.max_concurrent_nexus_tasks = slots;
+        self
+    }
+
+    /// Concurrent polls per task type: workflow (default 2), activity (1), Nexus (1).
+    pub fn pollers(&mut self, workflow: usize, activity: usize, nexus: usize) -> &mut Self {
+        self.workflow_pollers = workflow;
+        self.activity_pollers = activity;
+        self.nexus_pollers = nexus;
+        self
+    }
+
+    /// Time in-flight activities get once the work time is over (default
+    /// [`DEFAULT_GRACEFUL_SHUTDOWN`] = 5 s). The shutdown deadline buffer grows with it.
+    pub fn graceful_shutdown(&mut self, period: Duration) -> &mut Self {
+        self.graceful_shutdown = period;
+        self
+    }
+
+    /// Workflows kept in the sticky cache (default [`DEFAULT_MAX_CACHED_WORKFLOWS`] = 30).
+    pub fn max_cached_workflows(&mut self, workflows: usize) -> &mut Self {
+        self.max_cached_workflows = workflows;
+        self
+    }
+
+    /// The time kept back before Lambda's deadline: graceful shutdown +
+    /// [`SHUTDOWN_HOOK_ALLOWANCE`] (default 7 s).
+    pub fn shutdown_deadline_buffer(&self) -> Duration {
+        self.graceful_shutdown + SHUTDOWN_HOOK_ALLOWANCE
+    }
+
+    /// The versioning behavior declared by each registered workflow type, by type name.
+    pub fn versioning_behaviors(&self) -> &BTreeMap<&'static str, VersioningBehavior> {
+        &self.behaviors
+    }
+
+    /// Problems found while configuring (e.g. a workflow registered twice); a function with any
+    /// fails its cold start with these messages.
+    pub fn configuration_errors(&self) -> &[String] {
+        &self.configuration_errors
+    }
+
+    /// The SDK worker options for one invocation.
+    pub(crate) fn worker_options(
+        &self,
+        task_queue: &str,
+        identity: String,
+        deployment: temporalio_common::worker::WorkerDeploymentOptions,
+    ) -> WorkerOptions {
+        let mut options = self.options.clone();
+        options.task_queue = task_queue.to_owned();
+        options.client_identity_override = Some(self.identity.clone().unwrap_or(identity));
+        options.deployment_options = deployment;
+        options.max_cached_workflows = self.max_cached_workflows;
+        options.tuner = TunerHolder::builder()
+            .workflow_task_slot_supplier(FixedSizeSlotSupplier::new(
+                self.max_concurrent_workflow_tasks,
+            ))
+            .activity_task_slot_supplier(FixedSizeSlotSupplier::new(self.max_concurrent_activities))
+            .local_activity_task_slot_supplier(FixedSizeSlotSupplier::new(
+                self.max_concurrent_local_activities,
+            ))
+            .nexus_task_slot_supplier(FixedSizeSlotSupplier::new(self.max_concurrent_nexus_tasks))
+            .build()
+            .into();
+        options.workflow_task_poller_behavior =
+            Some(PollerBehavior::SimpleMaximum(self.workflow_pollers));
+        options.activity_task_poller_behavior =
+            Some(PollerBehavior::SimpleMaximum(self.activity_pollers));
+        options.nexus_task_poller_behavior =
+            Some(PollerBehavior::SimpleMaximum(self.nexus_pollers));
+        options.graceful_shutdown_period = Some(self.graceful_shutdown);
+        // Always off: see the type's documentation.
+        options.max_eager_activity_reservations_per_workflow_task = 0;
+        options
+    }
+}

@@ -1,0 +1,257 @@
+//! The deployment manifest: the Worker Deployment name and build ID, embedded in the compiled
+//! binary by `#[serverless_worker]` so that they can be read back from the artifact without
+//! running it (`temporal-serverless inspect`), and so that the running function reads its own
+//! identity from the very same bytes.
+//!
+//! Layout: [`MAGIC`] · format version (1 byte) · deployment length (1 byte) · deployment ·
+//! build ID length (1 byte) · build ID · [`END`]. Lengths fit a byte because both values are at
+//! most [`MAX_LEN`] bytes.
+
+/// The longest deployment name or build ID accepted.
+pub const MAX_LEN: usize = 255;
+
+/// Marks the start of a manifest inside a binary.
+pub const MAGIC: [u8; 16] = *b"\0tsls-manifest\0\x01";
+/// Marks the end of a manifest.
+pub const END: [u8; 4] = *b"\0end";
+const FORMAT_VERSION: u8 = 1;
+
+/// A Worker Deployment Version as embedded in a binary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Manifest<'a> {
+    /// The Worker Deployment name (`deployment = ..`).
+    pub deployment_name: &'a str,
+    /// The build ID (`build_id = ..`).
+    pub build_id: &'a str,
+}
+
+/// The size of the manifest for these values.
+pub const fn manifest_len(deployment_name: &str, build_id: &str) -> usize {
+    MAGIC.len() + 1 + 1 + deployment_name.len() + 1 + build_id.len() + END.len()
+}
+
+/// Encodes the manifest at compile time; `N` must be [`manifest_len`] of the same values.
+pub const fn encode_manifest<const N: usize>(deployment_name: &str, build_id: &str) -> [u8; N] {
+    assert!(
+        N == manifest_len(deployment_name, build_id),
+        "manifest length mismatch"
+    );
+    let mut out = [0u8; N];
+    let mut at = copy_into(&mut out, 0, &MAGIC);
+    out[at] = FORMAT_VERSION;
+    at += 1;
+    at = copy_field(&mut out, at, deployment_name.as_bytes());
+    at = copy_field(&mut out, at, build_id.as_bytes());
+    copy_into(&mut out, at, &END);
+    out
+}
+
+const fn copy_field<const N: usize>(out: &mut [u8; N], at: usize, field: &[u8]) -> usize {
+    assert!(
+        field.len() <= MAX_LEN,
+        "manifest field longer than 255 bytes"
+    );
+    out[at] = field.len() as u8;
+    copy_into(out, at + 1, field)
+}
+
+const fn copy_into<const N: usize>(out: &mut [u8; N], at: usize, bytes: &[u8]) -> usize {
+    let mut i = 0;
+    while i < bytes.len() {
+        out[at + i] = bytes[i];
+        i += 1;
+    }
+    at + bytes.len()
+}
+
+/// Why bytes are not a manifest.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestError {
+    /// The bytes do not start with [`MAGIC`], or stop before the manifest ends.
+    #[error("not a temporal-serverless manifest (bad marker or truncated)")]
+    Malformed,
+    /// Written by a newer version of this crate.
+    #[error(
+        "manifest format {0} is newer than this tool understands (1); upgrade temporal-serverless"
+    )]
+    UnknownFormat(u8),
+    /// A field is not UTF-8.
+    #[error("manifest field is not UTF-8")]
+    NotUtf8,
+}
+
+impl<'a> Manifest<'a> {
+    /// Parses a manifest that starts at the first byte of `bytes`; trailing bytes are ignored.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, ManifestError> {
+        let rest = bytes.strip_prefix(&MAGIC).ok_or(ManifestError::Malformed)?;
+        let (&format, rest) = rest.split_first().ok_or(ManifestError::Malformed)?;
+        if format != FORMAT_VERSION {
+            return Err(ManifestError::UnknownFormat(format));
+        }
+        let (deployment_name, rest) = take_field(rest)?;
+        let (build_id, rest) = take_field(rest)?;
+        if !rest.starts_with(&END) {
+            return Err(ManifestError::Malformed);
+        }
+        Ok(Self {
+            deployment_name,
+            build_id,
+        })
+    }
+
+    /// Every well-formed manifest in a binary, in order of appearance, without repeats.
+    ///
+    /// A binary built with `#[serverless_worker]` holds exactly one; tools should treat zero or
+    /// several distinct ones as an error.
+    pub fn find_all(binary: &'a [u8]) -> Vec<Self> {
+        let mut found = Vec::new();
+        let mut offset = 0;
+        while let Some(position) = find(&binary[offset..], &MAGIC) {
+            let start = offset + position;
+            if let Ok(manifest) = Self::parse(&binary[start..])
+                && !found.contains(&manifest)
+            {
+                found.push(manifest);
+            }
+            offset = start + 1;
+        }
+        found
+    }
+}
+
+fn take_field(bytes: &[u8]) -> Result<(&str, &[u8]), ManifestError> {
+    let (&len, rest) = bytes.split_first().ok_or(ManifestError::Malformed)?;
+    let len = usize::from(len);
+    if rest.len() < len {
+        return Err(ManifestError::Malformed);
+    }
+    let (field, rest) = rest.split_at(len);
+    let text = std::str::from_utf8(field).map_err(|_| ManifestError::NotUtf8)?;
+    Ok((text, rest))
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
+}
+
+/// Which `#[serverless_worker]` key a compile-time check is about.
+#[derive(Clone, Copy)]
+pub enum Key {
+    /// `deployment = ..`
+    Deployment,
+    /// `build_id = ..`
+    BuildId,
+    /// `task_queue = ..`
+    TaskQueue,
+}
+
+macro_rules! messages {
+    ($key:literal) => {
+        [
+            concat!("#[serverless_worker]: `", $key, "` is empty; set the variable that `env!` reads to a non-empty value when building"),
+            concat!("#[serverless_worker]: `", $key, "` is longer than 255 bytes, the limit Temporal allows"),
+            concat!("#[serverless_worker]: `", $key, "` contains whitespace or a control character; Temporal compares it byte for byte, so set the variable `env!` reads without them"),
+        ]
+    };
+}
+
+/// Fails compilation (when called in a `const`) if a value given through `env!` is not a valid
+/// deployment name, build ID or task queue: empty, longer than [`MAX_LEN`] bytes, or containing
+/// whitespace or control characters. Literal values get the same check, with better spans, in
+/// the macro.
+pub const fn check_compile_time_value(value: &str, key: Key) {
+    let messages = match key {
+        Key::Deployment => messages!("deployment"),
+        Key::BuildId => messages!("build_id"),
+        Key::TaskQueue => messages!("task_queue"),
+    };
+    if value.is_empty() {
+        panic!("{}", messages[0]);
+    }
+    if value.len() > MAX_LEN {
+        panic!("{}", messages[1]);
+    }
+    let bytes = value.as_bytes();
+    let mut at = 0;
+    while at < bytes.len() {
+        let (code_point, width) = decode_utf8(bytes, at);
+        let Some(ch) = char::from_u32(code_point) else {
+            panic!("{}", messages[2]);
+        };
+        // `char::is_control` is not const: the Cc category is these two ranges.
+        let is_control = matches!(code_point, 0x00..=0x1f | 0x7f..=0x9f);
+        if ch.is_whitespace() || is_control {
+            panic!("{}", messages[2]);
+        }
+        at += width;
+    }
+}
+
+/// Decodes the code point starting at `at` of valid UTF-8 (a `&str`'s bytes).
+const fn decode_utf8(bytes: &[u8], at: usize) -> (u32, usize) {
+    let first = bytes[at] as u32;
+    let (width, mut code_point) = match bytes[at] {
+        0x00..=0x7f => return (first, 1),
+        0xc0..=0xdf => (2, first & 0x1f),
+        0xe0..=0xef => (3, first & 0x0f),
+        _ => (4, first & 0x07),
+    };
+    let mut i = 1;
+    while i < width {
+        code_point = (code_point << 6) | (bytes[at + i] as u32 & 0x3f);
+        i += 1;
+    }
+    (code_point, width)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEPLOYMENT: &str = "shop";
+    const BUILD_ID: &str = "2024.06-ü";
+    static ENCODED: [u8; manifest_len(DEPLOYMENT, BUILD_ID)] =
+        encode_manifest(DEPLOYMENT, BUILD_ID);
+
+    #[test]
+    fn round_trips_and_is_found_inside_other_bytes() {
+        let manifest = Manifest::parse(&ENCODED).unwrap();
+        assert_eq!(manifest.deployment_name, "shop");
+        assert_eq!(manifest.build_id, "2024.06-ü");
+
+        let mut binary = b"junk\0tsls-manifest\0\x01 not a manifest".to_vec();
+        binary.extend_from_slice(&ENCODED);
+        binary.extend_from_slice(b"trailer");
+        binary.extend_from_slice(&ENCODED);
+        assert_eq!(Manifest::find_all(&binary), vec![manifest]);
+    }
+
+    #[test]
+    fn rejects_truncated_and_future_manifests() {
+        assert_eq!(
+            Manifest::parse(&ENCODED[..ENCODED.len() - 1]),
+            Err(ManifestError::Malformed)
+        );
+        let mut future = ENCODED;
+        future[MAGIC.len()] = 2;
+        assert_eq!(
+            Manifest::parse(&future),
+            Err(ManifestError::UnknownFormat(2))
+        );
+    }
+
+    #[test]
+    fn accepts_valid_values_and_panics_on_invalid_ones() {
+        check_compile_time_value("build-1.2.3+ü", Key::BuildId);
+        for bad in ["", "two words", "tab\there", "nbsp\u{a0}x", "bell\u{7}"] {
+            let result = std::panic::catch_unwind(|| check_compile_time_value(bad, Key::BuildId));
+            assert!(result.is_err(), "{bad:?} should be rejected");
+        }
+        let long = "x".repeat(MAX_LEN + 1);
+        assert!(
+            std::panic::catch_unwind(|| check_compile_time_value(&long, Key::Deployment)).is_err()
+        );
+    }
+}
