@@ -10,7 +10,7 @@ use crate::{
     diagnostics::Diagnostics,
     suggest,
 };
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Ident, Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::{
     FnArg, ItemFn, Meta, ReturnType, Type, parse::Parser, punctuated::Punctuated, spanned::Spanned,
@@ -45,6 +45,11 @@ pub fn expand(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     validate_signature(&function, &mut diagnostics);
+    if function.sig.ident != "main" {
+        // Leave the function as written: the crate may have a `main` of its own.
+        let errors = diagnostics.finish().err();
+        return quote! { #errors #function };
+    }
     let (Some(deployment), Some(build_id)) = (&args.deployment, &args.build_id) else {
         return fallback_main(diagnostics);
     };
@@ -212,22 +217,29 @@ fn generate(
     let build_id_expr = &build_id.expr;
     // `env!` values are only known to rustc: check them in a `const` spanned at the user's
     // expression, so a bad value fails the build there, never the Lambda.
-    let check = |value: &CompileTimeString, constant: TokenStream, key: TokenStream| {
+    // Every token of the check carries that span, so rustc points at the expression.
+    let check = |value: &CompileTimeString, constant: &str, key: &str| {
         if value.known_value.is_some() {
             return TokenStream::new();
         }
-        quote_spanned! {value.expr.span()=>
-            const _: () = #private::check_compile_time_value(#constant, #private::Key::#key);
+        let span = value.expr.span();
+        let constant = Ident::new(constant, span);
+        let key = Ident::new(key, span);
+        quote_spanned! {span=>
+            const _: () = ::temporal_serverless::__private::check_compile_time_value(
+                #constant,
+                ::temporal_serverless::__private::Key::#key,
+            );
         }
     };
-    let deployment_check = check(deployment, quote!(DEPLOYMENT), quote!(Deployment));
-    let build_id_check = check(build_id, quote!(BUILD_ID), quote!(BuildId));
+    let deployment_check = check(deployment, "DEPLOYMENT", "Deployment");
+    let build_id_check = check(build_id, "BUILD_ID", "BuildId");
     let (task_queue_const, task_queue_check, task_queue_arg) = match task_queue {
         Some(queue) => {
             let expr = &queue.expr;
             (
                 quote!(const TASK_QUEUE: &str = #expr;),
-                check(queue, quote!(TASK_QUEUE), quote!(TaskQueue)),
+                check(queue, "TASK_QUEUE", "TaskQueue"),
                 quote!(::core::option::Option::Some(TASK_QUEUE)),
             )
         }

@@ -37,6 +37,10 @@ const MIN_WORK_TIME: Duration = Duration::from_secs(1);
 /// Work time below which a warning is logged.
 const WARN_WORK_TIME: Duration = Duration::from_secs(5);
 
+/// Set (to anything) to configure the function and print what it would serve, without contacting
+/// Lambda or Temporal: a check for build pipelines and tests.
+pub const DRY_RUN_VARIABLE: &str = "TEMPORAL_SERVERLESS_DRY_RUN";
+
 /// Process-wide state, built once and shared by warm invocations.
 struct Process {
     deployment_name: &'static str,
@@ -85,6 +89,10 @@ pub fn run_function(spec: FunctionSpec) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if std::env::var_os(DRY_RUN_VARIABLE).is_some() {
+        print_dry_run(&manifest, &task_queue, &worker);
+        return ExitCode::SUCCESS;
+    }
     let tokio = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -117,6 +125,16 @@ pub fn run_function(spec: FunctionSpec) -> ExitCode {
             tracing::error!(%error, "the Lambda runtime loop stopped");
             ExitCode::FAILURE
         }
+    }
+}
+
+fn print_dry_run(manifest: &Manifest<'_>, task_queue: &str, worker: &LambdaWorker) {
+    println!(
+        "deployment={} build_id={} task_queue={task_queue}",
+        manifest.deployment_name, manifest.build_id
+    );
+    for (workflow_type, behavior) in worker.versioning_behaviors() {
+        println!("workflow {workflow_type} versioning={behavior}");
     }
 }
 

@@ -1,0 +1,1 @@
+//! Test support for the compile-time and end-to-end suites.

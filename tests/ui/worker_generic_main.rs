@@ -1,0 +1,6 @@
+use temporal_serverless::prelude::*;
+
+#[serverless_worker(deployment = "shop", build_id = "v1")]
+fn main<T>(worker: &mut LambdaWorker) {
+    worker.task_queue("checkout");
+}

@@ -1,0 +1,4 @@
+use temporal_serverless::prelude::*;
+
+#[serverless_worker(deployment = "shop", build_id = "v1")]
+fn main() {}

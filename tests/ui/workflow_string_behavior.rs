@@ -1,0 +1,15 @@
+use temporal_serverless::prelude::*;
+
+#[workflow(versioning = "auto_upgrade")]
+#[derive(Default)]
+struct Checkout;
+
+#[workflow_methods]
+impl Checkout {
+    #[run]
+    async fn run(_ctx: &mut WorkflowContext<Self>) -> WorkflowResult<()> {
+        Ok(())
+    }
+}
+
+fn main() {}
