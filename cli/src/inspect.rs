@@ -32,7 +32,10 @@ pub fn run(args: &InspectArgs) -> ExitCode {
                 });
                 println!("{value}");
             } else {
-                println!("deployment={} build_id={}", manifest.deployment_name, manifest.build_id);
+                println!(
+                    "deployment={} build_id={}",
+                    manifest.deployment_name, manifest.build_id
+                );
             }
             ExitCode::SUCCESS
         }
@@ -46,9 +49,16 @@ pub fn run(args: &InspectArgs) -> ExitCode {
             ExitCode::FAILURE
         }
         several => {
-            eprintln!("error: {} carries {} different deployment manifests:", args.artifact.display(), several.len());
+            eprintln!(
+                "error: {} carries {} different deployment manifests:",
+                args.artifact.display(),
+                several.len()
+            );
             for manifest in several {
-                eprintln!("  deployment={} build_id={}", manifest.deployment_name, manifest.build_id);
+                eprintln!(
+                    "  deployment={} build_id={}",
+                    manifest.deployment_name, manifest.build_id
+                );
             }
             ExitCode::FAILURE
         }

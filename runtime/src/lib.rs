@@ -13,7 +13,7 @@
 //! #[workflow_methods]
 //! impl Checkout {
 //!     #[run]
-//!     async fn run(_ctx: &mut WorkflowContext<Self>, order: String) -> WorkflowResult<String> {
+//!     pub async fn run(_ctx: &mut WorkflowContext<Self>, order: String) -> WorkflowResult<String> {
 //!         Ok(format!("checked out {order}"))
 //!     }
 //! }
