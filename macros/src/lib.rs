@@ -3,7 +3,7 @@
 //! Depend on the `temporal-serverless` crate, which re-exports these attributes; generated code
 //! names everything through `::temporal_serverless::__private`, so this crate is never named by
 //! users. Each attribute follows the same flow: tokens → parsed model (`*::parse`) → validated
-//! model (errors collected in [`diagnostics::Diagnostics`]) → generated tokens (`*::expand`).
+//! model (errors collected in `diagnostics::Diagnostics`) → generated tokens (`*::expand`).
 
 mod compile_time_string;
 mod diagnostics;

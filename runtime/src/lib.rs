@@ -41,6 +41,11 @@ pub use lambda_worker::*;
 pub use temporal_serverless_macros::{serverless_worker, workflow};
 pub use versioning::{ServerlessWorkflow, VersioningBehavior};
 
+/// The README's code blocks, compiled as doctests so the quick start cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 /// Everything a workflow and worker author needs, in one import.
 pub mod prelude {
     pub use crate::{
