@@ -1,25 +1,27 @@
-//! The process behind `#[serverless_worker]`: read the embedded manifest, run the configure body
-//! once, then serve Lambda invocations, each running a Temporal Worker for the binary's own
-//! Worker Deployment Version until the work time is over.
+//! The process behind `#[serverless_worker]`. At cold start: read the embedded manifest, run the
+//! configure body once, start the tokio runtime. Per invocation: plan the deadline → connect (or
+//! reuse the connection) → run a Worker for the binary's own Worker Deployment Version during
+//! the work time → drain → shutdown hooks → answer.
 
-use crate::{lambda_worker::LambdaWorker, manifest::Manifest, versioning::VersioningBehavior};
+use crate::{
+    config, deadline, error::ServerlessError, hooks, lambda_worker::LambdaWorker,
+    manifest::Manifest, versioning_relay::VersioningRelay,
+};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::{Value, json};
 use std::{
-    path::PathBuf,
     process::ExitCode,
-    sync::Arc,
-    time::{Duration, SystemTime, UNIX_EPOCH},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
-use temporalio_client::{
-    Client, ClientOptions, Connection, envconfig::LoadClientConfigProfileOptions,
-};
-use temporalio_common::{
-    envconfig::DataSource,
-    worker::{VersioningBehavior as SdkBehavior, WorkerDeploymentOptions, WorkerDeploymentVersion},
-};
+use temporalio_client::{Client, Connection};
+use temporalio_common::worker::{WorkerDeploymentOptions, WorkerDeploymentVersion};
 use temporalio_sdk::{Runtime, Worker};
-use tokio::sync::OnceCell;
+use tokio::sync::Mutex;
+use tracing::{Instrument, field::Empty};
 
 /// What `#[serverless_worker]` hands to [`run_function`].
 pub struct FunctionSpec {
@@ -32,100 +34,84 @@ pub struct FunctionSpec {
     pub configure: fn(&mut LambdaWorker),
 }
 
-/// Work time below which an invocation is refused outright.
-const MIN_WORK_TIME: Duration = Duration::from_secs(1);
-/// Work time below which a warning is logged.
-const WARN_WORK_TIME: Duration = Duration::from_secs(5);
-
 /// Set (to anything) to configure the function and print what it would serve, without contacting
 /// Lambda or Temporal: a check for build pipelines and tests.
 pub const DRY_RUN_VARIABLE: &str = "TEMPORAL_SERVERLESS_DRY_RUN";
 
+/// The longest a connection attempt may take, whatever the work time.
+const MAX_CONNECT_TIME: Duration = Duration::from_secs(10);
+
 /// Process-wide state, built once and shared by warm invocations.
 struct Process {
-    deployment_name: &'static str,
-    build_id: &'static str,
+    manifest: Manifest<'static>,
     task_queue: String,
     worker: LambdaWorker,
-    client: OnceCell<Client>,
+    /// Kept across invocations: a warm invocation reuses the connection.
+    client: Mutex<Option<Client>>,
     runtime: Runtime,
+    cold: AtomicBool,
 }
 
 /// Runs the Lambda function. Returns only if the process cannot serve invocations.
 pub fn run_function(spec: FunctionSpec) -> ExitCode {
     lambda_runtime::tracing::init_default_subscriber();
-    // The manifest is read back at run time so that the bytes `inspect` finds are the bytes that
-    // decide which version this process polls for (and so the linker cannot drop them).
-    let manifest = match Manifest::parse(std::hint::black_box(spec.manifest)) {
-        Ok(manifest) => manifest,
+    match start(spec) {
+        Ok(code) => code,
         Err(error) => {
-            tracing::error!(%error, "embedded deployment manifest is unreadable; rebuild the function");
-            return ExitCode::FAILURE;
-        }
-    };
-    let mut worker = LambdaWorker::default();
-    (spec.configure)(&mut worker);
-    if !worker.configuration_errors.is_empty() {
-        for error in &worker.configuration_errors {
-            tracing::error!(%error, "configuration error in the #[serverless_worker] main");
-        }
-        return ExitCode::FAILURE;
-    }
-    let task_queue = match spec
-        .task_queue
-        .map(str::to_owned)
-        .or_else(|| worker.task_queue.clone())
-        .or_else(|| {
-            std::env::var("TEMPORAL_TASK_QUEUE")
-                .ok()
-                .filter(|queue| !queue.is_empty())
-        }) {
-        Some(queue) => queue,
-        None => {
-            tracing::error!(
-                "no task queue: set `task_queue = \"..\"` in #[serverless_worker], call \
-                 `worker.task_queue(\"..\")`, or set the TEMPORAL_TASK_QUEUE environment variable"
-            );
-            return ExitCode::FAILURE;
-        }
-    };
-    if std::env::var_os(DRY_RUN_VARIABLE).is_some() {
-        print_dry_run(&manifest, &task_queue, &worker);
-        return ExitCode::SUCCESS;
-    }
-    let tokio = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(tokio) => tokio,
-        Err(error) => {
-            tracing::error!(%error, "cannot start the tokio runtime");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = tokio.block_on(async move {
-        let runtime = Runtime::from_current_tokio(Default::default())?;
-        let process = Arc::new(Process {
-            deployment_name: leak(manifest.deployment_name),
-            build_id: leak(manifest.build_id),
-            task_queue,
-            worker,
-            client: OnceCell::new(),
-            runtime,
-        });
-        lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
-            let process = process.clone();
-            async move { process.invoke(event).await }
-        }))
-        .await
-    });
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            tracing::error!(%error, "the Lambda runtime loop stopped");
+            tracing::error!(%error, "the function cannot start");
             ExitCode::FAILURE
         }
     }
+}
+
+fn start(spec: FunctionSpec) -> Result<ExitCode, ServerlessError> {
+    // Read back at run time so that the bytes `inspect` finds are the bytes that decide which
+    // version this process serves (and so the linker cannot drop them).
+    let manifest = Manifest::parse(std::hint::black_box(spec.manifest)).map_err(|error| {
+        ServerlessError::Configure(format!("embedded manifest unreadable ({error}); rebuild"))
+    })?;
+    let mut worker = LambdaWorker::default();
+    (spec.configure)(&mut worker);
+    if let Some(error) = worker.configuration_errors.first() {
+        return Err(ServerlessError::Configure(error.clone()));
+    }
+    let task_queue = config::task_queue(spec.task_queue, worker.task_queue.as_deref(), |name| {
+        std::env::var(name).ok()
+    })?;
+    if std::env::var_os(DRY_RUN_VARIABLE).is_some() {
+        print_dry_run(&manifest, &task_queue, &worker);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|error| {
+            ServerlessError::Worker(format!("cannot start the tokio runtime: {error}"))
+        })?;
+    let result = tokio.block_on(async move {
+        let runtime = Runtime::from_current_tokio(Default::default())?;
+        let process = Arc::new(Process {
+            manifest,
+            task_queue,
+            worker,
+            client: Mutex::new(None),
+            runtime,
+            cold: AtomicBool::new(true),
+        });
+        lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+            let process = process.clone();
+            async move {
+                process
+                    .invoke(event)
+                    .await
+                    .map_err(lambda_runtime::Diagnostic::from)
+            }
+        }))
+        .await
+    });
+    result
+        .map(|()| ExitCode::SUCCESS)
+        .map_err(|error| ServerlessError::Worker(error.to_string()))
 }
 
 fn print_dry_run(manifest: &Manifest<'_>, task_queue: &str, worker: &LambdaWorker) {
@@ -138,104 +124,157 @@ fn print_dry_run(manifest: &Manifest<'_>, task_queue: &str, worker: &LambdaWorke
     }
 }
 
-/// The manifest lives in a `static`; this only turns its borrowed lifetime into `'static`.
-fn leak(text: &str) -> &'static str {
-    Box::leak(text.to_owned().into_boxed_str())
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
 }
 
 impl Process {
-    async fn invoke(&self, event: LambdaEvent<Value>) -> Result<Value, lambda_runtime::Error> {
+    async fn invoke(&self, event: LambdaEvent<Value>) -> Result<Value, ServerlessError> {
+        let started = Instant::now();
         let context = event.context;
-        let remaining = remaining_until(context.deadline);
-        let buffer = self.worker.shutdown_deadline_buffer();
-        let work_time = remaining.saturating_sub(buffer);
-        if work_time <= MIN_WORK_TIME {
-            return Err(format!(
-                "deadline too short: {remaining:?} remain and the shutdown deadline buffer is {buffer:?}, \
-                 leaving {work_time:?} of work time (more than {MIN_WORK_TIME:?} needed); raise the \
-                 Lambda timeout, or lower `graceful_shutdown` on the LambdaWorker"
-            )
-            .into());
-        }
-        if work_time < WARN_WORK_TIME {
-            tracing::warn!(
-                ?work_time,
-                ?remaining,
-                ?buffer,
-                "little work time in this invocation"
-            );
-        }
-        let client = self.client.get_or_try_init(connect).await?;
-        let identity = format!("{}@{}", context.request_id, context.invoked_function_arn);
-        let options =
-            self.worker
+        let cold = self.cold.swap(false, Ordering::Relaxed);
+        let span = tracing::info_span!(
+            "invocation",
+            request_id = %context.request_id,
+            cold,
+            work_time_ms = Empty,
+            stop_reason = Empty,
+        );
+        async move {
+            let plan = deadline::plan(
+                deadline::remaining(context.deadline, now_ms()),
+                self.worker.shutdown_deadline_buffer(),
+            )?;
+            tracing::Span::current().record("work_time_ms", plan.work_time.as_millis() as u64);
+            if plan.short {
+                tracing::warn!(
+                    work_time_ms = plan.work_time.as_millis() as u64,
+                    "little work time: activities longer than this will finish in a later invocation; raise the function's timeout"
+                );
+            }
+            let connect_bound = (plan.work_time / 2).min(MAX_CONNECT_TIME);
+            let client = self.client(connect_bound).await?;
+            let identity = format!("{}@{}", context.request_id, context.invoked_function_arn);
+            let options = self
+                .worker
                 .worker_options(&self.task_queue, identity, self.deployment_options());
-        let mut worker = Worker::new(&self.runtime, client.clone(), options)?;
-        let shutdown = worker.shutdown_handle();
-        let timer = tokio::spawn(async move {
-            tokio::time::sleep(work_time).await;
-            shutdown();
-        });
-        let outcome = worker.run().await;
-        timer.abort();
-        outcome?;
-        Ok(json!({
-            "deployment": self.deployment_name,
-            "build_id": self.build_id,
-            "work_time_ms": work_time.as_millis() as u64,
-        }))
+            let mut worker = Worker::new(&self.runtime, client, options)
+                .map_err(|error| ServerlessError::Worker(error.to_string()))?;
+            let shutdown = worker.shutdown_handle();
+            let work_time = plan.work_time.saturating_sub(started.elapsed());
+            let timer = tokio::spawn(async move {
+                tokio::time::sleep(work_time).await;
+                shutdown();
+            });
+            // `run` returns once the worker has shut down: polls ended, in-flight tasks finished
+            // or cancelled after the graceful period. Nothing is left polling when we answer.
+            let outcome = worker.run().await;
+            timer.abort();
+            if outcome.is_err() {
+                // A connection broken while the process was frozen shows up here; the next
+                // invocation connects afresh.
+                *self.client.lock().await = None;
+            }
+            let failed_hooks = hooks::run_all(&self.worker.shutdown_hooks).await;
+            outcome.map_err(|error| ServerlessError::Worker(error.to_string()))?;
+            tracing::Span::current().record("stop_reason", "work time over");
+            tracing::info!(duration_ms = started.elapsed().as_millis() as u64, failed_hooks, "invocation done");
+            Ok(json!({
+                "deployment": self.manifest.deployment_name,
+                "build_id": self.manifest.build_id,
+                "cold": cold,
+                "work_time_ms": plan.work_time.as_millis() as u64,
+                "failed_hooks": failed_hooks,
+            }))
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// The process's client, connecting first if there is none (cold start, or after a failure).
+    async fn client(&self, bound: Duration) -> Result<Client, ServerlessError> {
+        let mut slot = self.client.lock().await;
+        if let Some(client) = slot.as_ref() {
+            return Ok(client.clone());
+        }
+        let client = connect(&self.worker, bound).await?;
+        *slot = Some(client.clone());
+        Ok(client)
     }
 
     fn deployment_options(&self) -> WorkerDeploymentOptions {
         let version = WorkerDeploymentVersion::builder()
-            .deployment_name(self.deployment_name)
-            .build_id(self.build_id)
+            .deployment_name(self.manifest.deployment_name)
+            .build_id(self.manifest.build_id)
             .build();
-        // Core applies one default to every workflow type; when all registered types agree it is
-        // theirs exactly.
-        let mut behaviors = self.worker.behaviors.values();
-        let default = match behaviors.next() {
-            Some(first) if behaviors.all(|other| other == first) => Some(*first),
-            _ => None,
-        };
+        // No worker-wide default: the versioning relay stamps each workflow type's own behavior.
         WorkerDeploymentOptions::new(version)
             .use_worker_versioning(true)
-            .maybe_default_versioning_behavior(default.map(|behavior| match behavior {
-                VersioningBehavior::Pinned => SdkBehavior::Pinned,
-                VersioningBehavior::AutoUpgrade => SdkBehavior::AutoUpgrade,
-            }))
             .build()
     }
 }
 
-async fn connect() -> Result<Client, lambda_runtime::Error> {
-    let options = LoadClientConfigProfileOptions::builder()
-        .maybe_config_source(config_file().map(|path| DataSource::Path(path.display().to_string())))
-        .build();
-    let (connection_options, client_options): (_, ClientOptions) =
-        ClientOptions::load_from_config(options).map_err(|error| error.to_string())?;
-    let connection = Connection::connect(connection_options).await?;
-    Ok(Client::new(connection, client_options)?)
+async fn connect(worker: &LambdaWorker, bound: Duration) -> Result<Client, ServerlessError> {
+    let (mut connection_options, client_options) = config::load_connection_options()?;
+    let address = connection_options.target.to_string();
+    connection_options.connect_timeout = Some(bound);
+    // The relay owns the channel; DNS load balancing would be the SDK's, and cannot be combined.
+    connection_options.dns_load_balancing = None;
+    let relay = VersioningRelay::new(&connection_options, worker.versioning_behaviors()).map_err(
+        |message| ServerlessError::Connection {
+            address: address.clone(),
+            timeout_ms: bound.as_millis(),
+            message,
+        },
+    )?;
+    connection_options.service_override = Some(relay.into_service());
+    let connection =
+        match tokio::time::timeout(bound, Connection::connect(connection_options)).await {
+            Ok(Ok(connection)) => connection,
+            Ok(Err(error)) => return Err(classify_connect_error(&address, bound, &error)),
+            Err(_) => {
+                return Err(ServerlessError::Connection {
+                    address,
+                    timeout_ms: bound.as_millis(),
+                    message: "timed out".to_owned(),
+                });
+            }
+        };
+    Client::new(connection, client_options)
+        .map_err(|error| ServerlessError::Worker(error.to_string()))
 }
 
-/// `TEMPORAL_CONFIG_FILE`, else `$LAMBDA_TASK_ROOT/temporal.toml`, else `./temporal.toml`; the
-/// first that is set (for the variable) or exists (for the files).
-fn config_file() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("TEMPORAL_CONFIG_FILE").filter(|path| !path.is_empty()) {
-        return Some(path.into());
+fn classify_connect_error(
+    address: &str,
+    bound: Duration,
+    error: &temporalio_client::errors::ClientConnectError,
+) -> ServerlessError {
+    use temporalio_client::errors::ClientConnectError;
+    let address = address.to_owned();
+    let (code, message) = match error {
+        ClientConnectError::SystemInfoCallError(status) => {
+            (Some(status.code()), status.message().to_owned())
+        }
+        other => (None, other.to_string()),
+    };
+    let lowered = message.to_lowercase();
+    match code {
+        Some(tonic::Code::Unauthenticated | tonic::Code::PermissionDenied) => {
+            ServerlessError::Authentication { address, message }
+        }
+        _ if ["tls", "certificate", "handshake"]
+            .iter()
+            .any(|word| lowered.contains(word)) =>
+        {
+            ServerlessError::Tls { address, message }
+        }
+        _ => ServerlessError::Connection {
+            address,
+            timeout_ms: bound.as_millis(),
+            message,
+        },
     }
-    let task_root =
-        std::env::var_os("LAMBDA_TASK_ROOT").map(|root| PathBuf::from(root).join("temporal.toml"));
-    task_root
-        .into_iter()
-        .chain(std::iter::once(PathBuf::from("temporal.toml")))
-        .find(|path| path.is_file())
-}
-
-fn remaining_until(deadline_ms: u64) -> Duration {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64;
-    Duration::from_millis(deadline_ms.saturating_sub(now_ms))
 }

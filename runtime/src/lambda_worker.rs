@@ -1,7 +1,11 @@
 //! [`LambdaWorker`]: what `fn main(worker: &mut LambdaWorker)` configures, pre-filled with the
 //! defaults that suit a Worker living inside one Lambda invocation.
 
-use crate::versioning::{ServerlessWorkflow, VersioningBehavior};
+use crate::{
+    hooks::{HookError, ShutdownHook},
+    versioning::{ServerlessWorkflow, VersioningBehavior},
+};
+use std::future::Future;
 use std::{collections::BTreeMap, time::Duration};
 use temporalio_sdk::{
     WorkerOptions,
@@ -62,6 +66,7 @@ pub struct LambdaWorker {
     pub(crate) graceful_shutdown: Duration,
     pub(crate) max_cached_workflows: usize,
     pub(crate) configuration_errors: Vec<String>,
+    pub(crate) shutdown_hooks: Vec<ShutdownHook>,
 }
 
 impl Default for LambdaWorker {
@@ -82,6 +87,7 @@ impl Default for LambdaWorker {
             graceful_shutdown: DEFAULT_GRACEFUL_SHUTDOWN,
             max_cached_workflows: DEFAULT_MAX_CACHED_WORKFLOWS,
             configuration_errors: Vec::new(),
+            shutdown_hooks: Vec::new(),
         }
     }
 }
@@ -168,6 +174,40 @@ impl LambdaWorker {
     /// Workflows kept in the sticky cache (default [`DEFAULT_MAX_CACHED_WORKFLOWS`] = 30).
     pub fn max_cached_workflows(&mut self, workflows: usize) -> &mut Self {
         self.max_cached_workflows = workflows;
+        self
+    }
+
+    /// Runs `hook` at the end of every invocation, after the worker has stopped and before the
+    /// invocation answers (flush telemetry, return pooled connections). Hooks run in
+    /// registration order; a failing hook is logged and the others still run.
+    pub fn on_shutdown<E>(
+        &mut self,
+        hook: impl Fn() -> Result<(), E> + Send + Sync + 'static,
+    ) -> &mut Self
+    where
+        E: Into<HookError>,
+    {
+        self.shutdown_hooks
+            .push(ShutdownHook::Sync(Box::new(move || {
+                hook().map_err(Into::into)
+            })));
+        self
+    }
+
+    /// Like [`on_shutdown`](Self::on_shutdown), for a hook that awaits.
+    pub fn on_shutdown_async<F, E>(
+        &mut self,
+        hook: impl Fn() -> F + Send + Sync + 'static,
+    ) -> &mut Self
+    where
+        F: Future<Output = Result<(), E>> + Send + 'static,
+        E: Into<HookError>,
+    {
+        self.shutdown_hooks
+            .push(ShutdownHook::Async(Box::new(move || {
+                let future = hook();
+                Box::pin(async move { future.await.map_err(Into::into) })
+            })));
         self
     }
 

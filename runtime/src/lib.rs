@@ -32,11 +32,19 @@
 
 #![warn(missing_docs)]
 
+pub mod config;
+pub mod deadline;
+mod error;
 mod function;
+mod hooks;
 mod lambda_worker;
 pub mod manifest;
 mod versioning;
+mod versioning_relay;
 
+pub use error::ServerlessError;
+pub use function::DRY_RUN_VARIABLE;
+pub use hooks::HookError;
 pub use lambda_worker::*;
 pub use temporal_serverless_macros::{serverless_worker, workflow};
 pub use versioning::{ServerlessWorkflow, VersioningBehavior};

@@ -1,0 +1,88 @@
+//! What can go wrong in a serverless worker, one variant per failure a user fixes differently.
+//! Messages name the fix. None of them ever contains the API key.
+
+/// A failure of the function's start-up or of one invocation.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerlessError {
+    /// The configure body registered something twice, or similar.
+    #[error("configuration error in the #[serverless_worker] main: {0}")]
+    Configure(String),
+    /// No task queue anywhere.
+    #[error(
+        "no task queue: set `task_queue = \"..\"` in #[serverless_worker], call \
+         `worker.task_queue(\"..\")` in main, or set the TEMPORAL_TASK_QUEUE environment variable"
+    )]
+    NoTaskQueue,
+    /// The connection settings could not be loaded.
+    #[error("cannot load the Temporal connection settings{}: {message}; fix the file or the TEMPORAL_* variables", file.as_ref().map(|file| format!(" from {file}")).unwrap_or_default())]
+    Configuration {
+        /// The configuration file, if one was used.
+        file: Option<String>,
+        /// What envconfig reported (for TOML, with line and column).
+        message: String,
+    },
+    /// The server could not be reached in time.
+    #[error(
+        "cannot reach the Temporal server at {address} within {timeout_ms} ms: {message}; check TEMPORAL_ADDRESS, the network path from the function (VPC, security groups), and that the server is up"
+    )]
+    Connection {
+        /// The address dialled.
+        address: String,
+        /// The bound that was applied.
+        timeout_ms: u128,
+        /// The transport's message.
+        message: String,
+    },
+    /// The TLS handshake failed.
+    #[error(
+        "TLS to the Temporal server at {address} failed: {message}; check TEMPORAL_TLS* settings (server name, CA, client certificate)"
+    )]
+    Tls {
+        /// The address dialled.
+        address: String,
+        /// The transport's message.
+        message: String,
+    },
+    /// The server refused the credentials.
+    #[error(
+        "the Temporal server at {address} refused the credentials: {message}; check the API key (TEMPORAL_API_KEY) or client certificate, and the namespace"
+    )]
+    Authentication {
+        /// The address dialled.
+        address: String,
+        /// The server's message.
+        message: String,
+    },
+    /// Not enough time left in the invocation.
+    #[error(transparent)]
+    DeadlineTooShort(#[from] crate::deadline::DeadlineTooShort),
+    /// The worker could not be built or failed while running.
+    #[error("the Temporal worker failed: {0}")]
+    Worker(String),
+}
+
+impl ServerlessError {
+    /// The `errorType` Lambda records for this failure: one per class, so that alarms and
+    /// `temporal-serverless doctor` can tell them apart.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::Configure(_) => "TemporalServerless.Configure",
+            Self::NoTaskQueue => "TemporalServerless.NoTaskQueue",
+            Self::Configuration { .. } => "TemporalServerless.Configuration",
+            Self::Connection { .. } => "TemporalServerless.Connection",
+            Self::Tls { .. } => "TemporalServerless.Tls",
+            Self::Authentication { .. } => "TemporalServerless.Authentication",
+            Self::DeadlineTooShort(_) => "TemporalServerless.DeadlineTooShort",
+            Self::Worker(_) => "TemporalServerless.Worker",
+        }
+    }
+}
+
+impl From<ServerlessError> for lambda_runtime::Diagnostic {
+    fn from(error: ServerlessError) -> Self {
+        Self {
+            error_type: error.error_type().to_owned(),
+            error_message: error.to_string(),
+        }
+    }
+}

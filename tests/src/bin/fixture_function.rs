@@ -1,0 +1,68 @@
+//! The Lambda function the end-to-end tests invoke: workflows of both versioning behaviors and
+//! an activity whose duration the test chooses. The task queue comes from `TEMPORAL_TASK_QUEUE`
+//! so that each test uses its own.
+
+use std::time::Duration;
+use temporal_serverless::prelude::*;
+
+pub struct FixtureActivities;
+
+#[activities]
+impl FixtureActivities {
+    #[activity]
+    pub async fn greet(_ctx: ActivityContext, name: String) -> Result<String, ActivityError> {
+        Ok(format!("Hello, {name}!"))
+    }
+
+    #[activity]
+    pub async fn sleep_for(_ctx: ActivityContext, millis: u64) -> Result<u64, ActivityError> {
+        tokio::time::sleep(Duration::from_millis(millis)).await;
+        Ok(millis)
+    }
+}
+
+#[workflow(versioning = pinned)]
+#[derive(Default)]
+pub struct Greet;
+
+#[workflow_methods]
+impl Greet {
+    #[run]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, name: String) -> WorkflowResult<String> {
+        let greeting = ctx
+            .execute_activity(
+                FixtureActivities::greet,
+                name,
+                ActivityOptions::start_to_close_timeout(Duration::from_secs(10)),
+            )
+            .await?;
+        Ok(greeting)
+    }
+}
+
+#[workflow(versioning = auto_upgrade)]
+#[derive(Default)]
+pub struct SlowActivity;
+
+#[workflow_methods]
+impl SlowActivity {
+    #[run]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, millis: u64) -> WorkflowResult<u64> {
+        let slept = ctx
+            .execute_activity(
+                FixtureActivities::sleep_for,
+                millis,
+                ActivityOptions::start_to_close_timeout(Duration::from_secs(60)),
+            )
+            .await?;
+        Ok(slept)
+    }
+}
+
+#[serverless_worker(deployment = "fixture", build_id = env!("FIXTURE_BUILD_ID"))]
+fn main(worker: &mut LambdaWorker) {
+    worker
+        .register_workflow::<Greet>()
+        .register_workflow::<SlowActivity>()
+        .register_activities(FixtureActivities);
+}
