@@ -4,8 +4,12 @@
 //! the work time → drain → shutdown hooks → answer.
 
 use crate::{
-    config, deadline, error::ServerlessError, hooks, lambda_worker::LambdaWorker,
-    manifest::Manifest, versioning_relay::VersioningRelay,
+    config, deadline,
+    error::ServerlessError,
+    hooks,
+    lambda_worker::LambdaWorker,
+    manifest::Manifest,
+    versioning_relay::{PollClock, VersioningRelay},
 };
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::{Value, json};
@@ -38,6 +42,11 @@ pub struct FunctionSpec {
 /// Lambda or Temporal: a check for build pipelines and tests.
 pub const DRY_RUN_VARIABLE: &str = "TEMPORAL_SERVERLESS_DRY_RUN";
 
+/// How long past the graceful shutdown the worker may take to stop before it is abandoned.
+const ABANDON_GRACE: Duration = Duration::from_millis(500);
+/// Time kept to post the answer after the hooks.
+const ANSWER_RESERVE: Duration = Duration::from_millis(200);
+
 /// The longest a connection attempt may take, whatever the work time.
 const MAX_CONNECT_TIME: Duration = Duration::from_secs(10);
 
@@ -50,10 +59,12 @@ struct Process {
     client: Mutex<Option<Client>>,
     runtime: Runtime,
     cold: AtomicBool,
+    poll_clock: Arc<PollClock>,
 }
 
 /// Runs the Lambda function. Returns only if the process cannot serve invocations.
 pub fn run_function(spec: FunctionSpec) -> ExitCode {
+    PollClock::process_started();
     lambda_runtime::tracing::init_default_subscriber();
     match start(spec) {
         Ok(code) => code,
@@ -97,6 +108,7 @@ fn start(spec: FunctionSpec) -> Result<ExitCode, ServerlessError> {
             client: Mutex::new(None),
             runtime,
             cold: AtomicBool::new(true),
+            poll_clock: Default::default(),
         });
         lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
             let process = process.clone();
@@ -134,6 +146,7 @@ fn now_ms() -> u64 {
 impl Process {
     async fn invoke(&self, event: LambdaEvent<Value>) -> Result<Value, ServerlessError> {
         let started = Instant::now();
+        self.poll_clock.invocation_started(started);
         let context = event.context;
         let cold = self.cold.swap(false, Ordering::Relaxed);
         let span = tracing::info_span!(
@@ -170,17 +183,43 @@ impl Process {
                 shutdown();
             });
             // `run` returns once the worker has shut down: polls ended, in-flight tasks finished
-            // or cancelled after the graceful period. Nothing is left polling when we answer.
-            let outcome = worker.run().await;
+            // or cancelled after the graceful period. An activity that ignores its cancellation
+            // would hold `run` past Lambda's deadline, so the worker is abandoned at the end of
+            // the graceful period (plus a little), keeping the rest of the buffer for the hooks
+            // and the answer. Polls have stopped by then; only such activities are left, and
+            // their attempts time out and are retried by the server.
+            let stop_by = (plan.work_time + self.worker.graceful_shutdown + ABANDON_GRACE).saturating_sub(started.elapsed());
+            let outcome = match tokio::time::timeout(stop_by, worker.run()).await {
+                Ok(outcome) => {
+                    tracing::Span::current().record("stop_reason", "work time over");
+                    outcome
+                }
+                Err(_) => {
+                    tracing::Span::current().record("stop_reason", "abandoned activities that ignored cancellation");
+                    tracing::warn!(
+                        graceful_shutdown_ms = self.worker.graceful_shutdown.as_millis() as u64,
+                        "in-flight activities did not stop after cancellation; answering without them so the \
+                         invocation ends before its deadline (their attempts will be retried). Make long \
+                         activities heartbeat and honour cancellation"
+                    );
+                    Ok(())
+                }
+            };
             timer.abort();
             if outcome.is_err() {
                 // A connection broken while the process was frozen shows up here; the next
                 // invocation connects afresh.
                 *self.client.lock().await = None;
             }
-            let failed_hooks = hooks::run_all(&self.worker.shutdown_hooks).await;
+            let hook_time = deadline::remaining(context.deadline, now_ms()).saturating_sub(ANSWER_RESERVE);
+            let failed_hooks = match tokio::time::timeout(hook_time, hooks::run_all(&self.worker.shutdown_hooks)).await {
+                Ok(failed) => failed,
+                Err(_) => {
+                    tracing::error!(hook_time_ms = hook_time.as_millis() as u64, "shutdown hooks overran; answering without waiting for them");
+                    self.worker.shutdown_hooks.len()
+                }
+            };
             outcome.map_err(|error| ServerlessError::Worker(error.to_string()))?;
-            tracing::Span::current().record("stop_reason", "work time over");
             tracing::info!(duration_ms = started.elapsed().as_millis() as u64, failed_hooks, "invocation done");
             Ok(json!({
                 "deployment": self.manifest.deployment_name,
@@ -200,7 +239,12 @@ impl Process {
         if let Some(client) = slot.as_ref() {
             return Ok(client.clone());
         }
-        let client = connect(&self.worker, bound).await?;
+        let connecting = Instant::now();
+        let client = connect(&self.worker, bound, self.poll_clock.clone()).await?;
+        tracing::info!(
+            connect_ms = connecting.elapsed().as_millis() as u64,
+            "connected to Temporal"
+        );
         *slot = Some(client.clone());
         Ok(client)
     }
@@ -217,19 +261,26 @@ impl Process {
     }
 }
 
-async fn connect(worker: &LambdaWorker, bound: Duration) -> Result<Client, ServerlessError> {
+async fn connect(
+    worker: &LambdaWorker,
+    bound: Duration,
+    poll_clock: Arc<PollClock>,
+) -> Result<Client, ServerlessError> {
     let (mut connection_options, client_options) = config::load_connection_options()?;
     let address = connection_options.target.to_string();
     connection_options.connect_timeout = Some(bound);
     // The relay owns the channel; DNS load balancing would be the SDK's, and cannot be combined.
     connection_options.dns_load_balancing = None;
-    let relay = VersioningRelay::new(&connection_options, worker.versioning_behaviors()).map_err(
-        |message| ServerlessError::Connection {
-            address: address.clone(),
-            timeout_ms: bound.as_millis(),
-            message,
-        },
-    )?;
+    let relay = VersioningRelay::new(
+        &connection_options,
+        worker.versioning_behaviors(),
+        poll_clock,
+    )
+    .map_err(|message| ServerlessError::Connection {
+        address: address.clone(),
+        timeout_ms: bound.as_millis(),
+        message,
+    })?;
     connection_options.service_override = Some(relay.into_service());
     let connection =
         match tokio::time::timeout(bound, Connection::connect(connection_options)).await {

@@ -7,6 +7,9 @@
 //! service_override`): every gRPC call of the connection passes through it to the real server
 //! unchanged, except that it remembers which workflow type each polled workflow task belongs to
 //! and stamps that type's behavior on the task's `RespondWorkflowTaskCompleted`.
+//!
+//! Being on the path of every call, it also logs when an invocation's first poll leaves
+//! ([`PollClock`]): the latency that decides how fast a Lambda worker picks up work.
 
 use crate::versioning::VersioningBehavior;
 use bytes::{Buf, BufMut, Bytes};
@@ -14,7 +17,8 @@ use futures::future::BoxFuture;
 use prost::Message;
 use std::{
     collections::{BTreeMap, HashMap},
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, OnceLock},
+    time::Instant,
 };
 use temporalio_client::{
     ConnectionOptions,
@@ -38,12 +42,48 @@ use tonic::{
 /// task is completed or failed; the cap only guards against tasks abandoned by a crash.
 const MAX_TRACKED_TASKS: usize = 10_000;
 
+/// When the process started (first use of the clock, which `run_function` makes at start-up).
+static PROCESS_START: OnceLock<Instant> = OnceLock::new();
+
+/// Marks invocation starts and logs the first poll after each.
+#[derive(Default)]
+pub(crate) struct PollClock {
+    invocation_started: Mutex<Option<Instant>>,
+}
+
+impl PollClock {
+    /// Records the process start; call once, as early as possible.
+    pub(crate) fn process_started() {
+        PROCESS_START.get_or_init(Instant::now);
+    }
+
+    /// An invocation began: the next poll is its first.
+    pub(crate) fn invocation_started(&self, at: Instant) {
+        *self.invocation_started.lock().unwrap() = Some(at);
+    }
+
+    fn poll_sent(&self, rpc: &str) {
+        if let Some(started) = self.invocation_started.lock().unwrap().take() {
+            let since_process_start_us = PROCESS_START
+                .get()
+                .map(|start| start.elapsed().as_micros() as u64);
+            tracing::info!(
+                rpc,
+                since_invocation_start_us = started.elapsed().as_micros() as u64,
+                since_process_start_us,
+                "first poll sent"
+            );
+        }
+    }
+}
+
 /// The relay: a channel to the real server plus what it must remember between calls.
 #[derive(Clone)]
 pub(crate) struct VersioningRelay {
     channel: Channel,
     behaviors: Arc<BTreeMap<String, VersioningBehavior>>,
     task_types: Arc<Mutex<HashMap<Vec<u8>, String>>>,
+    poll_clock: Arc<PollClock>,
 }
 
 impl VersioningRelay {
@@ -52,6 +92,7 @@ impl VersioningRelay {
     pub(crate) fn new(
         options: &ConnectionOptions,
         behaviors: &BTreeMap<&'static str, VersioningBehavior>,
+        poll_clock: Arc<PollClock>,
     ) -> Result<Self, String> {
         let mut endpoint =
             Endpoint::from_shared(options.target.to_string()).map_err(|error| error.to_string())?;
@@ -90,6 +131,7 @@ impl VersioningRelay {
                     .collect(),
             ),
             task_types: Default::default(),
+            poll_clock,
         })
     }
 
@@ -114,6 +156,7 @@ impl VersioningRelay {
                     self.task_types.lock().unwrap().remove(&failed.task_token);
                 }
             }
+            rpc if rpc.starts_with("Poll") => self.poll_clock.poll_sent(rpc),
             _ => {}
         }
         let rpc = request.rpc.clone();

@@ -1,12 +1,16 @@
 //! End-to-end: the fixture function, driven through the Lambda Runtime API, against the real
-//! Temporal dev server.
+//! Temporal dev server. Each test starts its own server and function and stops them by PID.
 
 use serde_json::{Value, json};
-use std::{path::Path, time::Duration};
+use std::{
+    path::Path,
+    time::{Duration, Instant},
+};
 use temporal_serverless_tests::{
     dev_server::DevServer,
+    free_port,
     function_process::FunctionProcess,
-    runtime_api::{Outcome, RuntimeApi},
+    runtime_api::{Invocation, Outcome, RuntimeApi},
 };
 
 const BUILD_ID: &str = env!("FIXTURE_BUILD_ID");
@@ -20,6 +24,7 @@ struct Loop {
     server: DevServer,
     api: RuntimeApi,
     function: FunctionProcess,
+    task_queue: String,
 }
 
 impl Loop {
@@ -39,19 +44,15 @@ impl Loop {
             server,
             api,
             function,
+            task_queue: task_queue.to_owned(),
         }
     }
 
     /// Registers the version by one invocation's polls, then makes it current, as a deploy
     /// would, so that new workflows on the task queue are routed to it.
     fn deploy(&self) {
-        let registration = self.api.invoke(json!({}), Duration::from_secs(9));
-        assert!(
-            matches!(registration.outcome, Outcome::Response(_)),
-            "registration invocation: {:?}\n{}",
-            registration.outcome,
-            self.function.output()
-        );
+        let registration = self.invoke(Duration::from_secs(9));
+        self.expect_response(&registration);
         self.server.wait_for(
             Duration::from_secs(20),
             "the version to become current",
@@ -72,74 +73,331 @@ impl Loop {
         );
     }
 
+    fn invoke(&self, timeout: Duration) -> Invocation {
+        self.api.invoke(json!({}), timeout)
+    }
+
+    fn expect_response(&self, invocation: &Invocation) {
+        assert!(
+            matches!(invocation.outcome, Outcome::Response(_)),
+            "{:?}\n{}",
+            invocation.outcome,
+            self.function.output()
+        );
+        assert!(
+            invocation.margin_ms > 0,
+            "answered {} ms after the deadline",
+            -invocation.margin_ms
+        );
+    }
+
+    fn start_workflow(&self, workflow_type: &str, id: &str, input: &str) {
+        self.server
+            .cli(&[
+                "workflow",
+                "start",
+                "--task-queue",
+                &self.task_queue,
+                "--type",
+                workflow_type,
+                "--workflow-id",
+                id,
+                "--input",
+                input,
+            ])
+            .unwrap();
+    }
+
     fn describe(&self, id: &str) -> Value {
         self.server
             .cli_json(&["workflow", "describe", "--workflow-id", id])
             .unwrap()
     }
+
+    fn expect_completed(&self, id: &str) -> Value {
+        let description = self.describe(id);
+        assert_eq!(
+            status(&description),
+            "WORKFLOW_EXECUTION_STATUS_COMPLETED",
+            "{description:#}\n{}",
+            self.function.output()
+        );
+        description
+    }
 }
 
-fn status(description: &Value) -> String {
+fn status(description: &Value) -> &str {
     description["workflowExecutionInfo"]["status"]
         .as_str()
         .unwrap_or_default()
-        .to_owned()
+}
+
+/// The `<field>=<number>` values of every log line containing `marker`.
+fn logged_numbers(output: &str, marker: &str, field: &str) -> Vec<u64> {
+    output
+        .lines()
+        .filter(|line| line.contains(marker))
+        .filter_map(|line| {
+            let plain: String = strip_ansi(line);
+            let start = plain.find(&format!("{field}="))? + field.len() + 1;
+            plain[start..]
+                .split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+fn strip_ansi(line: &str) -> String {
+    let mut plain = String::new();
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
 }
 
 #[test]
-fn a_workflow_completes_within_one_invocation() {
+fn a_workflow_completes_within_one_invocation_and_warm_invocations_reuse_the_connection() {
     let lambda = Loop::start("e2e-one-invocation");
     lambda.deploy();
-    lambda
-        .server
-        .cli(&[
-            "workflow",
-            "start",
-            "--task-queue",
-            "e2e-one-invocation",
-            "--type",
-            "Greet",
-            "--workflow-id",
-            "greet-1",
-            "--input",
-            "\"World\"",
-        ])
-        .unwrap();
-    let invocation = lambda.api.invoke(json!({}), Duration::from_secs(10));
-    assert!(
-        matches!(invocation.outcome, Outcome::Response(_)),
-        "{:?}\n{}",
-        invocation.outcome,
-        lambda.function.output()
-    );
-    assert!(
-        invocation.margin_ms > 0,
-        "answered {} ms after the deadline",
-        -invocation.margin_ms
-    );
-    let description = lambda.describe("greet-1");
-    if std::env::var_os("TSLS_DEBUG_HISTORY").is_some() {
-        let history = lambda
-            .server
-            .cli_json(&["workflow", "show", "--workflow-id", "greet-1"])
-            .unwrap();
-        for event in history["events"].as_array().unwrap().iter().take(30) {
-            eprintln!(
-                "{} {}",
-                event["eventType"],
-                event.to_string().chars().take(1500).collect::<String>()
-            );
-        }
-    }
-    assert_eq!(
-        status(&description),
-        "WORKFLOW_EXECUTION_STATUS_COMPLETED",
-        "{description:#}\n{}",
-        lambda.function.output()
-    );
+    lambda.start_workflow("Greet", "greet-1", "\"World\"");
+    let invocation = lambda.invoke(Duration::from_secs(10));
+    lambda.expect_response(&invocation);
+    lambda.expect_completed("greet-1");
     let result = lambda
         .server
         .cli_json(&["workflow", "result", "--workflow-id", "greet-1"])
         .unwrap();
-    println!("{result:#}");
+    assert_eq!(result["result"], "Hello, World!", "{result:#}");
+
+    let output = lambda.function.output();
+    assert_eq!(
+        output.matches("connected to Temporal").count(),
+        1,
+        "one connection for two invocations:\n{output}"
+    );
+    let first_polls = logged_numbers(&output, "first poll sent", "since_invocation_start_us");
+    let since_spawn = logged_numbers(&output, "first poll sent", "since_process_start_us");
+    assert_eq!(first_polls.len(), 2, "{output}");
+    println!(
+        "first poll after invocation start: cold {} µs (process start → first poll {} µs), warm {} µs",
+        first_polls[0], since_spawn[0], first_polls[1]
+    );
+}
+
+#[test]
+fn mixed_versioning_behaviors_are_recorded_by_the_server() {
+    let lambda = Loop::start("e2e-mixed-versioning");
+    lambda.deploy();
+    lambda.start_workflow("Greet", "pinned-1", "\"Pinned\"");
+    lambda.start_workflow("SlowActivity", "auto-1", "100");
+    lambda.expect_response(&lambda.invoke(Duration::from_secs(10)));
+    for (id, behavior) in [
+        ("pinned-1", "VERSIONING_BEHAVIOR_PINNED"),
+        ("auto-1", "VERSIONING_BEHAVIOR_AUTO_UPGRADE"),
+    ] {
+        let description = lambda.expect_completed(id);
+        let info = &description["workflowExecutionInfo"]["versioningInfo"];
+        assert_eq!(info["behavior"], behavior, "{id}: {info:#}");
+        assert_eq!(
+            info["deploymentVersion"]["buildId"], BUILD_ID,
+            "{id}: {info:#}"
+        );
+    }
+}
+
+#[test]
+fn an_activity_longer_than_the_work_time_completes_in_a_later_invocation() {
+    let lambda = Loop::start("e2e-long-activity");
+    lambda.deploy();
+    // 12 s: longer than the first invocation's work time (3 s) plus graceful shutdown (5 s).
+    lambda.start_workflow("SlowActivity", "slow-1", "12000");
+    let short = lambda.invoke(Duration::from_secs(10));
+    lambda.expect_response(&short);
+    assert_eq!(
+        status(&lambda.describe("slow-1")),
+        "WORKFLOW_EXECUTION_STATUS_RUNNING"
+    );
+    let long = lambda.invoke(Duration::from_secs(30));
+    lambda.expect_response(&long);
+    let description = lambda.expect_completed("slow-1");
+    let result = lambda
+        .server
+        .cli_json(&["workflow", "result", "--workflow-id", "slow-1"])
+        .unwrap();
+    assert_eq!(result["result"], 12000, "{result:#} {description:#}");
+    println!(
+        "short invocation answered {} ms before its deadline, long one {} ms",
+        short.margin_ms, long.margin_ms
+    );
+}
+
+#[test]
+fn no_poll_is_outstanding_after_an_invocation_returns() {
+    let lambda = Loop::start("e2e-no-outstanding-poll");
+    lambda.deploy();
+    lambda.expect_response(&lambda.invoke(Duration::from_secs(9)));
+    // The process is alive (as a frozen Lambda would be) but between invocations: a poll left
+    // open would take this task and hold it until its timeout.
+    lambda.start_workflow("Greet", "after-return", "\"Late\"");
+    std::thread::sleep(Duration::from_secs(3));
+    let description = lambda.describe("after-return");
+    assert_eq!(
+        description["pendingWorkflowTask"]["state"], "PENDING_WORKFLOW_TASK_STATE_SCHEDULED",
+        "a task was taken between invocations: {description:#}"
+    );
+    lambda.expect_response(&lambda.invoke(Duration::from_secs(10)));
+    lambda.expect_completed("after-return");
+}
+
+#[test]
+fn a_deadline_too_short_fails_at_once_naming_both_numbers() {
+    let api = RuntimeApi::start();
+    // Nothing listens here: the invocation must fail before trying to connect.
+    let address = format!("127.0.0.1:{}", free_port());
+    let function = FunctionProcess::spawn(
+        fixture(),
+        &api,
+        &[("TEMPORAL_ADDRESS", &address), ("TEMPORAL_TASK_QUEUE", "q")],
+    );
+    let invocation = api.invoke(json!({}), Duration::from_secs(8));
+    let Outcome::Error(error) = &invocation.outcome else {
+        panic!(
+            "expected an error, got {:?}\n{}",
+            invocation.outcome,
+            function.output()
+        );
+    };
+    assert_eq!(
+        error["errorType"], "TemporalServerless.DeadlineTooShort",
+        "{error:#}"
+    );
+    let message = error["errorMessage"].as_str().unwrap();
+    assert!(
+        message.contains("buffer is 7000 ms") && message.contains("ms remain"),
+        "{message}"
+    );
+    assert!(
+        invocation.duration < Duration::from_secs(1),
+        "took {:?}",
+        invocation.duration
+    );
+}
+
+#[test]
+fn an_unreachable_server_is_classified_within_the_bound_and_the_api_key_never_shows() {
+    const API_KEY: &str = "tsls-test-secret-api-key-5f3a9c";
+    let api = RuntimeApi::start();
+    let address = format!("127.0.0.1:{}", free_port());
+    let function = FunctionProcess::spawn(
+        fixture(),
+        &api,
+        &[
+            ("TEMPORAL_ADDRESS", &address),
+            ("TEMPORAL_TASK_QUEUE", "q"),
+            ("TEMPORAL_API_KEY", API_KEY),
+            ("TEMPORAL_TLS", "false"),
+        ],
+    );
+    let started = Instant::now();
+    // 20 s: work time 13 s, so the connection bound is min(13 s / 2, 10 s) = 6.5 s.
+    let invocation = api.invoke(json!({}), Duration::from_secs(20));
+    let elapsed = started.elapsed();
+    let Outcome::Error(error) = &invocation.outcome else {
+        panic!(
+            "expected an error, got {:?}\n{}",
+            invocation.outcome,
+            function.output()
+        );
+    };
+    assert_eq!(
+        error["errorType"], "TemporalServerless.Connection",
+        "{error:#}"
+    );
+    let message = error["errorMessage"].as_str().unwrap();
+    assert!(message.contains(&address), "{message}");
+    assert!(
+        elapsed < Duration::from_millis(7_500),
+        "took {elapsed:?}, bound is 6.5 s"
+    );
+    let output = function.output();
+    assert!(
+        !message.contains(API_KEY),
+        "API key in the error: {message}"
+    );
+    assert!(!output.contains(API_KEY), "API key in the log:\n{output}");
+    println!("connection failure classified after {elapsed:?}: {message}");
+}
+
+#[test]
+fn config_file_precedence_and_a_bad_file_named_with_its_line() {
+    let server = DevServer::start(&[], &[]);
+    let dir = std::env::temp_dir().join(format!("tsls-config-{}", std::process::id()));
+    let task_root = dir.join("task-root");
+    std::fs::create_dir_all(&task_root).unwrap();
+    let profile = |address: &str| {
+        format!("[profile.default]\naddress = \"{address}\"\nnamespace = \"default\"\n")
+    };
+    std::fs::write(task_root.join("temporal.toml"), profile(&server.address)).unwrap();
+    let dead_address = format!("127.0.0.1:{}", free_port());
+    let explicit = dir.join("explicit.toml");
+    std::fs::write(&explicit, profile(&dead_address)).unwrap();
+    let broken = dir.join("broken.toml");
+    std::fs::write(&broken, "[profile.default]\naddress = \"unterminated\n").unwrap();
+
+    let run = |config_file: Option<&Path>| {
+        let api = RuntimeApi::start();
+        let mut envs = vec![
+            ("LAMBDA_TASK_ROOT", task_root.to_str().unwrap()),
+            ("TEMPORAL_TASK_QUEUE", "e2e-config"),
+        ];
+        if let Some(file) = config_file {
+            envs.push(("TEMPORAL_CONFIG_FILE", file.to_str().unwrap()));
+        }
+        let function = FunctionProcess::spawn(fixture(), &api, &envs);
+        let invocation = api.invoke(json!({}), Duration::from_secs(9));
+        (invocation.outcome, function.output())
+    };
+
+    // $LAMBDA_TASK_ROOT/temporal.toml names the live server.
+    let (outcome, output) = run(None);
+    assert!(
+        matches!(outcome, Outcome::Response(_)),
+        "{outcome:?}\n{output}"
+    );
+    // TEMPORAL_CONFIG_FILE wins over it.
+    let (outcome, output) = run(Some(&explicit));
+    let Outcome::Error(error) = outcome else {
+        panic!("{outcome:?}\n{output}")
+    };
+    assert_eq!(error["errorType"], "TemporalServerless.Connection");
+    assert!(
+        error["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains(&dead_address),
+        "{error:#}"
+    );
+    // A broken file is named, with its line.
+    let (outcome, output) = run(Some(&broken));
+    let Outcome::Error(error) = outcome else {
+        panic!("{outcome:?}\n{output}")
+    };
+    assert_eq!(error["errorType"], "TemporalServerless.Configuration");
+    let message = error["errorMessage"].as_str().unwrap();
+    assert!(
+        message.contains(broken.to_str().unwrap()) && message.contains("line 2"),
+        "{message}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
