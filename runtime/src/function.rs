@@ -154,6 +154,7 @@ impl Process {
             request_id = %context.request_id,
             cold,
             work_time_ms = Empty,
+            tasks_completed = Empty,
             stop_reason = Empty,
         );
         async move {
@@ -219,6 +220,8 @@ impl Process {
                     self.worker.shutdown_hooks.len()
                 }
             };
+            let tasks_completed = self.poll_clock.tasks_completed();
+            tracing::Span::current().record("tasks_completed", tasks_completed);
             outcome.map_err(|error| ServerlessError::Worker(error.to_string()))?;
             tracing::info!(duration_ms = started.elapsed().as_millis() as u64, failed_hooks, "invocation done");
             Ok(json!({
@@ -227,6 +230,7 @@ impl Process {
                 "cold": cold,
                 "work_time_ms": plan.work_time.as_millis() as u64,
                 "failed_hooks": failed_hooks,
+                "tasks_completed": tasks_completed,
             }))
         }
         .instrument(span)

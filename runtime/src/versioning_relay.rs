@@ -45,10 +45,12 @@ const MAX_TRACKED_TASKS: usize = 10_000;
 /// When the process started (first use of the clock, which `run_function` makes at start-up).
 static PROCESS_START: OnceLock<Instant> = OnceLock::new();
 
-/// Marks invocation starts and logs the first poll after each.
+/// Marks invocation starts, logs the first poll after each, and counts the tasks each invocation
+/// completes (workflow and activity task responses that reach the server).
 #[derive(Default)]
 pub(crate) struct PollClock {
     invocation_started: Mutex<Option<Instant>>,
+    tasks_completed: std::sync::atomic::AtomicU64,
 }
 
 impl PollClock {
@@ -60,6 +62,19 @@ impl PollClock {
     /// An invocation began: the next poll is its first.
     pub(crate) fn invocation_started(&self, at: Instant) {
         *self.invocation_started.lock().unwrap() = Some(at);
+        self.tasks_completed
+            .store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Tasks completed since the invocation started.
+    pub(crate) fn tasks_completed(&self) -> u64 {
+        self.tasks_completed
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn task_answered(&self) {
+        self.tasks_completed
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn poll_sent(&self, rpc: &str) {
@@ -158,6 +173,14 @@ impl VersioningRelay {
             }
             rpc if rpc.starts_with("Poll") => self.poll_clock.poll_sent(rpc),
             _ => {}
+        }
+        if matches!(
+            request.rpc.as_str(),
+            "RespondWorkflowTaskCompleted"
+                | "RespondActivityTaskCompleted"
+                | "RespondActivityTaskFailed"
+        ) {
+            self.poll_clock.task_answered();
         }
         let rpc = request.rpc.clone();
         let response = self.forward(request).await?;

@@ -30,41 +30,72 @@ pub struct DevServer {
     child: Child,
     /// `127.0.0.1:<port>` of the frontend.
     pub address: String,
+    arguments: Vec<String>,
+    envs: Vec<(String, String)>,
 }
 
 impl DevServer {
-    /// Starts an in-memory dev server on a free loopback port, with `extra_args` appended
-    /// (e.g. dynamic config), and waits until it answers.
+    /// Starts a dev server on a free loopback port, with `extra_args` appended (e.g. dynamic
+    /// config, `--db-filename`), and waits until it answers.
     pub fn start(extra_args: &[&str], envs: &[(&str, &str)]) -> Self {
         let port = free_port();
-        let address = format!("127.0.0.1:{port}");
-        let child = Command::new(temporal_cli())
-            .args([
-                "server",
-                "start-dev",
-                "--headless",
-                "--ip",
-                "127.0.0.1",
-                "--log-level",
-                "error",
-            ])
-            .args([
-                "--port",
-                &port.to_string(),
-                "--http-port",
-                &free_port().to_string(),
-            ])
-            .args(["--metrics-port", &free_port().to_string()])
-            .args(extra_args)
-            .envs(envs.iter().copied())
+        let mut arguments: Vec<String> = [
+            "server",
+            "start-dev",
+            "--headless",
+            "--ip",
+            "127.0.0.1",
+            "--log-level",
+            "error",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+        for (flag, value) in [
+            ("--port", port),
+            ("--http-port", free_port()),
+            ("--metrics-port", free_port()),
+        ] {
+            arguments.extend([flag.to_owned(), value.to_string()]);
+        }
+        arguments.extend(extra_args.iter().map(|argument| argument.to_string()));
+        let envs: Vec<(String, String)> = envs
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
+        let server = Self {
+            child: Self::spawn(&arguments, &envs),
+            address: format!("127.0.0.1:{port}"),
+            arguments,
+            envs,
+        };
+        server.wait_until_up();
+        server
+    }
+
+    fn spawn(arguments: &[String], envs: &[(String, String)]) -> Child {
+        Command::new(temporal_cli())
+            .args(arguments)
+            .envs(envs.iter().map(|(name, value)| (name, value)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
-            .expect("the Temporal CLI starts");
-        let server = Self { child, address };
+            .expect("the Temporal CLI starts")
+    }
+
+    /// Stops the server and starts it again on the same port with the same arguments (state
+    /// survives only with `--db-filename`): what a function sees when its connection dies.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = Self::spawn(&self.arguments, &self.envs);
+        self.wait_until_up();
+    }
+
+    fn wait_until_up(&self) {
         let started = Instant::now();
-        while server
+        while self
             .cli(&[
                 "operator",
                 "namespace",
@@ -80,7 +111,6 @@ impl DevServer {
             );
             std::thread::sleep(Duration::from_millis(200));
         }
-        server
     }
 
     /// Runs a `temporal` CLI command against this server; `Ok(stdout)` on success,

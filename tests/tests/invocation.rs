@@ -15,8 +15,15 @@ use temporal_serverless_tests::{
 
 const BUILD_ID: &str = env!("FIXTURE_BUILD_ID");
 
+/// The fixture binary: the debug build cargo made for this test, or `TSLS_FIXTURE_BINARY` (e.g.
+/// a release build, to measure latencies as users would see them).
 fn fixture() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_fixture_function"))
+    static BINARY: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    BINARY.get_or_init(|| {
+        std::env::var_os("TSLS_FIXTURE_BINARY")
+            .map(Into::into)
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_fixture_function").into())
+    })
 }
 
 /// A dev server, a Runtime API and a fixture function polling `task_queue` on that server.
@@ -29,7 +36,10 @@ struct Loop {
 
 impl Loop {
     fn start(task_queue: &str) -> Self {
-        let server = DevServer::start(&[], &[]);
+        Self::start_with(task_queue, DevServer::start(&[], &[]))
+    }
+
+    fn start_with(task_queue: &str, server: DevServer) -> Self {
         let api = RuntimeApi::start();
         let function = FunctionProcess::spawn(
             fixture(),
@@ -400,4 +410,31 @@ fn config_file_precedence_and_a_bad_file_named_with_its_line() {
         "{message}"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_connection_that_died_between_invocations_is_replaced_without_failing() {
+    let db = std::env::temp_dir().join(format!("tsls-reconnect-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&db);
+    let server = DevServer::start(&["--db-filename", db.to_str().unwrap()], &[]);
+    let mut lambda = Loop::start_with("e2e-reconnect", server);
+    // Cold invocation: connects.
+    lambda.expect_response(&lambda.invoke(Duration::from_secs(9)));
+    // The server goes away and comes back while the process sits between invocations, as a
+    // frozen Lambda's connection would be cut by an idle timeout or a server deploy.
+    lambda.server.restart();
+    // The warm invocations find the connection dead: they must reconnect underneath and serve.
+    lambda.deploy();
+    lambda.start_workflow("Greet", "after-restart", "\"Again\"");
+    let invocation = lambda.invoke(Duration::from_secs(10));
+    lambda.expect_response(&invocation);
+    lambda.expect_completed("after-restart");
+    let output = lambda.function.output();
+    assert_eq!(
+        output.matches("connected to Temporal").count(),
+        1,
+        "the client was kept:\n{output}"
+    );
+    drop(lambda);
+    let _ = std::fs::remove_file(&db);
 }
