@@ -1,6 +1,8 @@
 //! `temporal-serverless`: tools around Lambda functions built with `#[serverless_worker]`.
 
+mod deploy;
 mod inspect;
+mod local_lambda;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -16,10 +18,16 @@ struct Cli {
 enum Command {
     /// Print the Worker Deployment name and build ID a built function carries, without running it.
     Inspect(inspect::InspectArgs),
+    /// Create the Worker Deployment Version for a built function, with the build ID it carries.
+    Deploy(deploy::DeployArgs),
+    /// Serve a local Lambda service (control plane + Runtime API) for functions on this machine.
+    Lambda(local_lambda::LambdaArgs),
 }
 
 fn main() -> ExitCode {
     match Cli::parse().command {
+        Command::Deploy(args) => deploy::run(&args),
         Command::Inspect(args) => inspect::run(&args),
+        Command::Lambda(args) => local_lambda::run(args),
     }
 }

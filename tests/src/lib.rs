@@ -4,6 +4,7 @@
 
 pub mod dev_server;
 pub mod function_process;
+pub mod local_loop;
 pub mod runtime_api;
 
 use std::path::PathBuf;

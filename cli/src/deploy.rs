@@ -1,0 +1,223 @@
+//! `deploy`: creates the Worker Deployment Version for a built function with the deployment name
+//! and build ID the artifact itself carries, so the version and the code can never disagree (the
+//! mismatch that starts invocation loops). Drives the `temporal` CLI, which users already have.
+
+use clap::Args;
+use serde_json::Value;
+use std::{
+    path::PathBuf,
+    process::{Command, ExitCode, Stdio},
+    time::{Duration, Instant},
+};
+use temporal_serverless::manifest::Manifest;
+
+#[derive(Args)]
+pub struct DeployArgs {
+    /// The built function (`bootstrap`) whose deployment name and build ID are used.
+    #[arg(long)]
+    pub artifact: PathBuf,
+    /// The Lambda function ARN the server invokes; qualify it (`:live`, `:3`) so a version is
+    /// bound to fixed code.
+    #[arg(long)]
+    pub function_arn: String,
+    /// IAM role the server assumes to invoke the function (real AWS).
+    #[arg(long, requires = "external_id")]
+    pub role_arn: Option<String>,
+    /// External ID of that role's trust policy (real AWS).
+    #[arg(long, requires = "role_arn")]
+    pub external_id: Option<String>,
+    /// Make the version current once its task queues are bound.
+    #[arg(long)]
+    pub set_current: bool,
+    /// Print the commands instead of running them.
+    #[arg(long)]
+    pub print: bool,
+    /// How long to wait for the server's registration invocation to bind task queues.
+    #[arg(long, default_value_t = 60)]
+    pub wait_seconds: u64,
+    /// The Temporal CLI to drive.
+    #[arg(long, default_value = "temporal")]
+    pub temporal_cli: PathBuf,
+    /// Passed to every `temporal` command (e.g. `--address 127.0.0.1:7233 --namespace default`).
+    #[arg(last = true)]
+    pub connection: Vec<String>,
+}
+
+pub fn run(args: &DeployArgs) -> ExitCode {
+    match deploy(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn deploy(args: &DeployArgs) -> Result<(), String> {
+    let bytes = std::fs::read(&args.artifact)
+        .map_err(|error| format!("cannot read {}: {error}", args.artifact.display()))?;
+    let manifests = Manifest::find_all(&bytes);
+    let [manifest] = manifests.as_slice() else {
+        return Err(format!(
+            "{} must carry exactly one deployment manifest (found {}); build it with #[serverless_worker]",
+            args.artifact.display(),
+            manifests.len()
+        ));
+    };
+    let (deployment, build_id) = (manifest.deployment_name, manifest.build_id);
+    if !args.function_arn.trim_start_matches("arn:").contains(':')
+        || args.function_arn.split(':').count() < 8
+    {
+        eprintln!(
+            "warning: {} is unqualified: the version would follow $LATEST, so new code could serve \
+             an old version; publish a version or alias and pass its ARN",
+            args.function_arn
+        );
+    }
+    let mut create_version = vec![
+        "worker",
+        "deployment",
+        "create-version",
+        "--deployment-name",
+        deployment,
+        "--build-id",
+        build_id,
+        "--aws-lambda-function-arn",
+        &args.function_arn,
+    ];
+    match (&args.role_arn, &args.external_id) {
+        (Some(role), Some(external_id)) => create_version.extend([
+            "--aws-lambda-assume-role-arn",
+            role.as_str(),
+            "--aws-lambda-assume-role-external-id",
+            external_id.as_str(),
+        ]),
+        _ => create_version.push("--aws-lambda-skip-role-and-external-id"),
+    }
+    let describe_deployment = ["worker", "deployment", "describe", "--name", deployment];
+    let create_deployment = ["worker", "deployment", "create", "--name", deployment];
+    let set_current = [
+        "worker",
+        "deployment",
+        "set-current-version",
+        "--deployment-name",
+        deployment,
+        "--build-id",
+        build_id,
+        "--yes",
+    ];
+    if args.print {
+        for command in [&create_deployment[..], &create_version[..]] {
+            println!("{}", render(args, command));
+        }
+        if args.set_current {
+            println!("{}", render(args, &set_current));
+        }
+        return Ok(());
+    }
+    println!(
+        "deploy: deployment={deployment} build_id={build_id} function={}",
+        args.function_arn
+    );
+    if temporal(args, &describe_deployment).is_err() {
+        temporal(args, &create_deployment)?;
+        println!("deploy: created Worker Deployment {deployment}");
+    }
+    temporal(args, &create_version)?;
+    println!(
+        "deploy: created version {deployment}:{build_id}; waiting for the registration invocation to bind task queues"
+    );
+    let started = Instant::now();
+    let task_queues = loop {
+        let description = temporal(
+            args,
+            &[
+                "worker",
+                "deployment",
+                "describe-version",
+                "--deployment-name",
+                deployment,
+                "--build-id",
+                build_id,
+                "--output",
+                "json",
+            ],
+        )?;
+        let queues = bound_task_queues(&description);
+        if !queues.is_empty() {
+            break queues;
+        }
+        if started.elapsed() > Duration::from_secs(args.wait_seconds) {
+            return Err(format!(
+                "no task queue bound to {deployment}:{build_id} after {}s: the server did not manage to invoke \
+                 {} (check the function exists and the server may invoke it: `temporal-serverless doctor`)",
+                args.wait_seconds, args.function_arn
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    println!(
+        "deploy: task queues bound after {:.1}s: {}",
+        started.elapsed().as_secs_f64(),
+        task_queues.join(", ")
+    );
+    if args.set_current {
+        temporal(args, &set_current)?;
+        println!("deploy: {deployment}:{build_id} is current");
+    }
+    Ok(())
+}
+
+/// Task queue names of a `describe-version --output json` (CLI 1.9: `taskQueuesInfos`, null
+/// until a poller of the version has registered them).
+fn bound_task_queues(description: &str) -> Vec<String> {
+    let Ok(value) = serde_json::from_str::<Value>(description) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = value["taskQueuesInfos"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|queue| queue["name"].as_str().map(str::to_owned))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn render(args: &DeployArgs, command: &[&str]) -> String {
+    let mut words = vec![args.temporal_cli.display().to_string()];
+    words.extend(command.iter().map(|word| word.to_string()));
+    words.extend(args.connection.iter().cloned());
+    words.join(" ")
+}
+
+fn temporal(args: &DeployArgs, command: &[&str]) -> Result<String, String> {
+    let output = Command::new(&args.temporal_cli)
+        .args(command)
+        .args(&args.connection)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|error| format!("cannot run {}: {error}", args.temporal_cli.display()))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(format!(
+            "`{}` failed: {}",
+            render(args, command),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_bound_task_queues_from_the_cli_json() {
+        assert!(bound_task_queues(r#"{"taskQueuesInfos": null}"#).is_empty());
+        let bound = r#"{"taskQueuesInfos": [{"name": "q", "type": "workflow"}, {"name": "q", "type": "activity"}]}"#;
+        assert_eq!(bound_task_queues(bound), vec!["q".to_owned()]);
+    }
+}

@@ -1,0 +1,102 @@
+//! The functions the service hosts, parsed from the command line.
+
+use super::LambdaArgs;
+use std::{path::PathBuf, time::Duration};
+
+/// One hosted function.
+#[derive(Debug, Clone)]
+pub struct FunctionConfig {
+    /// Function name.
+    pub name: String,
+    /// Unqualified ARN.
+    pub arn: String,
+    /// The executable started for each instance.
+    pub command: PathBuf,
+    /// Lambda's `Timeout`.
+    pub timeout: Duration,
+    /// Lambda's `MemorySize`, in MB.
+    pub memory_mb: u32,
+    /// Most instances at once.
+    pub concurrency: usize,
+    /// Region, for ARNs and the environment.
+    pub region: String,
+    /// Extra environment for every instance.
+    pub env: Vec<(String, String)>,
+}
+
+impl FunctionConfig {
+    /// Whether `name_or_arn` (a name, a partial or full ARN, with or without a qualifier)
+    /// designates this function.
+    pub fn matches(&self, name_or_arn: &str) -> bool {
+        let unqualified = strip_qualifier(name_or_arn);
+        unqualified == self.name || unqualified == self.arn
+    }
+}
+
+/// `arn:aws:lambda:r:a:function:name:qualifier` → `arn:aws:lambda:r:a:function:name`;
+/// `name:qualifier` → `name`.
+pub fn strip_qualifier(name_or_arn: &str) -> &str {
+    let parts: Vec<&str> = name_or_arn.split(':').collect();
+    match parts.as_slice() {
+        ["arn", _, "lambda", _, _, "function", _, _qualifier] => {
+            &name_or_arn[..name_or_arn.rfind(':').unwrap()]
+        }
+        [_name, _qualifier] => parts[0],
+        _ => name_or_arn,
+    }
+}
+
+/// Parses every `--function` with the shared settings.
+pub fn parse_all(args: &LambdaArgs) -> Result<Vec<FunctionConfig>, String> {
+    let env = args
+        .env
+        .iter()
+        .map(|pair| {
+            pair.split_once('=')
+                .map(|(key, value)| (key.to_owned(), value.to_owned()))
+                .ok_or_else(|| format!("--env {pair}: expected KEY=VALUE"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    args.functions
+        .iter()
+        .map(|spec| {
+            let (name, command) = spec
+                .split_once('=')
+                .ok_or_else(|| format!("--function {spec}: expected NAME=COMMAND"))?;
+            let command = PathBuf::from(command);
+            if !command.is_file() {
+                return Err(format!(
+                    "--function {spec}: {} does not exist; build it first",
+                    command.display()
+                ));
+            }
+            Ok(FunctionConfig {
+                name: name.to_owned(),
+                arn: format!(
+                    "arn:aws:lambda:{}:{}:function:{name}",
+                    args.region, args.account
+                ),
+                command: command.canonicalize().map_err(|error| error.to_string())?,
+                timeout: std::time::Duration::from_secs(args.timeout),
+                memory_mb: args.memory,
+                concurrency: args.concurrency.max(1),
+                region: args.region.clone(),
+                env: env.clone(),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qualifiers_are_ignored_when_matching() {
+        let arn = "arn:aws:lambda:us-east-1:000000000000:function:shop";
+        assert_eq!(strip_qualifier(&format!("{arn}:live")), arn);
+        assert_eq!(strip_qualifier(arn), arn);
+        assert_eq!(strip_qualifier("shop:3"), "shop");
+        assert_eq!(strip_qualifier("shop"), "shop");
+    }
+}

@@ -1,0 +1,127 @@
+//! `temporal-serverless lambda`: a local Lambda service on loopback, so that the real Temporal
+//! server's Worker Controller Instance can invoke functions on this machine exactly as it would
+//! on AWS. It serves the control-plane subset the server and users call (GetFunction, Invoke)
+//! and, to each function process it spawns, Lambda's Runtime API.
+//!
+//! Flow of one invocation: Invoke request → [`control_plane`] → [`pool`] picks a warm instance
+//! or starts a cold one → the instance's [`runtime_api`] hands it the event → response, error or
+//! time-out → [`record`] → Invoke response.
+
+pub mod control_plane;
+pub mod function;
+pub mod pool;
+pub mod record;
+pub mod runtime_api;
+
+use clap::Args;
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc, time::Duration};
+
+/// `temporal-serverless lambda` arguments.
+#[derive(Args, Debug)]
+pub struct LambdaArgs {
+    /// Where the control plane listens; point the Temporal server's `AWS_ENDPOINT_URL_LAMBDA`
+    /// here. Loopback only.
+    #[arg(long, default_value = "127.0.0.1:9001")]
+    pub listen: SocketAddr,
+    /// A function, as `NAME=COMMAND` (a built `bootstrap` or any `#[serverless_worker]` binary).
+    /// Repeatable. Its ARN is `arn:aws:lambda:<region>:<account>:function:NAME`; any qualifier
+    /// (`:live`, `:3`) is accepted.
+    #[arg(long = "function", value_name = "NAME=COMMAND", required = true)]
+    pub functions: Vec<String>,
+    /// Function timeout in seconds, as Lambda's `Timeout`.
+    #[arg(long, default_value_t = 30)]
+    pub timeout: u64,
+    /// Memory size in MB reported to functions (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`).
+    #[arg(long, default_value_t = 128)]
+    pub memory: u32,
+    /// Instances per function that may run at once (Lambda's concurrency limit).
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// `KEY=VALUE` set in every function's environment. Repeatable.
+    #[arg(long = "env", value_name = "KEY=VALUE")]
+    pub env: Vec<String>,
+    /// Region in ARNs and `AWS_REGION`.
+    #[arg(long, default_value = "us-east-1")]
+    pub region: String,
+    /// Account in ARNs.
+    #[arg(long, default_value = "000000000000")]
+    pub account: String,
+    /// Append one JSON line per invocation to this file.
+    #[arg(long)]
+    pub records: Option<PathBuf>,
+}
+
+/// Runs the service until Ctrl-C or SIGTERM, then stops every function process it started.
+pub fn run(args: LambdaArgs) -> ExitCode {
+    if !args.listen.ip().is_loopback() {
+        eprintln!(
+            "error: --listen must be a loopback address, got {}",
+            args.listen
+        );
+        return ExitCode::FAILURE;
+    }
+    let functions = match function::parse_all(&args) {
+        Ok(functions) => functions,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio starts");
+    runtime.block_on(async move {
+        let records = match record::Sink::open(args.records.as_deref()) {
+            Ok(records) => records,
+            Err(error) => {
+                eprintln!("error: cannot open the records file: {error}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let service = Arc::new(pool::Service::new(functions, records));
+        let listener = match tokio::net::TcpListener::bind(args.listen).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                eprintln!("error: cannot listen on {}: {error}", args.listen);
+                return ExitCode::FAILURE;
+            }
+        };
+        for function in service.functions() {
+            println!(
+                "lambda: serving {} ({}) timeout={}s concurrency={} on http://{}",
+                function.name,
+                function.arn,
+                function.timeout.as_secs(),
+                function.concurrency,
+                args.listen
+            );
+        }
+        let router = control_plane::router(service.clone());
+        // On a signal, stop at once: callers such as the Temporal server keep connections open,
+        // so waiting for them to close would never end.
+        let result = tokio::select! {
+            result = axum::serve(listener, router) => result,
+            () = shutdown_signal() => Ok(()),
+        };
+        service.stop_all().await;
+        // Give killed processes a moment to be reaped before the process exits.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        match result {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(error) => {
+                eprintln!("error: {error}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+async fn shutdown_signal() {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+}

@@ -1,0 +1,239 @@
+//! The one-command demo (`scripts/demo`): the real Temporal dev server decides when to invoke a
+//! Rust Lambda function served by our local Lambda service, and a batch of workflows of both
+//! versioning behaviors completes. Prints live status, then a summary; exits 0 only if every
+//! workflow completed. Everything it starts is stopped at the end, on failure, and on Ctrl-C.
+//!
+//! `demo <bootstrap> <temporal-serverless CLI> [workflows]`
+
+use serde_json::Value;
+use std::{
+    path::PathBuf,
+    process::ExitCode,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant, SystemTime, UNIX_EPOCH},
+};
+use temporal_serverless_tests::local_loop::LocalLoop;
+
+const TASK_QUEUE: &str = "shop";
+const COMPLETION_TIMEOUT: Duration = Duration::from_secs(120);
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+fn rfc3339_ms(value: &Value) -> Option<u64> {
+    // "2026-11-21T23:43:21.804445888Z" → ms since epoch, without a date crate: days from civil.
+    let text = value.as_str()?;
+    let (date, time) = text.trim_end_matches('Z').split_once('T')?;
+    let mut date_parts = date.split('-').map(|part| part.parse::<i64>());
+    let (year, month, day) = (
+        date_parts.next()?.ok()?,
+        date_parts.next()?.ok()?,
+        date_parts.next()?.ok()?,
+    );
+    let (hms, fraction) = time.split_once('.').unwrap_or((time, "0"));
+    let mut time_parts = hms.split(':').map(|part| part.parse::<i64>());
+    let (hour, minute, second) = (
+        time_parts.next()?.ok()?,
+        time_parts.next()?.ok()?,
+        time_parts.next()?.ok()?,
+    );
+    let millis: i64 = format!("{fraction:0<3}")[..3].parse().ok()?;
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
+    let era = y.div_euclid(400);
+    let year_of_era = y - era * 400;
+    let day_of_year = (153 * m + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    let days = era * 146_097 + day_of_era - 719_468;
+    Some((((days * 24 + hour) * 60 + minute) * 60 + second) as u64 * 1000 + millis as u64)
+}
+
+fn percentile(sorted: &[u64], fraction: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[((sorted.len() - 1) as f64 * fraction).round() as usize]
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().collect();
+    let (Some(bootstrap), Some(cli)) = (
+        args.get(1).map(PathBuf::from),
+        args.get(2).map(PathBuf::from),
+    ) else {
+        eprintln!("usage: demo <bootstrap> <temporal-serverless CLI> [workflows]");
+        return ExitCode::FAILURE;
+    };
+    let workflows: usize = args
+        .get(3)
+        .and_then(|count| count.parse().ok())
+        .unwrap_or(20);
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let interrupted = interrupted.clone();
+        // Ctrl-C: stop waiting; dropping the loop stops everything it started.
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let _ = tokio::signal::ctrl_c().await;
+            });
+            interrupted.store(true, Ordering::SeqCst);
+        });
+    }
+
+    println!(
+        "demo: starting the Temporal dev server (Worker Controller Instance on) and the local Lambda service"
+    );
+    let lambda = LocalLoop::start(&cli, "shop", &bootstrap, 30, 4, &[]);
+    println!(
+        "demo: dev server on {}, Lambda service on http://{}",
+        lambda.server.address, lambda.lambda_address
+    );
+    match lambda.deploy(&bootstrap, true) {
+        Ok(output) => print!("{output}"),
+        Err(error) => {
+            eprintln!("demo: deploy failed: {error}");
+            return ExitCode::FAILURE;
+        }
+    }
+    let registration_invocations = lambda.records().len();
+
+    println!("demo: starting {workflows} workflows (Checkout: PINNED, Newsletter: AUTO_UPGRADE)");
+    let batch_started_ms = now_ms();
+    let ids: Vec<String> = (0..workflows).map(|n| format!("demo-{n}")).collect();
+    for (n, id) in ids.iter().enumerate() {
+        let (workflow_type, input) = if n % 2 == 0 {
+            ("Checkout", format!("\"order-{n}\""))
+        } else {
+            ("Newsletter", format!("\"subscriber-{n}\""))
+        };
+        if let Err(error) = lambda.server.cli(&[
+            "workflow",
+            "start",
+            "--task-queue",
+            TASK_QUEUE,
+            "--type",
+            workflow_type,
+            "--workflow-id",
+            id,
+            "--input",
+            &input,
+        ]) {
+            eprintln!("demo: {error}");
+            return ExitCode::FAILURE;
+        }
+    }
+
+    let started = Instant::now();
+    let mut completed: Vec<(String, Value)> = Vec::new();
+    let mut pending: Vec<String> = ids.clone();
+    while !pending.is_empty()
+        && started.elapsed() < COMPLETION_TIMEOUT
+        && !interrupted.load(Ordering::SeqCst)
+    {
+        pending.retain(|id| {
+            match lambda
+                .server
+                .cli_json(&["workflow", "describe", "--workflow-id", id])
+            {
+                Ok(description)
+                    if description["workflowExecutionInfo"]["status"]
+                        == "WORKFLOW_EXECUTION_STATUS_COMPLETED" =>
+                {
+                    completed.push((id.clone(), description));
+                    false
+                }
+                _ => true,
+            }
+        });
+        let records = lambda.records();
+        let work: Vec<&Value> = records.iter().skip(registration_invocations).collect();
+        let cold = work.iter().filter(|record| record["cold"] == true).count();
+        println!(
+            "[{:5.1}s] workflows {:>3}/{workflows} completed | invocations {} ({} cold, {} warm)",
+            started.elapsed().as_secs_f64(),
+            completed.len(),
+            work.len(),
+            cold,
+            work.len() - cold
+        );
+        if !pending.is_empty() {
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    let records = lambda.records();
+    let work: Vec<&Value> = records.iter().skip(registration_invocations).collect();
+    let first_invocation_ms = work
+        .iter()
+        .filter_map(|record| record["started_at_ms"].as_u64())
+        .filter(|at| *at >= batch_started_ms)
+        .min();
+    let mut completion_ms: Vec<u64> = completed
+        .iter()
+        .filter_map(|(_, description)| {
+            let info = &description["workflowExecutionInfo"];
+            Some(rfc3339_ms(&info["closeTime"])?.saturating_sub(rfc3339_ms(&info["startTime"])?))
+        })
+        .collect();
+    completion_ms.sort_unstable();
+    let billed_ms: u64 = work
+        .iter()
+        .filter_map(|record| record["billed_duration_ms"].as_u64())
+        .sum();
+    let cold = work.iter().filter(|record| record["cold"] == true).count();
+    let timeouts = records
+        .iter()
+        .filter(|record| record["outcome"] == "timeout")
+        .count();
+    println!();
+    println!("summary");
+    println!(
+        "  workflows completed          {}/{workflows}",
+        completed.len()
+    );
+    println!(
+        "  invocations                  {} (+{registration_invocations} registration)",
+        work.len()
+    );
+    println!("  cold starts                  {cold}");
+    println!("  timeouts                     {timeouts}");
+    println!(
+        "  first workflow start → first invocation   {}",
+        first_invocation_ms
+            .map(|at| format!("{} ms", at - batch_started_ms))
+            .unwrap_or_else(|| "none".to_owned())
+    );
+    println!(
+        "  workflow start → completion  p50 {} ms, p90 {} ms, max {} ms",
+        percentile(&completion_ms, 0.5),
+        percentile(&completion_ms, 0.9),
+        completion_ms.last().copied().unwrap_or(0)
+    );
+    println!("  billed duration              {billed_ms} ms in all");
+    drop(lambda);
+    if completed.len() == workflows {
+        println!("demo: every workflow completed; everything started was stopped");
+        ExitCode::SUCCESS
+    } else {
+        eprintln!(
+            "demo: {} workflows did not complete: {}",
+            pending.len(),
+            pending.join(", ")
+        );
+        ExitCode::FAILURE
+    }
+}

@@ -1,0 +1,107 @@
+//! The whole loop with no manual invoke anywhere: the dev server's Worker Controller Instance
+//! invokes the fixture function through the local Lambda service when work arrives.
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+use temporal_serverless_tests::local_loop::LocalLoop;
+
+fn fixture() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_fixture_function"))
+}
+
+/// The CLI sits beside the fixture; `cargo test --workspace` builds both.
+fn cli() -> PathBuf {
+    let path = fixture().with_file_name("temporal-serverless");
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo test --workspace`",
+        path.display()
+    );
+    path
+}
+
+#[test]
+fn the_server_alone_invokes_the_function_and_every_workflow_completes() {
+    let lambda = LocalLoop::start(
+        &cli(),
+        "fixture",
+        fixture(),
+        15,
+        4,
+        &[("TEMPORAL_TASK_QUEUE", "loop-q")],
+    );
+    let deployed = lambda
+        .deploy(fixture(), true)
+        .unwrap_or_else(|error| panic!("deploy failed: {error}"));
+    assert!(deployed.contains("task queues bound"), "{deployed}");
+    lambda.server.wait_for(
+        Duration::from_secs(30),
+        "the registration invocation's record",
+        |_| (!lambda.records().is_empty()).then_some(()),
+    );
+
+    let ids: Vec<String> = (0..6).map(|n| format!("loop-{n}")).collect();
+    for (n, id) in ids.iter().enumerate() {
+        let (workflow_type, input) = if n % 2 == 0 {
+            ("Greet", "\"Loop\"")
+        } else {
+            ("SlowActivity", "200")
+        };
+        lambda
+            .server
+            .cli(&[
+                "workflow",
+                "start",
+                "--task-queue",
+                "loop-q",
+                "--type",
+                workflow_type,
+                "--workflow-id",
+                id,
+                "--input",
+                input,
+            ])
+            .unwrap();
+    }
+    for id in &ids {
+        lambda.server.wait_for(
+            Duration::from_secs(60),
+            &format!("{id} to complete"),
+            |server| {
+                let description = server
+                    .cli_json(&["workflow", "describe", "--workflow-id", id])
+                    .ok()?;
+                (description["workflowExecutionInfo"]["status"]
+                    == "WORKFLOW_EXECUTION_STATUS_COMPLETED")
+                    .then_some(())
+            },
+        );
+    }
+    // The work invocation is recorded when it ends, at the end of its work time.
+    let records = lambda.server.wait_for(
+        Duration::from_secs(30),
+        "the work invocation's record",
+        |_| {
+            let records = lambda.records();
+            (records.len() >= 2).then_some(records)
+        },
+    );
+    assert!(
+        records.len() >= 2,
+        "registration plus at least one work invocation: {records:#?}"
+    );
+    for record in &records {
+        assert_eq!(record["outcome"], "success", "{record:#}");
+        assert!(
+            record["deadline_margin_ms"].as_i64().unwrap() > 0,
+            "{record:#}"
+        );
+        assert_eq!(
+            record["invocation_type"], "Event",
+            "only the server invoked: {record:#}"
+        );
+    }
+    println!("{} invocations for {} workflows", records.len(), ids.len());
+}
