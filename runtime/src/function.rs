@@ -4,12 +4,8 @@
 //! the work time → drain → shutdown hooks → answer.
 
 use crate::{
-    config, deadline,
-    error::ServerlessError,
-    hooks,
-    lambda_worker::LambdaWorker,
-    manifest::Manifest,
-    versioning_relay::{PollClock, VersioningRelay},
+    config, deadline, error::ServerlessError, hooks, lambda_worker::LambdaWorker,
+    manifest::Manifest, task_observer::TaskObserver, versioning_relay::VersioningRelay,
 };
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::{Value, json};
@@ -42,6 +38,8 @@ pub struct FunctionSpec {
 /// Lambda or Temporal: a check for build pipelines and tests.
 pub const DRY_RUN_VARIABLE: &str = "TEMPORAL_SERVERLESS_DRY_RUN";
 
+/// How often the idle exit looks at the worker.
+const IDLE_CHECK_INTERVAL: Duration = Duration::from_millis(50);
 /// How long past the graceful shutdown the worker may take to stop before it is abandoned.
 const ABANDON_GRACE: Duration = Duration::from_millis(500);
 /// Time kept to post the answer after the hooks.
@@ -59,12 +57,12 @@ struct Process {
     client: Mutex<Option<Client>>,
     runtime: Runtime,
     cold: AtomicBool,
-    poll_clock: Arc<PollClock>,
+    observer: Arc<TaskObserver>,
 }
 
 /// Runs the Lambda function. Returns only if the process cannot serve invocations.
 pub fn run_function(spec: FunctionSpec) -> ExitCode {
-    PollClock::process_started();
+    TaskObserver::process_started();
     lambda_runtime::tracing::init_default_subscriber();
     match start(spec) {
         Ok(code) => code,
@@ -108,7 +106,7 @@ fn start(spec: FunctionSpec) -> Result<ExitCode, ServerlessError> {
             client: Mutex::new(None),
             runtime,
             cold: AtomicBool::new(true),
-            poll_clock: Default::default(),
+            observer: Default::default(),
         });
         lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
             let process = process.clone();
@@ -146,7 +144,7 @@ fn now_ms() -> u64 {
 impl Process {
     async fn invoke(&self, event: LambdaEvent<Value>) -> Result<Value, ServerlessError> {
         let started = Instant::now();
-        self.poll_clock.invocation_started(started);
+        self.observer.invocation_started(started);
         let context = event.context;
         let cold = self.cold.swap(false, Ordering::Relaxed);
         let span = tracing::info_span!(
@@ -179,10 +177,23 @@ impl Process {
                 .map_err(|error| ServerlessError::Worker(error.to_string()))?;
             let shutdown = worker.shutdown_handle();
             let work_time = plan.work_time.saturating_sub(started.elapsed());
+            let idle_exit = self.worker.idle_exit;
+            let observer = self.observer.clone();
+            // Ends the work time at its end, or earlier once the worker has held no task for the
+            // idle window: the server invokes again within milliseconds when new work finds no
+            // poller, so waiting out the deadline would only be billed.
             let timer = tokio::spawn(async move {
-                tokio::time::sleep(work_time).await;
-                shutdown();
-            });
+                let work_ends = tokio::time::Instant::now() + work_time;
+                loop {
+                    let idle = idle_exit.zip(observer.idle_for()).is_some_and(|(window, idle)| idle >= window);
+                    if idle || tokio::time::Instant::now() >= work_ends {
+                        tracing::Span::current().record("stop_reason", if idle { "idle" } else { "work time over" });
+                        shutdown();
+                        return;
+                    }
+                    tokio::time::sleep(IDLE_CHECK_INTERVAL.min(work_ends - tokio::time::Instant::now())).await;
+                }
+            }.instrument(tracing::Span::current()));
             // `run` returns once the worker has shut down: polls ended, in-flight tasks finished
             // or cancelled after the graceful period. An activity that ignores its cancellation
             // would hold `run` past Lambda's deadline, so the worker is abandoned at the end of
@@ -191,10 +202,7 @@ impl Process {
             // their attempts time out and are retried by the server.
             let stop_by = (plan.work_time + self.worker.graceful_shutdown + ABANDON_GRACE).saturating_sub(started.elapsed());
             let outcome = match tokio::time::timeout(stop_by, worker.run()).await {
-                Ok(outcome) => {
-                    tracing::Span::current().record("stop_reason", "work time over");
-                    outcome
-                }
+                Ok(outcome) => outcome,
                 Err(_) => {
                     tracing::Span::current().record("stop_reason", "abandoned activities that ignored cancellation");
                     tracing::warn!(
@@ -220,7 +228,7 @@ impl Process {
                     self.worker.shutdown_hooks.len()
                 }
             };
-            let tasks_completed = self.poll_clock.tasks_completed();
+            let tasks_completed = self.observer.tasks_completed();
             tracing::Span::current().record("tasks_completed", tasks_completed);
             outcome.map_err(|error| ServerlessError::Worker(error.to_string()))?;
             tracing::info!(duration_ms = started.elapsed().as_millis() as u64, failed_hooks, "invocation done");
@@ -244,7 +252,7 @@ impl Process {
             return Ok(client.clone());
         }
         let connecting = Instant::now();
-        let client = connect(&self.worker, bound, self.poll_clock.clone()).await?;
+        let client = connect(&self.worker, bound, self.observer.clone()).await?;
         tracing::info!(
             connect_ms = connecting.elapsed().as_millis() as u64,
             "connected to Temporal"
@@ -268,23 +276,19 @@ impl Process {
 async fn connect(
     worker: &LambdaWorker,
     bound: Duration,
-    poll_clock: Arc<PollClock>,
+    observer: Arc<TaskObserver>,
 ) -> Result<Client, ServerlessError> {
     let (mut connection_options, client_options) = config::load_connection_options()?;
     let address = connection_options.target.to_string();
     connection_options.connect_timeout = Some(bound);
     // The relay owns the channel; DNS load balancing would be the SDK's, and cannot be combined.
     connection_options.dns_load_balancing = None;
-    let relay = VersioningRelay::new(
-        &connection_options,
-        worker.versioning_behaviors(),
-        poll_clock,
-    )
-    .map_err(|message| ServerlessError::Connection {
-        address: address.clone(),
-        timeout_ms: bound.as_millis(),
-        message,
-    })?;
+    let relay = VersioningRelay::new(&connection_options, worker.versioning_behaviors(), observer)
+        .map_err(|message| ServerlessError::Connection {
+            address: address.clone(),
+            timeout_ms: bound.as_millis(),
+            message,
+        })?;
     connection_options.service_override = Some(relay.into_service());
     let connection =
         match tokio::time::timeout(bound, Connection::connect(connection_options)).await {

@@ -8,17 +8,16 @@
 //! unchanged, except that it remembers which workflow type each polled workflow task belongs to
 //! and stamps that type's behavior on the task's `RespondWorkflowTaskCompleted`.
 //!
-//! Being on the path of every call, it also logs when an invocation's first poll leaves
-//! ([`PollClock`]): the latency that decides how fast a Lambda worker picks up work.
+//! Being on the path of every call, it also tells the [`TaskObserver`] when polls leave and
+//! tasks arrive and are answered.
 
-use crate::versioning::VersioningBehavior;
+use crate::{task_observer::TaskObserver, versioning::VersioningBehavior};
 use bytes::{Buf, BufMut, Bytes};
 use futures::future::BoxFuture;
 use prost::Message;
 use std::{
     collections::{BTreeMap, HashMap},
-    sync::{Arc, Mutex, OnceLock},
-    time::Instant,
+    sync::{Arc, Mutex},
 };
 use temporalio_client::{
     ConnectionOptions,
@@ -27,8 +26,9 @@ use temporalio_client::{
 use temporalio_common::protos::temporal::api::{
     enums::v1::VersioningBehavior as ProtoBehavior,
     workflowservice::v1::{
-        PollWorkflowTaskQueueResponse, RespondWorkflowTaskCompletedRequest,
-        RespondWorkflowTaskCompletedResponse, RespondWorkflowTaskFailedRequest,
+        PollActivityTaskQueueResponse, PollNexusTaskQueueResponse, PollWorkflowTaskQueueResponse,
+        RespondWorkflowTaskCompletedRequest, RespondWorkflowTaskCompletedResponse,
+        RespondWorkflowTaskFailedRequest,
     },
 };
 use tonic::{
@@ -42,55 +42,17 @@ use tonic::{
 /// task is completed or failed; the cap only guards against tasks abandoned by a crash.
 const MAX_TRACKED_TASKS: usize = 10_000;
 
-/// When the process started (first use of the clock, which `run_function` makes at start-up).
-static PROCESS_START: OnceLock<Instant> = OnceLock::new();
-
-/// Marks invocation starts, logs the first poll after each, and counts the tasks each invocation
-/// completes (workflow and activity task responses that reach the server).
-#[derive(Default)]
-pub(crate) struct PollClock {
-    invocation_started: Mutex<Option<Instant>>,
-    tasks_completed: std::sync::atomic::AtomicU64,
-}
-
-impl PollClock {
-    /// Records the process start; call once, as early as possible.
-    pub(crate) fn process_started() {
-        PROCESS_START.get_or_init(Instant::now);
-    }
-
-    /// An invocation began: the next poll is its first.
-    pub(crate) fn invocation_started(&self, at: Instant) {
-        *self.invocation_started.lock().unwrap() = Some(at);
-        self.tasks_completed
-            .store(0, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    /// Tasks completed since the invocation started.
-    pub(crate) fn tasks_completed(&self) -> u64 {
-        self.tasks_completed
-            .load(std::sync::atomic::Ordering::Relaxed)
-    }
-
-    fn task_answered(&self) {
-        self.tasks_completed
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    }
-
-    fn poll_sent(&self, rpc: &str) {
-        if let Some(started) = self.invocation_started.lock().unwrap().take() {
-            let since_process_start_us = PROCESS_START
-                .get()
-                .map(|start| start.elapsed().as_micros() as u64);
-            tracing::info!(
-                rpc,
-                since_invocation_start_us = started.elapsed().as_micros() as u64,
-                since_process_start_us,
-                "first poll sent"
-            );
-        }
-    }
-}
+/// The calls that answer a task the worker received.
+const ANSWERS: &[&str] = &[
+    "RespondWorkflowTaskCompleted",
+    "RespondWorkflowTaskFailed",
+    "RespondQueryTaskCompleted",
+    "RespondActivityTaskCompleted",
+    "RespondActivityTaskFailed",
+    "RespondActivityTaskCanceled",
+    "RespondNexusTaskCompleted",
+    "RespondNexusTaskFailed",
+];
 
 /// The relay: a channel to the real server plus what it must remember between calls.
 #[derive(Clone)]
@@ -98,7 +60,7 @@ pub(crate) struct VersioningRelay {
     channel: Channel,
     behaviors: Arc<BTreeMap<String, VersioningBehavior>>,
     task_types: Arc<Mutex<HashMap<Vec<u8>, String>>>,
-    poll_clock: Arc<PollClock>,
+    observer: Arc<TaskObserver>,
 }
 
 impl VersioningRelay {
@@ -107,7 +69,7 @@ impl VersioningRelay {
     pub(crate) fn new(
         options: &ConnectionOptions,
         behaviors: &BTreeMap<&'static str, VersioningBehavior>,
-        poll_clock: Arc<PollClock>,
+        observer: Arc<TaskObserver>,
     ) -> Result<Self, String> {
         let mut endpoint =
             Endpoint::from_shared(options.target.to_string()).map_err(|error| error.to_string())?;
@@ -146,7 +108,7 @@ impl VersioningRelay {
                     .collect(),
             ),
             task_types: Default::default(),
-            poll_clock,
+            observer,
         })
     }
 
@@ -161,7 +123,8 @@ impl VersioningRelay {
     }
 
     async fn call(&self, mut request: GrpcRequest) -> Result<GrpcSuccessResponse, Status> {
-        match request.rpc.as_str() {
+        let rpc = request.rpc.clone();
+        match rpc.as_str() {
             "RespondWorkflowTaskCompleted" => {
                 request.proto = self.stamp_behavior(&request.proto)?
             }
@@ -171,35 +134,41 @@ impl VersioningRelay {
                     self.task_types.lock().unwrap().remove(&failed.task_token);
                 }
             }
-            rpc if rpc.starts_with("Poll") => self.poll_clock.poll_sent(rpc),
+            rpc if rpc.starts_with("Poll") => self.observer.poll_sent(rpc),
             _ => {}
         }
-        if matches!(
-            request.rpc.as_str(),
-            "RespondWorkflowTaskCompleted"
-                | "RespondActivityTaskCompleted"
-                | "RespondActivityTaskFailed"
-        ) {
-            self.poll_clock.task_answered();
+        if ANSWERS.contains(&rpc.as_str()) {
+            self.observer.task_answered();
         }
-        let rpc = request.rpc.clone();
         let response = self.forward(request).await?;
-        match rpc.as_str() {
+        let proto = response.proto.as_slice();
+        let received = match rpc.as_str() {
             "PollWorkflowTaskQueue" => {
-                if let Ok(task) = PollWorkflowTaskQueueResponse::decode(response.proto.as_slice()) {
+                PollWorkflowTaskQueueResponse::decode(proto)
+                    .ok()
+                    .map(|task| {
+                        self.remember(&task);
+                        !task.task_token.is_empty() || task.query.is_some()
+                    })
+            }
+            // The server may hand the next task straight back instead of through a poll.
+            "RespondWorkflowTaskCompleted" => RespondWorkflowTaskCompletedResponse::decode(proto)
+                .ok()
+                .and_then(|completed| completed.workflow_task)
+                .map(|task| {
                     self.remember(&task);
-                }
-            }
-            "RespondWorkflowTaskCompleted" => {
-                // The server may hand the next task straight back instead of through a poll.
-                if let Ok(completed) =
-                    RespondWorkflowTaskCompletedResponse::decode(response.proto.as_slice())
-                    && let Some(task) = &completed.workflow_task
-                {
-                    self.remember(task);
-                }
-            }
-            _ => {}
+                    !task.task_token.is_empty()
+                }),
+            "PollActivityTaskQueue" => PollActivityTaskQueueResponse::decode(proto)
+                .ok()
+                .map(|task| !task.task_token.is_empty()),
+            "PollNexusTaskQueue" => PollNexusTaskQueueResponse::decode(proto)
+                .ok()
+                .map(|task| !task.task_token.is_empty()),
+            _ => None,
+        };
+        if received == Some(true) {
+            self.observer.task_received();
         }
         Ok(response)
     }

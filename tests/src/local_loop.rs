@@ -147,6 +147,7 @@ impl Drop for LocalLoop {
         let group = format!("-{}", self.lambda.id());
         let _ = Command::new("kill")
             .args(["-s", "TERM", "--", &group])
+            .stderr(Stdio::null())
             .status();
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(3) {
@@ -157,6 +158,7 @@ impl Drop for LocalLoop {
         }
         let _ = Command::new("kill")
             .args(["-s", "KILL", "--", &group])
+            .stderr(Stdio::null())
             .status();
         let _ = self.lambda.wait();
         let _ = std::fs::remove_file(&self.records_path);

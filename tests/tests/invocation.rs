@@ -238,8 +238,19 @@ fn an_activity_longer_than_the_work_time_completes_in_a_later_invocation() {
         status(&lambda.describe("slow-1")),
         "WORKFLOW_EXECUTION_STATUS_RUNNING"
     );
-    let long = lambda.invoke(Duration::from_secs(30));
-    lambda.expect_response(&long);
+    // Invoke again as the Worker Controller would while work is pending, until it completes.
+    let mut invocations = 0;
+    let mut long = lambda.invoke(Duration::from_secs(30));
+    loop {
+        invocations += 1;
+        lambda.expect_response(&long);
+        if status(&lambda.describe("slow-1")) == "WORKFLOW_EXECUTION_STATUS_COMPLETED"
+            || invocations == 10
+        {
+            break;
+        }
+        long = lambda.invoke(Duration::from_secs(30));
+    }
     let description = lambda.expect_completed("slow-1");
     let result = lambda
         .server
@@ -247,7 +258,7 @@ fn an_activity_longer_than_the_work_time_completes_in_a_later_invocation() {
         .unwrap();
     assert_eq!(result["result"], 12000, "{result:#} {description:#}");
     println!(
-        "short invocation answered {} ms before its deadline, long one {} ms",
+        "short invocation answered {} ms before its deadline; completed after {invocations} more invocation(s), the last {} ms before its deadline",
         short.margin_ms, long.margin_ms
     );
 }
@@ -437,4 +448,29 @@ fn a_connection_that_died_between_invocations_is_replaced_without_failing() {
     );
     drop(lambda);
     let _ = std::fs::remove_file(&db);
+}
+
+#[test]
+fn an_invocation_with_nothing_to_do_ends_after_the_idle_window() {
+    let lambda = Loop::start("e2e-idle-exit");
+    lambda.deploy();
+    // A 30 s deadline leaves 23 s of work time; with no task, the default 2 s idle window ends it.
+    let idle = lambda.invoke(Duration::from_secs(30));
+    lambda.expect_response(&idle);
+    assert!(
+        idle.duration >= Duration::from_secs(2) && idle.duration < Duration::from_secs(5),
+        "idle invocation took {:?}",
+        idle.duration
+    );
+    // Work in hand is never cut short by the idle window: a 3 s activity outlives it.
+    lambda.start_workflow("SlowActivity", "busy-1", "3000");
+    let busy = lambda.invoke(Duration::from_secs(30));
+    lambda.expect_response(&busy);
+    lambda.expect_completed("busy-1");
+    let output = strip_ansi(&lambda.function.output());
+    assert!(output.contains("stop_reason=\"idle\""), "{output}");
+    println!(
+        "idle invocation: {:?}; invocation with a 3 s activity: {:?}",
+        idle.duration, busy.duration
+    );
 }
