@@ -1,8 +1,6 @@
 //! `temporal-serverless`: tools around Lambda functions built with `#[serverless_worker]`.
 
-mod deploy;
-mod inspect;
-mod local_lambda;
+use temporal_serverless_cli::{deploy, inspect, local_lambda};
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
