@@ -136,6 +136,19 @@ impl Loop {
     }
 }
 
+/// The error message of an invocation that must have failed with `error_type`.
+fn expect_error(invocation: &Invocation, function: &FunctionProcess, error_type: &str) -> String {
+    let Outcome::Error(error) = &invocation.outcome else {
+        panic!(
+            "expected an error, got {:?}\n{}",
+            invocation.outcome,
+            function.output()
+        );
+    };
+    assert_eq!(error["errorType"], error_type, "{error:#}");
+    error["errorMessage"].as_str().unwrap().to_owned()
+}
+
 fn status(description: &Value) -> &str {
     description["workflowExecutionInfo"]["status"]
         .as_str()
@@ -292,18 +305,11 @@ fn a_deadline_too_short_fails_at_once_naming_both_numbers() {
         &[("TEMPORAL_ADDRESS", &address), ("TEMPORAL_TASK_QUEUE", "q")],
     );
     let invocation = api.invoke(json!({}), Duration::from_secs(8));
-    let Outcome::Error(error) = &invocation.outcome else {
-        panic!(
-            "expected an error, got {:?}\n{}",
-            invocation.outcome,
-            function.output()
-        );
-    };
-    assert_eq!(
-        error["errorType"], "TemporalServerless.DeadlineTooShort",
-        "{error:#}"
+    let message = expect_error(
+        &invocation,
+        &function,
+        "TemporalServerless.DeadlineTooShort",
     );
-    let message = error["errorMessage"].as_str().unwrap();
     assert!(
         message.contains("buffer is 7000 ms") && message.contains("ms remain"),
         "{message}"
@@ -334,18 +340,7 @@ fn an_unreachable_server_is_classified_within_the_bound_and_the_api_key_never_sh
     // 20 s: work time 13 s, so the connection bound is min(13 s / 2, 10 s) = 6.5 s.
     let invocation = api.invoke(json!({}), Duration::from_secs(20));
     let elapsed = started.elapsed();
-    let Outcome::Error(error) = &invocation.outcome else {
-        panic!(
-            "expected an error, got {:?}\n{}",
-            invocation.outcome,
-            function.output()
-        );
-    };
-    assert_eq!(
-        error["errorType"], "TemporalServerless.Connection",
-        "{error:#}"
-    );
-    let message = error["errorMessage"].as_str().unwrap();
+    let message = expect_error(&invocation, &function, "TemporalServerless.Connection");
     assert!(message.contains(&address), "{message}");
     assert!(
         elapsed < Duration::from_millis(7_500),
