@@ -83,3 +83,41 @@ fn inspect_survives_strip() {
     assert!(ok, "inspect of the stripped binary failed: {stderr}");
     assert_eq!(stdout.trim(), dry_run_identity(&binary));
 }
+
+#[test]
+fn deploy_prints_the_real_aws_commands_with_the_artifact_build_id() {
+    let binary = example("hello");
+    let identity = dry_run_identity(&binary);
+    let build_id = identity.split("build_id=").nth(1).unwrap();
+    let arn = "arn:aws:lambda:eu-west-1:123456789012:function:hello:live";
+    let (ok, stdout, stderr) = run(Command::new(cli())
+        .args(["deploy", "--print", "--set-current", "--function-arn", arn])
+        .args([
+            "--role-arn",
+            "arn:aws:iam::123456789012:role/temporal-invoker",
+            "--external-id",
+            "ext-42",
+        ])
+        .arg("--artifact")
+        .arg(&binary)
+        .args(["--", "--namespace", "prod"]));
+    assert!(ok, "{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert!(
+        lines[0].ends_with("worker deployment create --name hello --namespace prod"),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].contains(&format!("create-version --deployment-name hello --build-id {build_id} --aws-lambda-function-arn {arn}"))
+            && lines[1].contains("--aws-lambda-assume-role-arn arn:aws:iam::123456789012:role/temporal-invoker")
+            && lines[1].contains("--aws-lambda-assume-role-external-id ext-42"),
+        "{stdout}"
+    );
+    assert!(
+        lines[2].contains(&format!(
+            "set-current-version --deployment-name hello --build-id {build_id} --yes"
+        )),
+        "{stdout}"
+    );
+}

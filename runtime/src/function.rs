@@ -337,3 +337,46 @@ fn classify_connect_error(
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use temporalio_client::errors::ClientConnectError;
+
+    fn classify(status: tonic::Status) -> ServerlessError {
+        classify_connect_error(
+            "https://ns.tmprl.cloud:7233",
+            Duration::from_secs(5),
+            &ClientConnectError::SystemInfoCallError(status),
+        )
+    }
+
+    #[test]
+    fn connect_errors_are_classified_by_what_the_user_must_fix() {
+        let error = classify(tonic::Status::unauthenticated("Request unauthorized."));
+        assert!(
+            matches!(error, ServerlessError::Authentication { .. }),
+            "{error}"
+        );
+        assert!(error.to_string().contains("TEMPORAL_API_KEY"), "{error}");
+        assert_eq!(error.error_type(), "TemporalServerless.Authentication");
+        let error = classify(tonic::Status::permission_denied("namespace denied"));
+        assert!(
+            matches!(error, ServerlessError::Authentication { .. }),
+            "{error}"
+        );
+        let error = classify(tonic::Status::unavailable(
+            "transport error: invalid peer certificate: UnknownIssuer",
+        ));
+        assert!(matches!(error, ServerlessError::Tls { .. }), "{error}");
+        assert!(error.to_string().contains("TEMPORAL_TLS"), "{error}");
+        let error = classify(tonic::Status::unavailable(
+            "tcp connect error: Connection refused",
+        ));
+        assert!(
+            matches!(error, ServerlessError::Connection { .. }),
+            "{error}"
+        );
+        assert!(error.to_string().contains("within 5000 ms"), "{error}");
+    }
+}

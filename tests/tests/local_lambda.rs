@@ -1,0 +1,256 @@
+//! The local Lambda service (`temporal-serverless lambda`) on its own, with a plain echo
+//! function: the control plane's shapes, and Lambda's semantics (warm reuse, cold starts when
+//! busy, time-outs, records).
+
+use serde_json::{Value, json};
+use std::{
+    io::{Read, Write},
+    net::TcpStream,
+    os::unix::process::CommandExt,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+use temporal_serverless_tests::free_port;
+
+fn echo() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_echo_function"))
+}
+
+fn cli() -> PathBuf {
+    let path = echo().with_file_name("temporal-serverless");
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo test --workspace`",
+        path.display()
+    );
+    path
+}
+
+const ARN: &str = "arn:aws:lambda:us-east-1:000000000000:function:echo";
+
+/// The service with the echo function (timeout 2 s, concurrency 2); killed when dropped.
+struct Service {
+    child: Child,
+    address: String,
+    records: PathBuf,
+}
+
+impl Service {
+    fn start() -> Self {
+        let address = format!("127.0.0.1:{}", free_port());
+        let records =
+            std::env::temp_dir().join(format!("tsls-local-lambda-{}.jsonl", std::process::id()));
+        let _ = std::fs::remove_file(&records);
+        let child = Command::new(cli())
+            .args([
+                "lambda",
+                "--listen",
+                &address,
+                "--timeout",
+                "2",
+                "--concurrency",
+                "2",
+            ])
+            .args(["--function", &format!("echo={}", echo().display())])
+            .args(["--records", records.to_str().unwrap()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while TcpStream::connect(&address).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the service did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self {
+            child,
+            address,
+            records,
+        }
+    }
+
+    /// A raw HTTP/1.1 exchange: (status, lower-cased headers, body).
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, String, String) {
+        let mut stream = TcpStream::connect(&self.address).unwrap();
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\ncontent-length: {}\r\n",
+            self.address,
+            body.len()
+        );
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        request.push_str(body);
+        stream.write_all(request.as_bytes()).unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+        (status, head.to_lowercase(), body.to_owned())
+    }
+
+    fn invoke(
+        &self,
+        function: &str,
+        invocation_type: &str,
+        payload: Value,
+    ) -> (u16, String, String) {
+        self.request(
+            "POST",
+            &format!("/2015-03-31/functions/{function}/invocations"),
+            &[("x-amz-invocation-type", invocation_type)],
+            &payload.to_string(),
+        )
+    }
+
+    fn records(&self) -> Vec<Value> {
+        std::fs::read_to_string(&self.records)
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args(["-s", "TERM", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        std::thread::sleep(Duration::from_millis(300));
+        let _ = Command::new("kill")
+            .args(["-s", "KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.records);
+    }
+}
+
+#[test]
+fn control_plane_shapes_and_lambda_semantics() {
+    let service = Service::start();
+
+    // GetFunction, by name and by qualified ARN; an unknown function gets AWS's 404.
+    let (status, _, body) = service.request("GET", "/2015-03-31/functions/echo", &[], "");
+    assert_eq!(status, 200, "{body}");
+    let function: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(function["Configuration"]["FunctionArn"], ARN);
+    assert_eq!(function["Configuration"]["Timeout"], 2);
+    assert_eq!(function["Configuration"]["State"], "Active");
+    let (status, _, _) =
+        service.request("GET", &format!("/2015-03-31/functions/{ARN}:live"), &[], "");
+    assert_eq!(status, 200);
+    let (status, head, body) = service.request("GET", "/2015-03-31/functions/nope", &[], "");
+    assert_eq!(status, 404);
+    assert!(
+        head.contains("x-amzn-errortype: resourcenotfoundexception"),
+        "{head}"
+    );
+    assert!(body.contains("Function not found"), "{body}");
+
+    // RequestResponse: the payload comes back; the first is cold, the next reuses the instance.
+    let (status, _, body) =
+        service.invoke(&format!("{ARN}:live"), "RequestResponse", json!({"n": 1}));
+    assert_eq!(status, 200, "{body}");
+    let first: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(first["echo"]["n"], 1);
+    assert_eq!(
+        first["arn"],
+        format!("{ARN}:live"),
+        "the invoked ARN reaches the function"
+    );
+    assert_eq!(first["function"], "echo");
+    let (_, _, body) = service.invoke("echo", "RequestResponse", json!({"n": 2}));
+    let second: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(second["pid"], first["pid"], "warm instance reused");
+
+    // A function error is returned with X-Amz-Function-Error.
+    let (status, head, body) = service.invoke("echo", "RequestResponse", json!({"fail": true}));
+    assert_eq!(status, 200);
+    assert!(head.contains("x-amz-function-error: unhandled"), "{head}");
+    assert!(body.contains("asked to fail"), "{body}");
+
+    // DryRun: 204, nothing runs. Event: 202 at once, runs in the background.
+    let (status, _, _) = service.invoke("echo", "DryRun", json!({}));
+    assert_eq!(status, 204);
+    let started = Instant::now();
+    let (status, _, _) = service.invoke("echo", "Event", json!({"sleep_ms": 500}));
+    assert_eq!(status, 202);
+    assert!(
+        started.elapsed() < Duration::from_millis(400),
+        "Event must not wait for the function"
+    );
+
+    // Two at once: the busy instance is not shared, a second (cold) one starts.
+    let service_ref = &service;
+    let concurrent: Vec<Value> = std::thread::scope(|scope| {
+        let calls: Vec<_> = (0..2)
+            .map(|n| {
+                scope.spawn(move || {
+                    service_ref.invoke("echo", "RequestResponse", json!({"sleep_ms": 800, "n": n}))
+                })
+            })
+            .collect();
+        calls
+            .into_iter()
+            .map(|call| serde_json::from_str(&call.join().unwrap().2).unwrap())
+            .collect()
+    });
+    assert_ne!(
+        concurrent[0]["pid"], concurrent[1]["pid"],
+        "one invocation per instance"
+    );
+
+    // Past its 2 s timeout the instance is killed and the invocation recorded as timed out.
+    let (status, head, body) = service.invoke("echo", "RequestResponse", json!({"sleep_ms": 5000}));
+    assert_eq!(status, 200);
+    assert!(head.contains("x-amz-function-error: unhandled"), "{head}");
+    assert!(body.contains("Task timed out after 2.00 seconds"), "{body}");
+
+    let records = service.records();
+    let outcomes: Vec<&str> = records
+        .iter()
+        .map(|record| record["outcome"].as_str().unwrap())
+        .collect();
+    assert!(
+        outcomes.contains(&"timeout") && outcomes.contains(&"error"),
+        "{outcomes:?}"
+    );
+    assert_eq!(records[0]["cold"], true, "{:#}", records[0]);
+    assert!(records[0]["init_duration_ms"].as_f64().unwrap() > 0.0);
+    assert_eq!(records[1]["cold"], false);
+    for record in &records {
+        assert!(
+            record["max_memory_used_mb"].as_f64().unwrap() > 0.0,
+            "{record:#}"
+        );
+        assert_eq!(
+            record["billed_duration_ms"].as_u64().unwrap(),
+            record["duration_ms"].as_f64().unwrap().ceil() as u64,
+            "{record:#}"
+        );
+    }
+    let timeout = records
+        .iter()
+        .find(|record| record["outcome"] == "timeout")
+        .unwrap();
+    assert!(
+        timeout["deadline_margin_ms"].as_i64().unwrap() <= 0,
+        "{timeout:#}"
+    );
+}
