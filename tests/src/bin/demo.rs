@@ -169,7 +169,7 @@ fn main() -> ExitCode {
         let work: Vec<&Value> = records.iter().skip(registration_invocations).collect();
         let cold = work.iter().filter(|record| record["cold"] == true).count();
         println!(
-            "[{:5.1}s] workflows {:>3}/{workflows} completed | invocations {} ({} cold, {} warm)",
+            "[{:5.1}s] workflows {:>3}/{workflows} completed | invocations finished {} ({} cold, {} warm)",
             started.elapsed().as_secs_f64(),
             completed.len(),
             work.len(),
