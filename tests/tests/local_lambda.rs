@@ -54,6 +54,7 @@ impl Service {
             ])
             .args(["--function", &format!("echo={}", echo().display())])
             .args(["--records", records.to_str().unwrap()])
+            .args(["--event-retry-delays", "0.3,0.6"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .process_group(0)
@@ -221,6 +222,51 @@ fn control_plane_shapes_and_lambda_semantics() {
     assert_eq!(status, 200);
     assert!(head.contains("x-amz-function-error: unhandled"), "{head}");
     assert!(body.contains("Task timed out after 2.00 seconds"), "{body}");
+
+    // A failing Event invocation is retried twice, with the same request id, after the delays.
+    let (status, head, _) = service.invoke("echo", "Event", json!({"fail": true, "retry": true}));
+    assert_eq!(status, 202);
+    let request_id = head
+        .lines()
+        .find_map(|line| line.strip_prefix("x-amzn-requestid: "))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let started = Instant::now();
+    let attempts = loop {
+        let attempts: Vec<Value> = service
+            .records()
+            .into_iter()
+            .filter(|record| record["request_id"] == request_id)
+            .collect();
+        if attempts.len() == 3 || started.elapsed() > Duration::from_secs(10) {
+            break attempts;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        attempts.len(),
+        3,
+        "one attempt and two retries: {attempts:#?}"
+    );
+    let starts: Vec<u64> = attempts
+        .iter()
+        .map(|record| record["started_at_ms"].as_u64().unwrap())
+        .collect();
+    assert!(
+        starts[1] - starts[0] >= 300 && starts[2] - starts[1] >= 600,
+        "retry spacing {starts:?}"
+    );
+    std::thread::sleep(Duration::from_millis(900));
+    assert_eq!(
+        service
+            .records()
+            .iter()
+            .filter(|record| record["request_id"] == request_id)
+            .count(),
+        3,
+        "no third retry"
+    );
 
     let records = service.records();
     let outcomes: Vec<&str> = records

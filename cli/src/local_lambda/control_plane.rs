@@ -104,9 +104,20 @@ async fn invoke(
     match invocation_type.as_str() {
         "DryRun" => (StatusCode::NO_CONTENT, response_headers).into_response(),
         "Event" => {
-            // Queued: the caller is answered at once, the invocation runs in the background.
+            // Queued: the caller is answered at once, the invocation runs in the background and,
+            // as Lambda does for asynchronous invocations, is retried (same request id) when it
+            // fails, times out or crashes.
             tokio::spawn(async move {
-                service.invoke(&found, request_id, payload, invoked_arn, "Event").await;
+                let delays = found.config.event_retry_delays.clone();
+                for attempt in 0..=delays.len() {
+                    let result = service
+                        .invoke(&found, request_id.clone(), payload.clone(), invoked_arn.clone(), "Event")
+                        .await;
+                    if matches!(result, InvokeResult::Response(_)) || attempt == delays.len() {
+                        break;
+                    }
+                    tokio::time::sleep(delays[attempt]).await;
+                }
             });
             (StatusCode::ACCEPTED, response_headers).into_response()
         }

@@ -22,6 +22,8 @@ pub struct FunctionConfig {
     pub region: String,
     /// Extra environment for every instance.
     pub env: Vec<(String, String)>,
+    /// Delays before the retries of a failed `Event` invocation (one retry per entry).
+    pub event_retry_delays: Vec<Duration>,
 }
 
 impl FunctionConfig {
@@ -57,6 +59,21 @@ pub fn parse_all(args: &LambdaArgs) -> Result<Vec<FunctionConfig>, String> {
                 .ok_or_else(|| format!("--env {pair}: expected KEY=VALUE"))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let event_retry_delays = args
+        .event_retry_delays
+        .iter()
+        .filter(|delay| !delay.is_empty())
+        .map(|delay| {
+            delay
+                .parse::<f64>()
+                .ok()
+                .filter(|seconds| seconds.is_finite() && *seconds >= 0.0)
+                .map(Duration::from_secs_f64)
+                .ok_or_else(|| {
+                    format!("--event-retry-delays: {delay:?} is not a number of seconds")
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     args.functions
         .iter()
         .map(|spec| {
@@ -82,6 +99,7 @@ pub fn parse_all(args: &LambdaArgs) -> Result<Vec<FunctionConfig>, String> {
                 concurrency: args.concurrency.max(1),
                 region: args.region.clone(),
                 env: env.clone(),
+                event_retry_delays: event_retry_delays.clone(),
             })
         })
         .collect()

@@ -46,6 +46,11 @@ pub struct LambdaArgs {
     /// Account in ARNs.
     #[arg(long, default_value = "000000000000")]
     pub account: String,
+    /// Seconds to wait before each retry of a failed `Event` invocation. Lambda retries twice,
+    /// about one and two minutes later; tests set this lower, `--event-retry-delays ''` turns
+    /// retries off.
+    #[arg(long, value_delimiter = ',', default_value = "60,120")]
+    pub event_retry_delays: Vec<String>,
     /// Append one JSON line per invocation to this file.
     #[arg(long)]
     pub records: Option<PathBuf>,
