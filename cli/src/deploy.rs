@@ -2,6 +2,7 @@
 //! and build ID the artifact itself carries, so the version and the code can never disagree (the
 //! mismatch that starts invocation loops). Drives the `temporal` CLI, which users already have.
 
+use crate::local_lambda::function::strip_qualifier;
 use clap::Args;
 use serde_json::Value;
 use std::{
@@ -65,9 +66,7 @@ fn deploy(args: &DeployArgs) -> Result<(), String> {
         ));
     };
     let (deployment, build_id) = (manifest.deployment_name, manifest.build_id);
-    if !args.function_arn.trim_start_matches("arn:").contains(':')
-        || args.function_arn.split(':').count() < 8
-    {
+    if strip_qualifier(&args.function_arn) == args.function_arn {
         eprintln!(
             "warning: {} is unqualified: the version would follow $LATEST, so new code could serve \
              an old version; publish a version or alias and pass its ARN",

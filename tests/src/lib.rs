@@ -17,6 +17,26 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Stops a child started in its own process group, with everything it started: SIGTERM to the
+/// group, up to `grace` for it to exit, then SIGKILL.
+pub fn stop_process_group(child: &mut std::process::Child, grace: std::time::Duration) {
+    use std::process::{Command, Stdio};
+    let group = format!("-{}", child.id());
+    let signal = |name: &str| {
+        let _ = Command::new("kill")
+            .args(["-s", name, "--", &group])
+            .stderr(Stdio::null())
+            .status();
+    };
+    signal("TERM");
+    let started = std::time::Instant::now();
+    while started.elapsed() < grace && matches!(child.try_wait(), Ok(None)) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    signal("KILL");
+    let _ = child.wait();
+}
+
 /// A free TCP port on 127.0.0.1 (the OS picks it; the socket is closed before use).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -143,24 +143,8 @@ impl LocalLoop {
 
 impl Drop for LocalLoop {
     fn drop(&mut self) {
-        // SIGTERM to the group: the service stops its function processes and exits.
-        let group = format!("-{}", self.lambda.id());
-        let _ = Command::new("kill")
-            .args(["-s", "TERM", "--", &group])
-            .stderr(Stdio::null())
-            .status();
-        let started = Instant::now();
-        while started.elapsed() < Duration::from_secs(3) {
-            if let Ok(Some(_)) = self.lambda.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = Command::new("kill")
-            .args(["-s", "KILL", "--", &group])
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.lambda.wait();
+        // The service stops its function processes when it gets SIGTERM.
+        crate::stop_process_group(&mut self.lambda, Duration::from_secs(3));
         let _ = std::fs::remove_file(&self.records_path);
     }
 }

@@ -11,7 +11,7 @@ use std::{
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
-use temporal_serverless_tests::free_port;
+use temporal_serverless_tests::{free_port, stop_process_group};
 
 fn echo() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_echo_function"))
@@ -127,17 +127,7 @@ impl Service {
 
 impl Drop for Service {
     fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill")
-            .args(["-s", "TERM", "--", &group])
-            .stderr(Stdio::null())
-            .status();
-        std::thread::sleep(Duration::from_millis(300));
-        let _ = Command::new("kill")
-            .args(["-s", "KILL", "--", &group])
-            .stderr(Stdio::null())
-            .status();
-        let _ = self.child.wait();
+        stop_process_group(&mut self.child, Duration::from_secs(3));
         let _ = std::fs::remove_file(&self.records);
     }
 }

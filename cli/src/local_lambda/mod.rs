@@ -122,6 +122,14 @@ pub fn run(args: LambdaArgs) -> ExitCode {
     })
 }
 
+/// Milliseconds since the Unix epoch, the unit of Lambda's deadlines and of the records.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis() as u64
+}
+
 async fn shutdown_signal() {
     let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .expect("SIGTERM handler");

@@ -4,6 +4,7 @@
 
 use super::{
     function::FunctionConfig,
+    now_ms,
     record::{self, InvocationRecord, Outcome, Sink},
     runtime_api::{Answer, Job, RuntimeApi},
 };
@@ -59,13 +60,6 @@ pub struct Service {
     functions: Vec<Arc<Function>>,
     records: Sink,
     next_request: AtomicU64,
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64
 }
 
 impl Service {

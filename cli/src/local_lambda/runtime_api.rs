@@ -117,11 +117,7 @@ async fn next(State(state): State<Arc<ApiState>>) -> impl IntoResponse {
     let Some(job) = job else {
         return (StatusCode::GONE, HeaderMap::new(), Bytes::new());
     };
-    let deadline_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_millis() as u64
-        + job.timeout.as_millis() as u64;
+    let deadline_ms = super::now_ms() + job.timeout.as_millis() as u64;
     let _ = job.taken.send((Instant::now(), deadline_ms));
     state
         .in_flight
