@@ -5,7 +5,8 @@
 
 use crate::{
     config, deadline, error::ServerlessError, hooks, lambda_worker::LambdaWorker,
-    manifest::Manifest, task_observer::TaskObserver, versioning_relay::VersioningRelay,
+    manifest::Manifest, poll_gate::{DRAIN_TIMEOUT, PollGate}, task_observer::TaskObserver,
+    versioning_relay::VersioningRelay,
 };
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::{Value, json};
@@ -58,6 +59,8 @@ struct Process {
     runtime: Runtime,
     cold: AtomicBool,
     observer: Arc<TaskObserver>,
+    /// Lets the worker's polls reach the server; closed to end an invocation (see `poll_gate`).
+    gate: Arc<PollGate>,
 }
 
 /// Runs the Lambda function. Returns only if the process cannot serve invocations.
@@ -107,6 +110,7 @@ fn start(spec: FunctionSpec) -> Result<ExitCode, ServerlessError> {
             runtime,
             cold: AtomicBool::new(true),
             observer: Default::default(),
+            gate: Default::default(),
         });
         lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
             let process = process.clone();
@@ -145,6 +149,7 @@ impl Process {
     async fn invoke(&self, event: LambdaEvent<Value>) -> Result<Value, ServerlessError> {
         let started = Instant::now();
         self.observer.invocation_started(started);
+        self.gate.open();
         let context = event.context;
         let cold = self.cold.swap(false, Ordering::Relaxed);
         let span = tracing::info_span!(
@@ -179,19 +184,41 @@ impl Process {
             let work_time = plan.work_time.saturating_sub(started.elapsed());
             let idle_exit = self.worker.idle_exit;
             let observer = self.observer.clone();
+            let gate = self.gate.clone();
             // Ends the work time at its end, or earlier once the worker has held no task for the
             // idle window: the server invokes again within milliseconds when new work finds no
-            // poller, so waiting out the deadline would only be billed.
+            // poller, so waiting out the deadline would only be billed. Either way the polls are
+            // drained first (see `poll_gate`): a task they bring is handled, none is lost.
             let timer = tokio::spawn(async move {
-                let work_ends = tokio::time::Instant::now() + work_time;
+                let now = tokio::time::Instant::now();
+                let work_ends = now + work_time;
+                // Polls must be back when the work time ends and the worker is shut down.
+                let drain_from = work_ends.checked_sub(DRAIN_TIMEOUT).unwrap_or(now).max(now);
+                let idle = || idle_exit.zip(observer.idle_for()).is_some_and(|(window, idle)| idle >= window);
                 loop {
-                    let idle = idle_exit.zip(observer.idle_for()).is_some_and(|(window, idle)| idle >= window);
-                    if idle || tokio::time::Instant::now() >= work_ends {
-                        tracing::Span::current().record("stop_reason", if idle { "idle" } else { "work time over" });
+                    let now = tokio::time::Instant::now();
+                    let over = now >= drain_from;
+                    let was_idle = idle();
+                    if was_idle || over {
+                        gate.close();
+                        let bound = DRAIN_TIMEOUT.min(work_ends.saturating_duration_since(now));
+                        let drained = tokio::time::timeout(bound, gate.drained()).await.is_ok();
+                        if !over && !idle() {
+                            // A poll came back with work: keep serving.
+                            gate.open();
+                            continue;
+                        }
+                        if !drained {
+                            tracing::warn!(
+                                outstanding_polls = gate.outstanding(),
+                                "polls did not come back in time; shutting down with them outstanding"
+                            );
+                        }
+                        tracing::Span::current().record("stop_reason", if was_idle && !over { "idle" } else { "work time over" });
                         shutdown();
                         return;
                     }
-                    tokio::time::sleep(IDLE_CHECK_INTERVAL.min(work_ends - tokio::time::Instant::now())).await;
+                    tokio::time::sleep(IDLE_CHECK_INTERVAL.min(drain_from - now)).await;
                 }
             }.instrument(tracing::Span::current()));
             // `run` returns once the worker has shut down: polls ended, in-flight tasks finished
@@ -228,6 +255,9 @@ impl Process {
                     self.worker.shutdown_hooks.len()
                 }
             };
+            if self.gate.outstanding() > 0 {
+                tracing::warn!(outstanding_polls = self.gate.outstanding(), "answering with polls outstanding: a task handed to them now waits for its timeout");
+            }
             let tasks_completed = self.observer.tasks_completed();
             tracing::Span::current().record("tasks_completed", tasks_completed);
             outcome.map_err(|error| ServerlessError::Worker(error.to_string()))?;
@@ -252,7 +282,13 @@ impl Process {
             return Ok(client.clone());
         }
         let connecting = Instant::now();
-        let client = connect(&self.worker, bound, self.observer.clone()).await?;
+        let client = connect(
+            &self.worker,
+            bound,
+            self.observer.clone(),
+            self.gate.clone(),
+        )
+        .await?;
         tracing::info!(
             connect_ms = connecting.elapsed().as_millis() as u64,
             "connected to Temporal"
@@ -277,13 +313,19 @@ async fn connect(
     worker: &LambdaWorker,
     bound: Duration,
     observer: Arc<TaskObserver>,
+    gate: Arc<PollGate>,
 ) -> Result<Client, ServerlessError> {
     let (mut connection_options, client_options) = config::load_connection_options()?;
     let address = connection_options.target.to_string();
     connection_options.connect_timeout = Some(bound);
     // The relay owns the channel; DNS load balancing would be the SDK's, and cannot be combined.
     connection_options.dns_load_balancing = None;
-    let relay = VersioningRelay::new(&connection_options, worker.versioning_behaviors(), observer)
+    let relay = VersioningRelay::new(
+        &connection_options,
+        worker.versioning_behaviors(),
+        observer,
+        gate,
+    )
         .map_err(|message| ServerlessError::Connection {
             address: address.clone(),
             timeout_ms: bound.as_millis(),

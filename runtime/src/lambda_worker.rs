@@ -38,6 +38,9 @@ pub const DEFAULT_GRACEFUL_SHUTDOWN: Duration = Duration::from_secs(5);
 /// Extra time kept back, beyond the graceful shutdown, for the worker to stop and the shutdown
 /// hooks to run before Lambda's deadline.
 pub const SHUTDOWN_HOOK_ALLOWANCE: Duration = Duration::from_secs(2);
+/// How long a workflow task may wait on a worker's sticky queue (see `worker_options`).
+const STICKY_QUEUE_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// Default idle window: an invocation whose worker has held no task this long ends early. The
 /// server invokes again within 15–45 ms when a task finds no poller (measured on the dev
 /// server), so a short window costs little latency; it must only exceed the gap between the
@@ -273,6 +276,11 @@ impl LambdaWorker {
         options.nexus_task_poller_behavior =
             Some(PollerBehavior::SimpleMaximum(self.nexus_pollers));
         options.graceful_shutdown_period = Some(self.graceful_shutdown);
+        // A workflow task sent to the sticky queue of a worker that has just ended its invocation
+        // waits there until this timeout before any worker may take it; then, on the normal
+        // queue, it finds no poller and the server invokes the function at once. Lambda workers
+        // end often, so the SDK's 10 s would be paid often (the idle-exit test saw it).
+        options.sticky_queue_schedule_to_start_timeout = STICKY_QUEUE_TIMEOUT;
         // Always off: see the type's documentation.
         options.max_eager_activity_reservations_per_workflow_task = 0;
         options

@@ -39,6 +39,7 @@ mod function;
 mod hooks;
 mod lambda_worker;
 pub mod manifest;
+mod poll_gate;
 mod task_observer;
 mod versioning;
 mod versioning_relay;

@@ -9,9 +9,14 @@
 //! and stamps that type's behavior on the task's `RespondWorkflowTaskCompleted`.
 //!
 //! Being on the path of every call, it also tells the [`TaskObserver`] when polls leave and
-//! tasks arrive and are answered.
+//! tasks arrive and are answered, and lets polls through only as the [`PollGate`] allows, with
+//! its short deadline, so that an invocation can end without cancelling a poll.
 
-use crate::{task_observer::TaskObserver, versioning::VersioningBehavior};
+use crate::{
+    poll_gate::{Admission, POLL_DEADLINE, PollGate},
+    task_observer::TaskObserver,
+    versioning::VersioningBehavior,
+};
 use bytes::{Buf, BufMut, Bytes};
 use futures::future::BoxFuture;
 use prost::Message;
@@ -61,6 +66,7 @@ pub(crate) struct VersioningRelay {
     behaviors: Arc<BTreeMap<String, VersioningBehavior>>,
     task_types: Arc<Mutex<HashMap<Vec<u8>, String>>>,
     observer: Arc<TaskObserver>,
+    gate: Arc<PollGate>,
 }
 
 impl VersioningRelay {
@@ -70,6 +76,7 @@ impl VersioningRelay {
         options: &ConnectionOptions,
         behaviors: &BTreeMap<&'static str, VersioningBehavior>,
         observer: Arc<TaskObserver>,
+        gate: Arc<PollGate>,
     ) -> Result<Self, String> {
         let mut endpoint =
             Endpoint::from_shared(options.target.to_string()).map_err(|error| error.to_string())?;
@@ -109,6 +116,7 @@ impl VersioningRelay {
             ),
             task_types: Default::default(),
             observer,
+            gate,
         })
     }
 
@@ -124,6 +132,17 @@ impl VersioningRelay {
 
     async fn call(&self, mut request: GrpcRequest) -> Result<GrpcSuccessResponse, Status> {
         let rpc = request.rpc.clone();
+        let is_poll = rpc.starts_with("Poll");
+        if is_poll && self.gate.admit().await == Admission::AnswerEmpty {
+            // An empty message is a poll that found nothing, in every Poll*Response.
+            return Ok(GrpcSuccessResponse {
+                headers: Default::default(),
+                proto: Vec::new(),
+            });
+        }
+        // Outstanding until its answer has been looked at, so that a task it brings counts as
+        // received before the poll counts as back.
+        let _outstanding = is_poll.then(|| self.gate.outstanding_poll());
         match rpc.as_str() {
             "RespondWorkflowTaskCompleted" => {
                 request.proto = self.stamp_behavior(&request.proto)?
@@ -134,13 +153,16 @@ impl VersioningRelay {
                     self.task_types.lock().unwrap().remove(&failed.task_token);
                 }
             }
+            // Core waits for its polls after this call when the namespace completes polls on
+            // shutdown; held polls must then come back.
+            "ShutdownWorker" => self.gate.release(),
             rpc if rpc.starts_with("Poll") => self.observer.poll_sent(rpc),
             _ => {}
         }
         if ANSWERS.contains(&rpc.as_str()) {
             self.observer.task_answered();
         }
-        let response = self.forward(request).await?;
+        let response = self.forward(request, is_poll).await?;
         let proto = response.proto.as_slice();
         let received = match rpc.as_str() {
             "PollWorkflowTaskQueue" => {
@@ -213,7 +235,11 @@ impl VersioningRelay {
         }
     }
 
-    async fn forward(&self, request: GrpcRequest) -> Result<GrpcSuccessResponse, Status> {
+    async fn forward(
+        &self,
+        request: GrpcRequest,
+        is_poll: bool,
+    ) -> Result<GrpcSuccessResponse, Status> {
         let path = format!("/{}/{}", request.service, request.rpc)
             .parse()
             .map_err(|error| Status::internal(format!("versioning relay: bad path: {error}")))?;
@@ -223,6 +249,10 @@ impl VersioningRelay {
             .map_err(|error| Status::unavailable(format!("versioning relay: {error}")))?;
         let mut call = tonic::Request::new(request.proto);
         *call.metadata_mut() = MetadataMap::from_headers(request.headers);
+        if is_poll {
+            // The server answers it empty before this deadline; see `poll_gate`.
+            call.set_timeout(POLL_DEADLINE);
+        }
         let response = grpc.unary(call, path, RawCodec).await?;
         let (metadata, proto, _) = response.into_parts();
         Ok(GrpcSuccessResponse {

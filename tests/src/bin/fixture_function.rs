@@ -1,6 +1,7 @@
 //! The Lambda function the end-to-end tests invoke: workflows of both versioning behaviors and
 //! an activity whose duration the test chooses. The task queue comes from `TEMPORAL_TASK_QUEUE`
-//! so that each test uses its own.
+//! so that each test uses its own; `FIXTURE_IDLE_EXIT_MS` sets the idle window (tests that
+//! provoke many idle exits shorten it).
 
 use std::time::Duration;
 use temporal_serverless::prelude::*;
@@ -59,10 +60,32 @@ impl SlowActivity {
     }
 }
 
+/// Sleeps on a durable timer: its second workflow task comes when the timer fires, possibly
+/// after the invocation that ran the first has ended.
+#[workflow(versioning = pinned)]
+#[derive(Default)]
+pub struct Nap;
+
+#[workflow_methods]
+impl Nap {
+    #[run]
+    pub async fn run(ctx: &mut WorkflowContext<Self>, millis: u64) -> WorkflowResult<u64> {
+        ctx.timer(Duration::from_millis(millis)).await;
+        Ok(millis)
+    }
+}
+
 #[serverless_worker(deployment = "fixture", build_id = env!("FIXTURE_BUILD_ID"))]
 fn main(worker: &mut LambdaWorker) {
     worker
         .register_workflow::<Greet>()
         .register_workflow::<SlowActivity>()
+        .register_workflow::<Nap>()
         .register_activities(FixtureActivities);
+    if let Some(millis) = std::env::var("FIXTURE_IDLE_EXIT_MS")
+        .ok()
+        .and_then(|value| value.parse().ok())
+    {
+        worker.idle_exit(Some(Duration::from_millis(millis)));
+    }
 }

@@ -1,0 +1,201 @@
+//! When the worker's polls may reach the server, so that an invocation can end without losing a
+//! task.
+//!
+//! A long poll cancelled by the client can lose a task: if the server hands the poll a task while
+//! the cancellation is in flight, it records the task as started and waits for an answer that
+//! never comes, until the task's timeout (10 s for a workflow task, the start-to-close timeout —
+//! possibly hours — for an activity). Core cancels its outstanding polls when a worker shuts
+//! down (unless the namespace completes polls on shutdown, which is off by default), and an
+//! invocation that ends every few seconds would hit that window again and again: the idle-exit
+//! race test saw it about once per 70 workflows.
+//!
+//! So polls are never cancelled while they can still be matched. The relay gives every poll a
+//! short server-side deadline ([`POLL_DEADLINE`]), after which the server itself answers it empty.
+//! To end an invocation, the gate is closed: polls the worker sends from then on are held back
+//! (never reaching the server), and the invocation waits until the outstanding ones have come
+//! back — with a task, which the worker then handles, or empty. Only then is the worker shut
+//! down; the held polls are dropped or answered empty, and nothing is lost.
+
+use std::{
+    sync::{
+        Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+use tokio::sync::{Notify, watch};
+
+/// The deadline the relay puts on every poll. The server answers a long poll empty one second
+/// before its deadline and rejects deadlines under two seconds; 2.5 s makes outstanding polls
+/// come back within about 1.5 s of the gate closing. (The server logs at WARN that the deadline
+/// is under its "critical" 10 s; that is the price of ending invocations without losing tasks.)
+pub(crate) const POLL_DEADLINE: Duration = Duration::from_millis(2500);
+
+/// The longest the invocation waits for outstanding polls to come back once the gate is closed.
+pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_millis(2000);
+
+/// Whether polls pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Polls go to the server.
+    Open,
+    /// New polls wait; outstanding ones finish on their own.
+    Closed,
+    /// Waiting polls are answered empty (the worker is shutting down and waits for its polls).
+    Released,
+}
+
+/// What the relay does with a poll.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Admission {
+    /// Send it to the server.
+    Forward,
+    /// Answer it empty, as a server does when a worker shuts down.
+    AnswerEmpty,
+}
+
+/// The gate, shared by the relay (which asks it) and the invocation (which opens and closes it).
+pub(crate) struct PollGate {
+    state: watch::Sender<State>,
+    outstanding: AtomicUsize,
+    came_back: Notify,
+    /// Only to serialise state changes with their logging.
+    changes: Mutex<()>,
+}
+
+impl Default for PollGate {
+    fn default() -> Self {
+        Self {
+            state: watch::Sender::new(State::Open),
+            outstanding: AtomicUsize::new(0),
+            came_back: Notify::new(),
+            changes: Mutex::new(()),
+        }
+    }
+}
+
+impl PollGate {
+    /// Lets polls through (a new invocation, or work arrived while draining).
+    pub(crate) fn open(&self) {
+        self.set(State::Open);
+    }
+
+    /// Holds back new polls; outstanding ones come back within [`POLL_DEADLINE`].
+    pub(crate) fn close(&self) {
+        self.set(State::Closed);
+    }
+
+    /// Answers held polls empty: the worker is shutting down and waits for them.
+    pub(crate) fn release(&self) {
+        let _changes = self.changes.lock().unwrap();
+        if *self.state.borrow() == State::Closed {
+            self.state.send_replace(State::Released);
+        }
+    }
+
+    fn set(&self, state: State) {
+        let _changes = self.changes.lock().unwrap();
+        self.state.send_replace(state);
+    }
+
+    /// Waits until a poll may be sent, or must be answered empty.
+    pub(crate) async fn admit(&self) -> Admission {
+        let mut state = self.state.subscribe();
+        loop {
+            match *state.borrow_and_update() {
+                State::Open => return Admission::Forward,
+                State::Released => return Admission::AnswerEmpty,
+                State::Closed => {}
+            }
+            if state.changed().await.is_err() {
+                return Admission::AnswerEmpty;
+            }
+        }
+    }
+
+    /// Counts a poll as outstanding until the returned guard is dropped.
+    pub(crate) fn outstanding_poll(&self) -> OutstandingPoll<'_> {
+        self.outstanding.fetch_add(1, Ordering::SeqCst);
+        OutstandingPoll(self)
+    }
+
+    /// Polls at the server right now.
+    pub(crate) fn outstanding(&self) -> usize {
+        self.outstanding.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once no poll is outstanding.
+    pub(crate) async fn drained(&self) {
+        loop {
+            let came_back = self.came_back.notified();
+            if self.outstanding() == 0 {
+                return;
+            }
+            came_back.await;
+        }
+    }
+}
+
+/// A poll at the server.
+pub(crate) struct OutstandingPoll<'a>(&'a PollGate);
+
+impl Drop for OutstandingPoll<'_> {
+    fn drop(&mut self) {
+        self.0.outstanding.fetch_sub(1, Ordering::SeqCst);
+        self.0.came_back.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn closed_gate_holds_polls_until_opened_or_released() {
+        let gate = Arc::new(PollGate::default());
+        assert_eq!(gate.admit().await, Admission::Forward);
+        gate.close();
+        let held = tokio::spawn({
+            let gate = gate.clone();
+            async move { gate.admit().await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!held.is_finished(), "a closed gate holds polls");
+        gate.open();
+        assert_eq!(held.await.unwrap(), Admission::Forward);
+
+        gate.close();
+        let held = tokio::spawn({
+            let gate = gate.clone();
+            async move { gate.admit().await }
+        });
+        gate.release();
+        assert_eq!(held.await.unwrap(), Admission::AnswerEmpty);
+        gate.open();
+        gate.release();
+        assert_eq!(
+            gate.admit().await,
+            Admission::Forward,
+            "release only applies to a closed gate"
+        );
+    }
+
+    #[tokio::test]
+    async fn drained_waits_for_outstanding_polls() {
+        let gate = Arc::new(PollGate::default());
+        gate.drained().await;
+        let poll = gate.outstanding_poll();
+        let drained = tokio::spawn({
+            let gate = gate.clone();
+            async move { gate.drained().await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!drained.is_finished());
+        drop(poll);
+        tokio::time::timeout(Duration::from_secs(1), drained)
+            .await
+            .expect("drained once the poll came back")
+            .unwrap();
+    }
+}

@@ -1,0 +1,133 @@
+//! How long a workflow waited, read from its history as the server recorded it (server clocks
+//! only, so the figures do not depend on when the test process happened to look).
+
+use crate::dev_server::DevServer;
+use chrono::{DateTime, FixedOffset};
+use serde_json::Value;
+use std::time::Duration;
+
+/// The waits of one completed workflow.
+#[derive(Debug, Clone)]
+pub struct WorkflowTiming {
+    /// Workflow id.
+    pub workflow_id: String,
+    /// Execution started → its first workflow task started (picked up by a worker).
+    pub first_task_wait: Duration,
+    /// The longest any of its workflow tasks waited from scheduled to started.
+    pub longest_task_wait: Duration,
+    /// The longest any of its activity tasks waited from scheduled to started.
+    pub longest_activity_wait: Duration,
+    /// Execution started → execution completed.
+    pub start_to_close: Duration,
+    /// Every event, as (kind, milliseconds since the execution started), for failure messages.
+    pub timeline: Vec<(String, i64)>,
+}
+
+impl WorkflowTiming {
+    /// Reads `workflow_id`'s history; `None` until it has completed.
+    pub fn read(server: &DevServer, workflow_id: &str) -> Option<Self> {
+        let history = server
+            .cli_json(&["workflow", "show", "--workflow-id", workflow_id])
+            .ok()?;
+        Self::from_history(workflow_id, &history)
+    }
+
+    fn from_history(workflow_id: &str, history: &Value) -> Option<Self> {
+        let events: Vec<(String, DateTime<FixedOffset>)> = history["events"]
+            .as_array()?
+            .iter()
+            .filter_map(|event| {
+                Some((
+                    event_kind(event["eventType"].as_str()?),
+                    DateTime::parse_from_rfc3339(event["eventTime"].as_str()?).ok()?,
+                ))
+            })
+            .collect();
+        let time_of = |kind: &str| {
+            events
+                .iter()
+                .find(|(event, _)| event == kind)
+                .map(|(_, at)| *at)
+        };
+        let started = time_of("workflowexecutionstarted")?;
+        let completed = time_of("workflowexecutioncompleted")?;
+        let first_task = time_of("workflowtaskstarted")?;
+        Some(Self {
+            workflow_id: workflow_id.to_owned(),
+            first_task_wait: between(started, first_task),
+            longest_task_wait: longest_wait(&events, "workflowtask"),
+            longest_activity_wait: longest_wait(&events, "activitytask"),
+            start_to_close: between(started, completed),
+            timeline: events
+                .iter()
+                .map(|(kind, at)| (kind.clone(), (*at - started).num_milliseconds()))
+                .collect(),
+        })
+    }
+}
+
+/// `EVENT_TYPE_WORKFLOW_TASK_STARTED` and `WorkflowTaskStarted` both → `workflowtaskstarted`.
+fn event_kind(event_type: &str) -> String {
+    event_type
+        .trim_start_matches("EVENT_TYPE_")
+        .replace('_', "")
+        .to_lowercase()
+}
+
+/// The longest time from a task's first scheduling to a worker starting it. A workflow task that
+/// timed out on a sticky queue is scheduled again; its wait runs from the first scheduling.
+fn longest_wait(events: &[(String, DateTime<FixedOffset>)], task: &str) -> Duration {
+    let (scheduled_kind, started_kind) = (format!("{task}scheduled"), format!("{task}started"));
+    let mut longest = Duration::ZERO;
+    let mut scheduled = None;
+    for (kind, at) in events {
+        if *kind == scheduled_kind {
+            scheduled.get_or_insert(*at);
+        } else if *kind == started_kind
+            && let Some(scheduled) = scheduled.take()
+        {
+            longest = longest.max(between(scheduled, *at));
+        }
+    }
+    longest
+}
+
+fn between(from: DateTime<FixedOffset>, to: DateTime<FixedOffset>) -> Duration {
+    (to - from).to_std().unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn waits_come_from_event_times() {
+        let history = json!({"events": [
+            {"eventType": "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED", "eventTime": "2026-11-22T01:00:00.000Z"},
+            {"eventType": "EVENT_TYPE_WORKFLOW_TASK_SCHEDULED", "eventTime": "2026-11-22T01:00:00.000Z"},
+            {"eventType": "EVENT_TYPE_WORKFLOW_TASK_STARTED", "eventTime": "2026-11-22T01:00:00.040Z"},
+            {"eventType": "EVENT_TYPE_WORKFLOW_TASK_COMPLETED", "eventTime": "2026-11-22T01:00:00.050Z"},
+            {"eventType": "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED", "eventTime": "2026-11-22T01:00:00.050Z"},
+            {"eventType": "EVENT_TYPE_ACTIVITY_TASK_STARTED", "eventTime": "2026-11-22T01:00:00.060Z"},
+            {"eventType": "WorkflowTaskScheduled", "eventTime": "2026-11-22T01:00:01.000Z"},
+            {"eventType": "WorkflowTaskTimedOut", "eventTime": "2026-11-22T01:00:01.100Z"},
+            {"eventType": "WorkflowTaskScheduled", "eventTime": "2026-11-22T01:00:01.100Z"},
+            {"eventType": "WorkflowTaskStarted", "eventTime": "2026-11-22T01:00:01.250Z"},
+            {"eventType": "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED", "eventTime": "2026-11-22T01:00:01.300Z"},
+        ]});
+        let timing = WorkflowTiming::from_history("w", &history).unwrap();
+        assert_eq!(timing.first_task_wait, Duration::from_millis(40));
+        assert_eq!(timing.longest_task_wait, Duration::from_millis(250));
+        assert_eq!(timing.longest_activity_wait, Duration::from_millis(10));
+        assert_eq!(timing.start_to_close, Duration::from_millis(1300));
+    }
+
+    #[test]
+    fn an_open_workflow_has_no_timing_yet() {
+        let history = json!({"events": [
+            {"eventType": "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED", "eventTime": "2026-11-22T01:00:00Z"},
+        ]});
+        assert!(WorkflowTiming::from_history("w", &history).is_none());
+    }
+}
