@@ -192,8 +192,12 @@ impl Process {
             let timer = tokio::spawn(async move {
                 let now = tokio::time::Instant::now();
                 let work_ends = now + work_time;
-                // Polls must be back when the work time ends and the worker is shut down.
-                let drain_from = work_ends.checked_sub(DRAIN_TIMEOUT).unwrap_or(now).max(now);
+                // Polls must be back when the work time ends and the worker is shut down; a
+                // short work time still polls for half of it.
+                let drain_from = work_ends
+                    .checked_sub(DRAIN_TIMEOUT)
+                    .unwrap_or(now)
+                    .max(now + work_time / 2);
                 let idle = || idle_exit.zip(observer.idle_for()).is_some_and(|(window, idle)| idle >= window);
                 loop {
                     let now = tokio::time::Instant::now();
