@@ -21,6 +21,15 @@ pub const WCI_FLAGS: [&str; 6] = [
     "workercontroller.compute_providers.aws.require_role_and_external_id=false",
 ];
 
+/// Less common settings of [`LocalLoop::start_with`].
+#[derive(Default)]
+pub struct LoopExtras<'a> {
+    /// More `temporal-serverless lambda` arguments (e.g. `--keep-warm`).
+    pub service_args: &'a [&'a str],
+    /// Where the service's and the functions' output goes (discarded if `None`).
+    pub log: Option<&'a Path>,
+}
+
 /// A running loop; everything is stopped when dropped.
 pub struct LocalLoop {
     /// The dev server.
@@ -45,6 +54,27 @@ impl LocalLoop {
         timeout_seconds: u64,
         concurrency: usize,
         function_env: &[(&str, &str)],
+    ) -> Self {
+        Self::start_with(
+            cli,
+            name,
+            artifact,
+            timeout_seconds,
+            concurrency,
+            function_env,
+            LoopExtras::default(),
+        )
+    }
+
+    /// [`LocalLoop::start`] with `extras`.
+    pub fn start_with(
+        cli: &Path,
+        name: &str,
+        artifact: &Path,
+        timeout_seconds: u64,
+        concurrency: usize,
+        function_env: &[(&str, &str)],
+        extras: LoopExtras<'_>,
     ) -> Self {
         let lambda_address = format!("127.0.0.1:{}", free_port());
         let server = DevServer::start(
@@ -77,10 +107,15 @@ impl LocalLoop {
         for (key, value) in function_env {
             command.args(["--env", &format!("{key}={value}")]);
         }
+        command.args(extras.service_args);
+        let output = match extras.log {
+            Some(path) => Stdio::from(std::fs::File::create(path).expect("the log file opens")),
+            None => Stdio::null(),
+        };
         // Its own process group, so that stopping it stops the function processes too.
         let lambda = command
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(output)
             .process_group(0)
             .spawn()
             .expect("the local Lambda service starts");

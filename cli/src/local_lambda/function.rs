@@ -24,6 +24,8 @@ pub struct FunctionConfig {
     pub env: Vec<(String, String)>,
     /// Delays before the retries of a failed `Event` invocation (one retry per entry).
     pub event_retry_delays: Vec<Duration>,
+    /// How long an instance may sit idle and still be reused (warm).
+    pub keep_warm: Duration,
 }
 
 impl FunctionConfig {
@@ -100,6 +102,7 @@ pub fn parse_all(args: &LambdaArgs) -> Result<Vec<FunctionConfig>, String> {
                 region: args.region.clone(),
                 env: env.clone(),
                 event_retry_delays: event_retry_delays.clone(),
+                keep_warm: Duration::from_secs(args.keep_warm),
             })
         })
         .collect()

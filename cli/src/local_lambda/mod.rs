@@ -51,6 +51,11 @@ pub struct LambdaArgs {
     /// retries off.
     #[arg(long, value_delimiter = ',', default_value = "60,120")]
     pub event_retry_delays: Vec<String>,
+    /// Seconds an idle instance stays warm; the next invocation after that starts a cold one.
+    /// Lambda keeps idle execution environments for minutes, unannounced; benchmarks set this
+    /// low to measure cold starts.
+    #[arg(long, default_value_t = 600)]
+    pub keep_warm: u64,
     /// Append one JSON line per invocation to this file.
     #[arg(long)]
     pub records: Option<PathBuf>,

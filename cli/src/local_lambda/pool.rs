@@ -44,6 +44,8 @@ struct Instance {
     jobs: mpsc::Sender<Job>,
     api: RuntimeApi,
     started: Instant,
+    /// When it last finished an invocation.
+    idle_since: Instant,
 }
 
 /// A hosted function and its instances.
@@ -196,6 +198,7 @@ impl Service {
         };
         self.records.write(&record);
         if matches!(outcome, Outcome::Success | Outcome::Error) {
+            instance.idle_since = Instant::now();
             function.idle.lock().unwrap().push(instance);
         } else {
             let _ = instance.child.start_kill();
@@ -259,6 +262,8 @@ async fn run_to_answer(
 impl Function {
     fn take_idle(&self) -> Option<Instance> {
         let mut idle = self.idle.lock().unwrap();
+        // Instances idle past the keep-warm time are reclaimed (killed on drop), as Lambda does.
+        idle.retain(|instance| instance.idle_since.elapsed() < self.config.keep_warm);
         while let Some(mut instance) = idle.pop() {
             if matches!(instance.child.try_wait(), Ok(None)) {
                 return Some(instance);
@@ -309,6 +314,7 @@ impl Function {
             jobs,
             api,
             started,
+            idle_since: started,
         })
     }
 }
