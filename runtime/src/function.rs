@@ -148,9 +148,9 @@ fn now_ms() -> u64 {
 impl Process {
     async fn invoke(&self, event: LambdaEvent<Value>) -> Result<Value, ServerlessError> {
         let started = Instant::now();
-        self.observer.invocation_started(started);
-        self.gate.open();
         let context = event.context;
+        self.observer.invocation_started(started, &context.request_id);
+        self.gate.open();
         let cold = self.cold.swap(false, Ordering::Relaxed);
         let span = tracing::info_span!(
             "invocation",

@@ -16,7 +16,8 @@ static PROCESS_START: OnceLock<Instant> = OnceLock::new();
 
 /// The current invocation's worker activity.
 pub(crate) struct TaskObserver {
-    invocation_started: Mutex<Option<Instant>>,
+    /// The current invocation's start and request id, until its first poll.
+    invocation_started: Mutex<Option<(Instant, String)>>,
     tasks_completed: AtomicU64,
     in_flight: AtomicI64,
     last_activity: Mutex<Instant>,
@@ -40,20 +41,22 @@ impl TaskObserver {
     }
 
     /// An invocation began: the next poll is its first, and counters restart.
-    pub(crate) fn invocation_started(&self, at: Instant) {
-        *self.invocation_started.lock().unwrap() = Some(at);
+    pub(crate) fn invocation_started(&self, at: Instant, request_id: &str) {
+        *self.invocation_started.lock().unwrap() = Some((at, request_id.to_owned()));
         *self.last_activity.lock().unwrap() = at;
         self.tasks_completed.store(0, Ordering::Relaxed);
         self.in_flight.store(0, Ordering::Relaxed);
     }
 
     pub(crate) fn poll_sent(&self, rpc: &str) {
-        if let Some(started) = self.invocation_started.lock().unwrap().take() {
+        if let Some((started, request_id)) = self.invocation_started.lock().unwrap().take() {
             let since_process_start_us = PROCESS_START
                 .get()
                 .map(|start| start.elapsed().as_micros() as u64);
+            // Polls run outside the invocation's span (in the SDK's tasks): name it here.
             tracing::info!(
                 rpc,
+                request_id,
                 since_invocation_start_us = started.elapsed().as_micros() as u64,
                 since_process_start_us,
                 "first poll sent"
@@ -93,14 +96,14 @@ mod tests {
     #[test]
     fn idle_only_without_tasks_in_hand() {
         let observer = TaskObserver::default();
-        observer.invocation_started(Instant::now());
+        observer.invocation_started(Instant::now(), "r");
         assert!(observer.idle_for().is_some());
         observer.task_received();
         assert_eq!(observer.idle_for(), None);
         observer.task_answered();
         assert!(observer.idle_for().unwrap() < Duration::from_secs(1));
         assert_eq!(observer.tasks_completed(), 1);
-        observer.invocation_started(Instant::now());
+        observer.invocation_started(Instant::now(), "r");
         assert_eq!(observer.tasks_completed(), 0);
     }
 }

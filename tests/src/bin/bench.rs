@@ -20,9 +20,10 @@ const TASK_QUEUE: &str = "bench-q";
 const TIMEOUT_SECONDS: u64 = 30;
 /// Instances idle longer than this are reclaimed, so that waiting a little longer gives a cold
 /// start.
-const KEEP_WARM_SECONDS: u64 = 4;
+const KEEP_WARM_SECONDS: u64 = 8;
 const BURST: usize = 40;
-/// Idle window (2 s) + drain (≤ 1.5 s) + slack: after this, every invocation has ended.
+/// Idle window (500 ms by default) + drain (≤ 1.5 s) + slack: after this, every invocation has
+/// ended; shorter than the keep-warm time, so the next invocation is warm.
 const SETTLE: Duration = Duration::from_secs(5);
 
 /// What one scenario measured.
@@ -77,7 +78,8 @@ fn percentile(sorted: &[u64], fraction: f64) -> u64 {
 /// `first poll sent` lines of the function's log: request id → µs since the invocation started
 /// and since the process started.
 fn first_polls(log: &Path) -> Vec<(String, u64, Option<u64>)> {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let raw = std::fs::read_to_string(log).unwrap_or_default();
+    let text = strip_ansi(&raw);
     let field = |line: &str, name: &str| -> Option<String> {
         let start = line.find(&format!("{name}="))? + name.len() + 1;
         Some(
@@ -98,6 +100,24 @@ fn first_polls(log: &Path) -> Vec<(String, u64, Option<u64>)> {
             ))
         })
         .collect()
+}
+
+/// The log may be coloured; field names and values are split by escape sequences.
+fn strip_ansi(text: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
 }
 
 struct Bench {
@@ -171,6 +191,12 @@ fn main() -> ExitCode {
     let (fixture, cli) = (PathBuf::from(fixture), PathBuf::from(cli));
     let log = std::env::temp_dir().join(format!("tsls-bench-{}.log", std::process::id()));
     let keep_warm = KEEP_WARM_SECONDS.to_string();
+    // To compare idle windows without rebuilding: FIXTURE_IDLE_EXIT_MS is passed on.
+    let idle_exit_ms = std::env::var("FIXTURE_IDLE_EXIT_MS").unwrap_or_default();
+    let mut function_env = vec![("TEMPORAL_TASK_QUEUE", TASK_QUEUE)];
+    if !idle_exit_ms.is_empty() {
+        function_env.push(("FIXTURE_IDLE_EXIT_MS", &idle_exit_ms));
+    }
     println!("bench: starting the dev server and the local Lambda service");
     let lambda = LocalLoop::start_with(
         &cli,
@@ -178,7 +204,7 @@ fn main() -> ExitCode {
         &fixture,
         TIMEOUT_SECONDS,
         10,
-        &[("TEMPORAL_TASK_QUEUE", TASK_QUEUE)],
+        &function_env,
         LoopExtras {
             service_args: &["--keep-warm", &keep_warm],
             log: Some(&log),
