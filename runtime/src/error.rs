@@ -56,6 +56,15 @@ pub enum ServerlessError {
     /// Not enough time left in the invocation.
     #[error(transparent)]
     DeadlineTooShort(#[from] crate::deadline::DeadlineTooShort),
+    /// The binary's Worker Deployment Version is missing or has no compute provider; the
+    /// function did not poll (see `deployment_guard`).
+    #[error("{problem}. Fix: {fix}")]
+    VersionNotReady {
+        /// What is wrong.
+        problem: String,
+        /// The command that fixes it.
+        fix: String,
+    },
     /// The worker could not be built or failed while running.
     #[error("the Temporal worker failed: {0}")]
     Worker(String),
@@ -73,6 +82,7 @@ impl ServerlessError {
             Self::Tls { .. } => "TemporalServerless.Tls",
             Self::Authentication { .. } => "TemporalServerless.Authentication",
             Self::DeadlineTooShort(_) => "TemporalServerless.DeadlineTooShort",
+            Self::VersionNotReady { .. } => "TemporalServerless.VersionNotReady",
             Self::Worker(_) => "TemporalServerless.Worker",
         }
     }

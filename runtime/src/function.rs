@@ -4,7 +4,7 @@
 //! the work time → drain → shutdown hooks → answer.
 
 use crate::{
-    config, deadline, error::ServerlessError, hooks, lambda_worker::LambdaWorker,
+    config, deadline, deployment_guard, error::ServerlessError, hooks, lambda_worker::LambdaWorker,
     manifest::Manifest, poll_gate::{DRAIN_TIMEOUT, PollGate}, task_observer::TaskObserver,
     versioning_relay::VersioningRelay,
 };
@@ -61,6 +61,9 @@ struct Process {
     observer: Arc<TaskObserver>,
     /// Lets the worker's polls reach the server; closed to end an invocation (see `poll_gate`).
     gate: Arc<PollGate>,
+    /// Whether the deployment guard runs, and whether it has passed in this process.
+    guard: bool,
+    guard_passed: AtomicBool,
 }
 
 /// Runs the Lambda function. Returns only if the process cannot serve invocations.
@@ -111,6 +114,8 @@ fn start(spec: FunctionSpec) -> Result<ExitCode, ServerlessError> {
             cold: AtomicBool::new(true),
             observer: Default::default(),
             gate: Default::default(),
+            guard: deployment_guard::enabled(|name| std::env::var(name).ok()),
+            guard_passed: AtomicBool::new(false),
         });
         lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
             let process = process.clone();
@@ -174,6 +179,18 @@ impl Process {
             }
             let connect_bound = (plan.work_time / 2).min(MAX_CONNECT_TIME);
             let client = self.client(connect_bound).await?;
+            if self.guard && !self.guard_passed.load(Ordering::Relaxed) {
+                // Before any poll: a poll could create the version without a compute provider.
+                match tokio::time::timeout(connect_bound, deployment_guard::check(&client, &self.manifest, &context.invoked_function_arn)).await {
+                    Ok(result) => result?,
+                    Err(_) => return Err(ServerlessError::Worker(format!(
+                        "the deployment guard got no answer within {} ms; set {}=off to skip it",
+                        connect_bound.as_millis(),
+                        deployment_guard::GUARD_VARIABLE
+                    ))),
+                }
+                self.guard_passed.store(true, Ordering::Relaxed);
+            }
             let identity = format!("{}@{}", context.request_id, context.invoked_function_arn);
             let options = self
                 .worker

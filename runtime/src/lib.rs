@@ -34,6 +34,7 @@
 
 pub mod config;
 pub mod deadline;
+mod deployment_guard;
 mod error;
 mod function;
 mod hooks;
@@ -44,6 +45,7 @@ mod task_observer;
 mod versioning;
 mod versioning_relay;
 
+pub use deployment_guard::GUARD_VARIABLE;
 pub use error::ServerlessError;
 pub use function::DRY_RUN_VARIABLE;
 pub use hooks::HookError;

@@ -10,7 +10,7 @@ use temporal_serverless_tests::{
     dev_server::DevServer,
     free_port,
     function_process::FunctionProcess,
-    runtime_api::{Invocation, Outcome, RuntimeApi},
+    runtime_api::{FUNCTION_ARN, Invocation, Outcome, RuntimeApi},
 };
 
 const BUILD_ID: &str = env!("FIXTURE_BUILD_ID");
@@ -48,6 +48,9 @@ impl Loop {
                 ("TEMPORAL_ADDRESS", server.address.as_str()),
                 ("TEMPORAL_NAMESPACE", "default"),
                 ("TEMPORAL_TASK_QUEUE", task_queue),
+                // These tests register the version by polling, on a server without a Worker
+                // Controller: the manual run the guard's switch is for.
+                (temporal_serverless::GUARD_VARIABLE, "off"),
             ],
         );
         Self {
@@ -469,4 +472,85 @@ fn an_invocation_with_nothing_to_do_ends_after_the_idle_window() {
         "idle invocation: {:?}; invocation with a 3 s activity: {:?}",
         idle.duration, busy.duration
     );
+}
+
+/// The guard's verdict of one invocation by a fresh process (the guard runs once per process).
+fn guarded_invocation(server: &DevServer, guard: &str) -> (Invocation, String) {
+    let api = RuntimeApi::start();
+    let function = FunctionProcess::spawn(
+        fixture(),
+        &api,
+        &[
+            ("TEMPORAL_ADDRESS", server.address.as_str()),
+            ("TEMPORAL_NAMESPACE", "default"),
+            ("TEMPORAL_TASK_QUEUE", "e2e-guard"),
+            (temporal_serverless::GUARD_VARIABLE, guard),
+        ],
+    );
+    let invocation = api.invoke(json!({}), Duration::from_secs(20));
+    (invocation, function.output())
+}
+
+fn version_exists(server: &DevServer) -> bool {
+    server
+        .cli(&[
+            "worker",
+            "deployment",
+            "describe-version",
+            "--deployment-name",
+            "fixture",
+            "--build-id",
+            BUILD_ID,
+        ])
+        .is_ok()
+}
+
+#[test]
+fn the_guard_refuses_to_poll_for_a_version_that_is_missing_or_has_no_compute_provider() {
+    let server = DevServer::start(&[], &[]);
+
+    // Version missing: the invocation fails at once, with the fixing command, and polls nothing.
+    let (invocation, output) = guarded_invocation(&server, "on");
+    let Outcome::Error(error) = &invocation.outcome else {
+        panic!("expected the guard to fail the invocation: {invocation:?}\n{output}");
+    };
+    assert_eq!(error["errorType"], "TemporalServerless.VersionNotReady", "{error}");
+    let message = error["errorMessage"].as_str().unwrap();
+    assert!(message.contains("does not exist"), "{message}");
+    assert!(
+        message.contains(&format!(
+            "create-version --namespace default --deployment-name fixture --build-id {BUILD_ID} --aws-lambda-function-arn {FUNCTION_ARN}"
+        )),
+        "{message}"
+    );
+    assert!(invocation.duration < Duration::from_secs(3), "{invocation:?}");
+    assert!(
+        !version_exists(&server),
+        "the guarded invocation must not have polled (a poll creates the version)"
+    );
+
+    // The Lambda invoked by hand first, without the guard: its poll creates the version, with no
+    // compute provider — the troubleshooting guide's missing Worker Controller Instance.
+    let (invocation, output) = guarded_invocation(&server, "off");
+    assert!(
+        matches!(invocation.outcome, Outcome::Response(_)),
+        "{invocation:?}\n{output}"
+    );
+    assert!(version_exists(&server));
+
+    // From then on the guard names that state.
+    let (invocation, output) = guarded_invocation(&server, "on");
+    let Outcome::Error(error) = &invocation.outcome else {
+        panic!("expected the guard to fail the invocation: {invocation:?}\n{output}");
+    };
+    assert_eq!(error["errorType"], "TemporalServerless.VersionNotReady", "{error}");
+    let message = error["errorMessage"].as_str().unwrap();
+    assert!(message.contains("no compute provider"), "{message}");
+    assert!(
+        message.contains(&format!(
+            "update-version-compute-config --namespace default --deployment-name fixture --build-id {BUILD_ID} --aws-lambda-function-arn {FUNCTION_ARN}"
+        )),
+        "{message}"
+    );
+    println!("guard: {message}");
 }

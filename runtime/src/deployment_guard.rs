@@ -1,0 +1,185 @@
+//! The deployment guard: before a process's first poll, check that the binary's own Worker
+//! Deployment Version exists on the server with a compute provider.
+//!
+//! A poll for a version that does not exist creates it — without a compute provider, so the
+//! server never gets a Worker Controller Instance for it and never invokes the function (the
+//! troubleshooting guide's most common cause of a missing WCI, typically from invoking the
+//! function by hand before `create-version`). So when the version is missing or has no compute
+//! provider, the invocation fails before polling, with the command that fixes it. A version whose
+//! Lambda ARN is another function's, or unqualified, only gets a warning: it still works.
+//!
+//! Passing checks are cached for the life of the process (warm invocations pay nothing); set
+//! `TEMPORAL_SERVERLESS_GUARD=off` to skip the check, e.g. to run the binary by hand against a
+//! server without Worker Controller.
+
+use crate::{error::ServerlessError, manifest::Manifest};
+use temporalio_client::{Client, NamespacedClient};
+use temporalio_common::protos::temporal::api::{
+    deployment::v1::WorkerDeploymentVersion, workflowservice::v1::DescribeWorkerDeploymentVersionRequest,
+};
+
+/// Set to `off` to skip the guard.
+pub const GUARD_VARIABLE: &str = "TEMPORAL_SERVERLESS_GUARD";
+
+/// Whether the guard is on (the default).
+pub(crate) fn enabled(read_env: impl Fn(&str) -> Option<String>) -> bool {
+    !matches!(
+        read_env(GUARD_VARIABLE).as_deref().map(str::to_ascii_lowercase).as_deref(),
+        Some("off" | "0" | "false")
+    )
+}
+
+/// Checks the version; `Ok` if polling is safe.
+pub(crate) async fn check(
+    client: &Client,
+    manifest: &Manifest<'_>,
+    invoked_arn: &str,
+) -> Result<(), ServerlessError> {
+    let namespace = client.namespace();
+    let request = DescribeWorkerDeploymentVersionRequest {
+        namespace: namespace.clone(),
+        deployment_version: Some(WorkerDeploymentVersion {
+            deployment_name: manifest.deployment_name.to_owned(),
+            build_id: manifest.build_id.to_owned(),
+        }),
+        ..Default::default()
+    };
+    let not_ready = |problem: String, subcommand: &str| ServerlessError::VersionNotReady {
+        problem,
+        fix: fix_command(subcommand, &namespace, manifest, invoked_arn),
+    };
+    let info = match client
+        .connection()
+        .workflow_service()
+        .describe_worker_deployment_version(tonic::Request::new(request))
+        .await
+    {
+        Ok(response) => response.into_inner().worker_deployment_version_info,
+        Err(status) if status.code() == tonic::Code::NotFound => None,
+        Err(status) => {
+            return Err(ServerlessError::Worker(format!(
+                "cannot describe Worker Deployment Version {}:{} (the deployment guard; set {GUARD_VARIABLE}=off to skip it): {}",
+                manifest.deployment_name,
+                manifest.build_id,
+                status.message()
+            )));
+        }
+    };
+    let Some(info) = info else {
+        return Err(not_ready(format!(
+            "Worker Deployment Version {}:{} does not exist in namespace {namespace}; polling now would create it without a compute provider, and the server would never invoke this function",
+            manifest.deployment_name, manifest.build_id
+        ), "create-version"));
+    };
+    let arns = info
+        .compute_config
+        .iter()
+        .flat_map(|config| config.scaling_groups.values())
+        .filter_map(|group| group.provider.as_ref())
+        .filter_map(|provider| provider.details.as_ref())
+        .flat_map(|details| lambda_arns(&details.data))
+        .collect::<Vec<_>>();
+    let has_provider = info
+        .compute_config
+        .as_ref()
+        .is_some_and(|config| !config.scaling_groups.is_empty());
+    if !has_provider {
+        return Err(not_ready(format!(
+            "Worker Deployment Version {}:{} exists but has no compute provider (it was probably created by a poll, e.g. a manual invocation before create-version), so the server will not invoke this function for it",
+            manifest.deployment_name, manifest.build_id
+        ), "update-version-compute-config"));
+    }
+    for arn in &arns {
+        if unqualified(arn) != unqualified(invoked_arn) {
+            tracing::warn!(
+                version_arn = %arn,
+                invoked_arn,
+                "the version's Lambda ARN is not this function: the server invokes {arn}; fix the version's compute config or deploy this function there"
+            );
+        } else if unqualified(arn) == arn {
+            tracing::warn!(
+                version_arn = %arn,
+                "the version's Lambda ARN is unqualified: the server invokes $LATEST, which changes with every code update; use an alias or a published version so that each Worker Deployment Version keeps running the code built for it"
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The `temporal worker deployment` command (`create-version` or
+/// `update-version-compute-config`) that makes this function the version's compute provider.
+fn fix_command(
+    subcommand: &str,
+    namespace: &str,
+    manifest: &Manifest<'_>,
+    invoked_arn: &str,
+) -> String {
+    let deploy = if subcommand == "create-version" {
+        format!(
+            " (or: temporal-serverless deploy --artifact bootstrap --function-arn {invoked_arn} --role-arn .. --external-id ..)"
+        )
+    } else {
+        String::new()
+    };
+    format!(
+        "temporal worker deployment {subcommand} --namespace {namespace} --deployment-name {} --build-id {} \
+         --aws-lambda-function-arn {invoked_arn} --aws-lambda-assume-role-arn <role the server assumes> \
+         --aws-lambda-assume-role-external-id <external id>{deploy}",
+        manifest.deployment_name, manifest.build_id
+    )
+}
+
+/// Every `arn:aws:lambda:…` string in a provider's details (a JSON payload whose field names are
+/// the server's business; the ARN is what matters).
+fn lambda_arns(details: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(details);
+    text.match_indices("arn:aws:lambda:")
+        .map(|(start, _)| {
+            text[start..]
+                .split(|c: char| c == '"' || c.is_whitespace() || c == '\\')
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect()
+}
+
+/// `arn:aws:lambda:r:a:function:name[:qualifier]` without its qualifier.
+fn unqualified(arn: &str) -> &str {
+    let parts: Vec<&str> = arn.split(':').collect();
+    if parts.len() == 8 && parts[5] == "function" {
+        &arn[..arn.rfind(':').unwrap()]
+    } else {
+        arn
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arns_are_found_in_provider_details_and_compared_without_qualifier() {
+        let details = br#"{"function_arn":"arn:aws:lambda:us-east-1:1:function:shop:live","role":"x"}"#;
+        assert_eq!(
+            lambda_arns(details),
+            vec!["arn:aws:lambda:us-east-1:1:function:shop:live"]
+        );
+        assert_eq!(
+            unqualified("arn:aws:lambda:us-east-1:1:function:shop:live"),
+            "arn:aws:lambda:us-east-1:1:function:shop"
+        );
+        assert_eq!(
+            unqualified("arn:aws:lambda:us-east-1:1:function:shop"),
+            "arn:aws:lambda:us-east-1:1:function:shop"
+        );
+    }
+
+    #[test]
+    fn the_guard_is_on_unless_switched_off() {
+        assert!(enabled(|_| None));
+        assert!(enabled(|_| Some("on".to_owned())));
+        assert!(!enabled(|_| Some("off".to_owned())));
+        assert!(!enabled(|_| Some("FALSE".to_owned())));
+    }
+}
