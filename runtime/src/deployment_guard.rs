@@ -8,14 +8,23 @@
 //! provider, the invocation fails before polling, with the command that fixes it. A version whose
 //! Lambda ARN is another function's, or unqualified, only gets a warning: it still works.
 //!
-//! Passing checks are cached for the life of the process (warm invocations pay nothing); set
+//! The invocation loop: a version is created for build B with this function's ARN, but the code
+//! behind that ARN still carries build A. The server invokes for B, the worker polls as A, B's
+//! tasks are never taken, and the server invokes again, forever. The invocation carries no build
+//! ID, but its ARN (with qualifier) says which versions can have caused it: if it is not our own
+//! version's ARN but another version's, this invocation is for that build, and it fails at once,
+//! without polling, naming both builds and the fix.
+//!
+//! Passing checks are cached for the life of the process (warm invocations pay nothing); failing
+//! ones are repeated, so that a fixed version works without a new cold start. Set
 //! `TEMPORAL_SERVERLESS_GUARD=off` to skip the check, e.g. to run the binary by hand against a
 //! server without Worker Controller.
 
 use crate::{error::ServerlessError, manifest::Manifest};
 use temporalio_client::{Client, NamespacedClient};
 use temporalio_common::protos::temporal::api::{
-    deployment::v1::WorkerDeploymentVersion, workflowservice::v1::DescribeWorkerDeploymentVersionRequest,
+    deployment::v1::{WorkerDeploymentVersion, WorkerDeploymentVersionInfo},
+    workflowservice::v1::{DescribeWorkerDeploymentRequest, DescribeWorkerDeploymentVersionRequest},
 };
 
 /// Set to `off` to skip the guard.
@@ -29,6 +38,9 @@ pub(crate) fn enabled(read_env: impl Fn(&str) -> Option<String>) -> bool {
     )
 }
 
+/// Versions of the deployment looked at for the invocation loop, most recent first.
+const MAX_VERSIONS_EXAMINED: usize = 20;
+
 /// Checks the version; `Ok` if polling is safe.
 pub(crate) async fn check(
     client: &Client,
@@ -36,60 +48,62 @@ pub(crate) async fn check(
     invoked_arn: &str,
 ) -> Result<(), ServerlessError> {
     let namespace = client.namespace();
-    let request = DescribeWorkerDeploymentVersionRequest {
-        namespace: namespace.clone(),
-        deployment_version: Some(WorkerDeploymentVersion {
-            deployment_name: manifest.deployment_name.to_owned(),
-            build_id: manifest.build_id.to_owned(),
-        }),
-        ..Default::default()
+    let server = Server {
+        client,
+        namespace: &namespace,
+        deployment: manifest.deployment_name,
     };
     let not_ready = |problem: String, subcommand: &str| ServerlessError::VersionNotReady {
         problem,
         fix: fix_command(subcommand, &namespace, manifest, invoked_arn),
     };
-    let info = match client
-        .connection()
-        .workflow_service()
-        .describe_worker_deployment_version(tonic::Request::new(request))
-        .await
-    {
-        Ok(response) => response.into_inner().worker_deployment_version_info,
-        Err(status) if status.code() == tonic::Code::NotFound => None,
-        Err(status) => {
-            return Err(ServerlessError::Worker(format!(
-                "cannot describe Worker Deployment Version {}:{} (the deployment guard; set {GUARD_VARIABLE}=off to skip it): {}",
-                manifest.deployment_name,
-                manifest.build_id,
-                status.message()
-            )));
+    let own = server.describe_version(manifest.build_id).await?;
+    let own_arns = own.as_ref().map(version_arns).unwrap_or_default();
+    // Invoked through an ARN that is not our version's: the server invoked it for the version(s)
+    // whose compute provider is exactly that ARN. Another build's → the invocation loop.
+    if !own_arns.iter().any(|arn| arn == invoked_arn) {
+        let others = server
+            .builds_invoking(invoked_arn, manifest.build_id)
+            .await?;
+        if let Some(invoked_for) = others.first() {
+            let error = ServerlessError::BuildMismatch {
+                deployment: manifest.deployment_name.to_owned(),
+                carried: manifest.build_id.to_owned(),
+                invoked_for: invoked_for.clone(),
+                arn: invoked_arn.to_owned(),
+            };
+            tracing::error!(
+                carried_build_id = manifest.build_id,
+                invoked_for_build_id = %invoked_for,
+                invoked_arn,
+                "invocation loop: {error}"
+            );
+            return Err(error);
         }
+    }
+    let Some(info) = own else {
+        return Err(not_ready(
+            format!(
+                "Worker Deployment Version {}:{} does not exist in namespace {namespace}; polling now would create it without a compute provider, and the server would never invoke this function",
+                manifest.deployment_name, manifest.build_id
+            ),
+            "create-version",
+        ));
     };
-    let Some(info) = info else {
-        return Err(not_ready(format!(
-            "Worker Deployment Version {}:{} does not exist in namespace {namespace}; polling now would create it without a compute provider, and the server would never invoke this function",
-            manifest.deployment_name, manifest.build_id
-        ), "create-version"));
-    };
-    let arns = info
-        .compute_config
-        .iter()
-        .flat_map(|config| config.scaling_groups.values())
-        .filter_map(|group| group.provider.as_ref())
-        .filter_map(|provider| provider.details.as_ref())
-        .flat_map(|details| lambda_arns(&details.data))
-        .collect::<Vec<_>>();
     let has_provider = info
         .compute_config
         .as_ref()
         .is_some_and(|config| !config.scaling_groups.is_empty());
     if !has_provider {
-        return Err(not_ready(format!(
-            "Worker Deployment Version {}:{} exists but has no compute provider (it was probably created by a poll, e.g. a manual invocation before create-version), so the server will not invoke this function for it",
-            manifest.deployment_name, manifest.build_id
-        ), "update-version-compute-config"));
+        return Err(not_ready(
+            format!(
+                "Worker Deployment Version {}:{} exists but has no compute provider (it was probably created by a poll, e.g. a manual invocation before create-version), so the server will not invoke this function for it",
+                manifest.deployment_name, manifest.build_id
+            ),
+            "update-version-compute-config",
+        ));
     }
-    for arn in &arns {
+    for arn in &own_arns {
         if unqualified(arn) != unqualified(invoked_arn) {
             tracing::warn!(
                 version_arn = %arn,
@@ -104,6 +118,104 @@ pub(crate) async fn check(
         }
     }
     Ok(())
+}
+
+/// The server, for one namespace and deployment.
+struct Server<'a> {
+    client: &'a Client,
+    namespace: &'a str,
+    deployment: &'a str,
+}
+
+impl Server<'_> {
+    async fn describe_version(
+        &self,
+        build_id: &str,
+    ) -> Result<Option<WorkerDeploymentVersionInfo>, ServerlessError> {
+        let request = DescribeWorkerDeploymentVersionRequest {
+            namespace: self.namespace.to_owned(),
+            deployment_version: Some(WorkerDeploymentVersion {
+                deployment_name: self.deployment.to_owned(),
+                build_id: build_id.to_owned(),
+            }),
+            ..Default::default()
+        };
+        match self
+            .client
+            .connection()
+            .workflow_service()
+            .describe_worker_deployment_version(tonic::Request::new(request))
+            .await
+        {
+            Ok(response) => Ok(response.into_inner().worker_deployment_version_info),
+            Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
+            Err(status) => Err(self.unanswered(status)),
+        }
+    }
+
+    /// Build IDs, other than `except`, of the deployment's versions whose compute provider is
+    /// exactly `arn`.
+    async fn builds_invoking(
+        &self,
+        arn: &str,
+        except: &str,
+    ) -> Result<Vec<String>, ServerlessError> {
+        let request = DescribeWorkerDeploymentRequest {
+            namespace: self.namespace.to_owned(),
+            deployment_name: self.deployment.to_owned(),
+        };
+        let deployment = match self
+            .client
+            .connection()
+            .workflow_service()
+            .describe_worker_deployment(tonic::Request::new(request))
+            .await
+        {
+            Ok(response) => response.into_inner().worker_deployment_info,
+            Err(status) if status.code() == tonic::Code::NotFound => None,
+            Err(status) => return Err(self.unanswered(status)),
+        };
+        let mut summaries = deployment
+            .map(|info| info.version_summaries)
+            .unwrap_or_default();
+        summaries.sort_by_key(|summary| {
+            std::cmp::Reverse(summary.create_time.as_ref().map(|time| (time.seconds, time.nanos)))
+        });
+        let mut builds = Vec::new();
+        for summary in summaries.iter().take(MAX_VERSIONS_EXAMINED) {
+            let Some(build_id) = summary.deployment_version.as_ref().map(|v| v.build_id.as_str()) else {
+                continue;
+            };
+            if build_id == except {
+                continue;
+            }
+            if let Some(info) = self.describe_version(build_id).await?
+                && version_arns(&info).iter().any(|version_arn| version_arn == arn)
+            {
+                builds.push(build_id.to_owned());
+            }
+        }
+        Ok(builds)
+    }
+
+    fn unanswered(&self, status: tonic::Status) -> ServerlessError {
+        ServerlessError::Worker(format!(
+            "the deployment guard could not read Worker Deployment {} ({}); set {GUARD_VARIABLE}=off to skip it",
+            self.deployment,
+            status.message()
+        ))
+    }
+}
+
+/// The Lambda ARNs in a version's compute config.
+fn version_arns(info: &WorkerDeploymentVersionInfo) -> Vec<String> {
+    info.compute_config
+        .iter()
+        .flat_map(|config| config.scaling_groups.values())
+        .filter_map(|group| group.provider.as_ref())
+        .filter_map(|provider| provider.details.as_ref())
+        .flat_map(|details| lambda_arns(&details.data))
+        .collect()
 }
 
 /// The `temporal worker deployment` command (`create-version` or

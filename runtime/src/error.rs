@@ -65,6 +65,24 @@ pub enum ServerlessError {
         /// The command that fixes it.
         fix: String,
     },
+    /// The invocation was for another build of the deployment than the binary carries: the
+    /// invocation loop (see `deployment_guard`).
+    #[error(
+        "the server invoked {arn} for Worker Deployment Version {deployment}:{invoked_for}, but this binary carries build {carried}: \
+         it would poll as {carried}, {invoked_for}'s tasks would never be taken, and the server would invoke again and again (the invocation loop). \
+         Fix: build the function with build ID {invoked_for} and publish that code to {arn}, or point version {invoked_for} at the code built for it \
+         (temporal worker deployment update-version-compute-config --deployment-name {deployment} --build-id {invoked_for} --aws-lambda-function-arn <ARN of that code>)"
+    )]
+    BuildMismatch {
+        /// The deployment.
+        deployment: String,
+        /// The build ID in the binary.
+        carried: String,
+        /// The build ID whose version has the invoked ARN.
+        invoked_for: String,
+        /// The invoked ARN.
+        arn: String,
+    },
     /// The worker could not be built or failed while running.
     #[error("the Temporal worker failed: {0}")]
     Worker(String),
@@ -83,6 +101,7 @@ impl ServerlessError {
             Self::Authentication { .. } => "TemporalServerless.Authentication",
             Self::DeadlineTooShort(_) => "TemporalServerless.DeadlineTooShort",
             Self::VersionNotReady { .. } => "TemporalServerless.VersionNotReady",
+            Self::BuildMismatch { .. } => "TemporalServerless.BuildMismatch",
             Self::Worker(_) => "TemporalServerless.Worker",
         }
     }
