@@ -2,15 +2,17 @@
 //! and build ID the artifact itself carries, so the version and the code can never disagree (the
 //! mismatch that starts invocation loops). Drives the `temporal` CLI, which users already have.
 
-use crate::local_lambda::function::strip_qualifier;
+use crate::{
+    inspect::read_artifact,
+    temporal_cli::{TemporalCli, bound_task_queues},
+};
 use clap::Args;
-use serde_json::Value;
+use temporal_serverless::lambda_arn::is_qualified;
 use std::{
     path::PathBuf,
-    process::{Command, ExitCode, Stdio},
+    process::ExitCode,
     time::{Duration, Instant},
 };
-use temporal_serverless::manifest::Manifest;
 
 #[derive(Args)]
 pub struct DeployArgs {
@@ -55,18 +57,13 @@ pub fn run(args: &DeployArgs) -> ExitCode {
 }
 
 fn deploy(args: &DeployArgs) -> Result<(), String> {
-    let bytes = std::fs::read(&args.artifact)
-        .map_err(|error| format!("cannot read {}: {error}", args.artifact.display()))?;
-    let manifests = Manifest::find_all(&bytes);
-    let [manifest] = manifests.as_slice() else {
-        return Err(format!(
-            "{} must carry exactly one deployment manifest (found {}); build it with #[serverless_worker]",
-            args.artifact.display(),
-            manifests.len()
-        ));
+    let (deployment, build_id) = read_artifact(&args.artifact)?;
+    let (deployment, build_id) = (deployment.as_str(), build_id.as_str());
+    let cli = TemporalCli {
+        program: args.temporal_cli.clone(),
+        connection: args.connection.clone(),
     };
-    let (deployment, build_id) = (manifest.deployment_name, manifest.build_id);
-    if strip_qualifier(&args.function_arn) == args.function_arn {
+    if !is_qualified(&args.function_arn) {
         eprintln!(
             "warning: {} is unqualified: the version would follow $LATEST, so new code could serve \
              an old version; publish a version or alias and pass its ARN",
@@ -107,10 +104,10 @@ fn deploy(args: &DeployArgs) -> Result<(), String> {
     ];
     if args.print {
         for command in [&create_deployment[..], &create_version[..]] {
-            println!("{}", render(args, command));
+            println!("{}", cli.render(command));
         }
         if args.set_current {
-            println!("{}", render(args, &set_current));
+            println!("{}", cli.render(&set_current));
         }
         return Ok(());
     }
@@ -118,30 +115,25 @@ fn deploy(args: &DeployArgs) -> Result<(), String> {
         "deploy: deployment={deployment} build_id={build_id} function={}",
         args.function_arn
     );
-    if temporal(args, &describe_deployment).is_err() {
-        temporal(args, &create_deployment)?;
+    if cli.run(&describe_deployment).is_err() {
+        cli.run(&create_deployment)?;
         println!("deploy: created Worker Deployment {deployment}");
     }
-    temporal(args, &create_version)?;
+    cli.run(&create_version)?;
     println!(
         "deploy: created version {deployment}:{build_id}; waiting for the registration invocation to bind task queues"
     );
     let started = Instant::now();
     let task_queues = loop {
-        let description = temporal(
-            args,
-            &[
-                "worker",
-                "deployment",
-                "describe-version",
-                "--deployment-name",
-                deployment,
-                "--build-id",
-                build_id,
-                "--output",
-                "json",
-            ],
-        )?;
+        let description = cli.json(&[
+            "worker",
+            "deployment",
+            "describe-version",
+            "--deployment-name",
+            deployment,
+            "--build-id",
+            build_id,
+        ])?;
         let queues = bound_task_queues(&description);
         if !queues.is_empty() {
             break queues;
@@ -161,62 +153,8 @@ fn deploy(args: &DeployArgs) -> Result<(), String> {
         task_queues.join(", ")
     );
     if args.set_current {
-        temporal(args, &set_current)?;
+        cli.run(&set_current)?;
         println!("deploy: {deployment}:{build_id} is current");
     }
     Ok(())
-}
-
-/// Task queue names of a `describe-version --output json` (CLI 1.9: `taskQueuesInfos`, null
-/// until a poller of the version has registered them).
-fn bound_task_queues(description: &str) -> Vec<String> {
-    let Ok(value) = serde_json::from_str::<Value>(description) else {
-        return Vec::new();
-    };
-    let mut names: Vec<String> = value["taskQueuesInfos"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|queue| queue["name"].as_str().map(str::to_owned))
-        .collect();
-    names.sort();
-    names.dedup();
-    names
-}
-
-fn render(args: &DeployArgs, command: &[&str]) -> String {
-    let mut words = vec![args.temporal_cli.display().to_string()];
-    words.extend(command.iter().map(|word| word.to_string()));
-    words.extend(args.connection.iter().cloned());
-    words.join(" ")
-}
-
-fn temporal(args: &DeployArgs, command: &[&str]) -> Result<String, String> {
-    let output = Command::new(&args.temporal_cli)
-        .args(command)
-        .args(&args.connection)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|error| format!("cannot run {}: {error}", args.temporal_cli.display()))?;
-    if output.status.success() {
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
-    } else {
-        Err(format!(
-            "`{}` failed: {}",
-            render(args, command),
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reads_bound_task_queues_from_the_cli_json() {
-        assert!(bound_task_queues(r#"{"taskQueuesInfos": null}"#).is_empty());
-        let bound = r#"{"taskQueuesInfos": [{"name": "q", "type": "workflow"}, {"name": "q", "type": "activity"}]}"#;
-        assert_eq!(bound_task_queues(bound), vec!["q".to_owned()]);
-    }
 }

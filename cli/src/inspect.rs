@@ -3,7 +3,10 @@
 //! artifact really carries.
 
 use clap::Args;
-use std::{path::PathBuf, process::ExitCode};
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+};
 use temporal_serverless::manifest::Manifest;
 
 #[derive(Args)]
@@ -13,6 +16,23 @@ pub struct InspectArgs {
     /// Print `{"deployment": .., "build_id": ..}` instead of `deployment=.. build_id=..`.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The (deployment, build ID) a built function carries, or why it cannot be read.
+pub fn read_artifact(path: &Path) -> Result<(String, String), String> {
+    let bytes =
+        std::fs::read(path).map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+    match Manifest::find_all(&bytes).as_slice() {
+        [manifest] => Ok((
+            manifest.deployment_name.to_owned(),
+            manifest.build_id.to_owned(),
+        )),
+        found => Err(format!(
+            "{} must carry exactly one deployment manifest (found {}); build it with #[serverless_worker]",
+            path.display(),
+            found.len()
+        )),
+    }
 }
 
 pub fn run(args: &InspectArgs) -> ExitCode {

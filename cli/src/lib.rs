@@ -3,5 +3,7 @@
 //! service uses.
 
 pub mod deploy;
+pub mod doctor;
 pub mod inspect;
 pub mod local_lambda;
+pub mod temporal_cli;

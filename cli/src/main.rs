@@ -1,6 +1,6 @@
 //! `temporal-serverless`: tools around Lambda functions built with `#[serverless_worker]`.
 
-use temporal_serverless_cli::{deploy, inspect, local_lambda};
+use temporal_serverless_cli::{deploy, doctor, inspect, local_lambda};
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -18,6 +18,8 @@ enum Command {
     Inspect(inspect::InspectArgs),
     /// Create the Worker Deployment Version for a built function, with the build ID it carries.
     Deploy(deploy::DeployArgs),
+    /// Run the troubleshooting guide's checks for a version and print a checklist.
+    Doctor(doctor::DoctorArgs),
     /// Serve a local Lambda service (control plane + Runtime API) for functions on this machine.
     Lambda(local_lambda::LambdaArgs),
 }
@@ -25,6 +27,7 @@ enum Command {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Deploy(args) => deploy::run(&args),
+        Command::Doctor(args) => doctor::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Lambda(args) => local_lambda::run(args),
     }

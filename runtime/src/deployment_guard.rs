@@ -20,7 +20,11 @@
 //! `TEMPORAL_SERVERLESS_GUARD=off` to skip the check, e.g. to run the binary by hand against a
 //! server without Worker Controller.
 
-use crate::{error::ServerlessError, manifest::Manifest};
+use crate::{
+    error::ServerlessError,
+    lambda_arn::{find_all, is_qualified, strip_qualifier},
+    manifest::Manifest,
+};
 use temporalio_client::{Client, NamespacedClient};
 use temporalio_common::protos::temporal::api::{
     deployment::v1::{WorkerDeploymentVersion, WorkerDeploymentVersionInfo},
@@ -61,25 +65,39 @@ pub(crate) async fn check(
     let own_arns = own.as_ref().map(version_arns).unwrap_or_default();
     // Invoked through an ARN that is not our version's: the server invoked it for the version(s)
     // whose compute provider is exactly that ARN. Another build's → the invocation loop.
-    if !own_arns.iter().any(|arn| arn == invoked_arn) {
-        let others = server
-            .builds_invoking(invoked_arn, manifest.build_id)
-            .await?;
-        if let Some(invoked_for) = others.first() {
-            let error = ServerlessError::BuildMismatch {
-                deployment: manifest.deployment_name.to_owned(),
-                carried: manifest.build_id.to_owned(),
-                invoked_for: invoked_for.clone(),
-                arn: invoked_arn.to_owned(),
-            };
+    let others = server
+        .builds_invoking(invoked_arn, manifest.build_id)
+        .await?;
+    if own_arns.iter().any(|arn| arn == invoked_arn) {
+        // Our version and others share the ARN: each invocation may be for any of them, and
+        // those for the others' builds are never served. Serving ours is still right (its
+        // pinned workflows need it), so this is said loudly rather than refused.
+        if !others.is_empty() {
             tracing::error!(
                 carried_build_id = manifest.build_id,
-                invoked_for_build_id = %invoked_for,
+                other_build_ids = ?others,
                 invoked_arn,
-                "invocation loop: {error}"
+                "invocation loop likely: versions {others:?} of deployment {} also name {invoked_arn}, whose code carries build {}; invocations for them poll as {} and never take their tasks, so the server invokes again and again. Give each version its own alias or published version, with the code built for it",
+                manifest.deployment_name,
+                manifest.build_id,
+                manifest.build_id
             );
-            return Err(error);
         }
+    } else if let Some(invoked_for) = others.first() {
+        // Not our ARN but another build's: this invocation is for that build.
+        let error = ServerlessError::BuildMismatch {
+            deployment: manifest.deployment_name.to_owned(),
+            carried: manifest.build_id.to_owned(),
+            invoked_for: invoked_for.clone(),
+            arn: invoked_arn.to_owned(),
+        };
+        tracing::error!(
+            carried_build_id = manifest.build_id,
+            invoked_for_build_id = %invoked_for,
+            invoked_arn,
+            "invocation loop: {error}"
+        );
+        return Err(error);
     }
     let Some(info) = own else {
         return Err(not_ready(
@@ -104,13 +122,13 @@ pub(crate) async fn check(
         ));
     }
     for arn in &own_arns {
-        if unqualified(arn) != unqualified(invoked_arn) {
+        if strip_qualifier(arn) != strip_qualifier(invoked_arn) {
             tracing::warn!(
                 version_arn = %arn,
                 invoked_arn,
                 "the version's Lambda ARN is not this function: the server invokes {arn}; fix the version's compute config or deploy this function there"
             );
-        } else if unqualified(arn) == arn {
+        } else if !is_qualified(arn) {
             tracing::warn!(
                 version_arn = %arn,
                 "the version's Lambda ARN is unqualified: the server invokes $LATEST, which changes with every code update; use an alias or a published version so that each Worker Deployment Version keeps running the code built for it"
@@ -214,7 +232,7 @@ fn version_arns(info: &WorkerDeploymentVersionInfo) -> Vec<String> {
         .flat_map(|config| config.scaling_groups.values())
         .filter_map(|group| group.provider.as_ref())
         .filter_map(|provider| provider.details.as_ref())
-        .flat_map(|details| lambda_arns(&details.data))
+        .flat_map(|details| find_all(&String::from_utf8_lossy(&details.data)))
         .collect()
 }
 
@@ -241,51 +259,9 @@ fn fix_command(
     )
 }
 
-/// Every `arn:aws:lambda:…` string in a provider's details (a JSON payload whose field names are
-/// the server's business; the ARN is what matters).
-fn lambda_arns(details: &[u8]) -> Vec<String> {
-    let text = String::from_utf8_lossy(details);
-    text.match_indices("arn:aws:lambda:")
-        .map(|(start, _)| {
-            text[start..]
-                .split(|c: char| c == '"' || c.is_whitespace() || c == '\\')
-                .next()
-                .unwrap_or_default()
-                .to_owned()
-        })
-        .collect()
-}
-
-/// `arn:aws:lambda:r:a:function:name[:qualifier]` without its qualifier.
-fn unqualified(arn: &str) -> &str {
-    let parts: Vec<&str> = arn.split(':').collect();
-    if parts.len() == 8 && parts[5] == "function" {
-        &arn[..arn.rfind(':').unwrap()]
-    } else {
-        arn
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn arns_are_found_in_provider_details_and_compared_without_qualifier() {
-        let details = br#"{"function_arn":"arn:aws:lambda:us-east-1:1:function:shop:live","role":"x"}"#;
-        assert_eq!(
-            lambda_arns(details),
-            vec!["arn:aws:lambda:us-east-1:1:function:shop:live"]
-        );
-        assert_eq!(
-            unqualified("arn:aws:lambda:us-east-1:1:function:shop:live"),
-            "arn:aws:lambda:us-east-1:1:function:shop"
-        );
-        assert_eq!(
-            unqualified("arn:aws:lambda:us-east-1:1:function:shop"),
-            "arn:aws:lambda:us-east-1:1:function:shop"
-        );
-    }
 
     #[test]
     fn the_guard_is_on_unless_switched_off() {

@@ -38,6 +38,7 @@ mod deployment_guard;
 mod error;
 mod function;
 mod hooks;
+pub mod lambda_arn;
 mod lambda_worker;
 pub mod manifest;
 mod poll_gate;

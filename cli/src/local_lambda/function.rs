@@ -1,6 +1,7 @@
 //! The functions the service hosts, parsed from the command line.
 
 use super::LambdaArgs;
+use temporal_serverless::lambda_arn::strip_qualifier;
 use std::{path::PathBuf, time::Duration};
 
 /// One hosted function.
@@ -34,19 +35,6 @@ impl FunctionConfig {
     pub fn matches(&self, name_or_arn: &str) -> bool {
         let unqualified = strip_qualifier(name_or_arn);
         unqualified == self.name || unqualified == self.arn
-    }
-}
-
-/// `arn:aws:lambda:r:a:function:name:qualifier` → `arn:aws:lambda:r:a:function:name`;
-/// `name:qualifier` → `name`.
-pub fn strip_qualifier(name_or_arn: &str) -> &str {
-    let parts: Vec<&str> = name_or_arn.split(':').collect();
-    match parts.as_slice() {
-        ["arn", _, "lambda", _, _, "function", _, _qualifier] => {
-            &name_or_arn[..name_or_arn.rfind(':').unwrap()]
-        }
-        [_name, _qualifier] => parts[0],
-        _ => name_or_arn,
     }
 }
 
@@ -113,11 +101,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn qualifiers_are_ignored_when_matching() {
+    fn a_function_is_found_by_name_or_arn_with_any_qualifier() {
         let arn = "arn:aws:lambda:us-east-1:000000000000:function:shop";
-        assert_eq!(strip_qualifier(&format!("{arn}:live")), arn);
-        assert_eq!(strip_qualifier(arn), arn);
-        assert_eq!(strip_qualifier("shop:3"), "shop");
-        assert_eq!(strip_qualifier("shop"), "shop");
+        let function = FunctionConfig {
+            name: "shop".to_owned(),
+            arn: arn.to_owned(),
+            command: PathBuf::from("bootstrap"),
+            timeout: Duration::from_secs(30),
+            memory_mb: 128,
+            concurrency: 1,
+            region: "us-east-1".to_owned(),
+            env: Vec::new(),
+            event_retry_delays: Vec::new(),
+            keep_warm: Duration::from_secs(600),
+        };
+        for designation in ["shop", "shop:3", arn, &format!("{arn}:live")] {
+            assert!(function.matches(designation), "{designation}");
+        }
+        assert!(!function.matches("other"));
     }
 }

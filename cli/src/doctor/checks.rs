@@ -1,0 +1,382 @@
+//! The troubleshooting guide's checks, in its order, judged from the [`Evidence`]: each passes,
+//! fails, or was not checked, with what was seen and how to fix it.
+
+use super::evidence::{Evidence, Target, controller_id};
+use serde::Serialize;
+use serde_json::Value;
+use temporal_serverless::lambda_arn::{is_qualified, strip_qualifier};
+
+/// A check's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    /// Fine.
+    Passed,
+    /// Broken: `fix` says what to do.
+    Failed,
+    /// Could not be checked from here: `fix` says how to check by hand.
+    NotChecked,
+}
+
+/// One line of the checklist.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// Short name.
+    pub name: &'static str,
+    /// Outcome.
+    pub verdict: Verdict,
+    /// What was seen.
+    pub saw: String,
+    /// What to do (failed), or how to check by hand (not checked).
+    pub fix: Option<String>,
+}
+
+fn passed(name: &'static str, saw: String) -> Check {
+    Check {
+        name,
+        verdict: Verdict::Passed,
+        saw,
+        fix: None,
+    }
+}
+
+fn failed(name: &'static str, saw: String, fix: String) -> Check {
+    Check {
+        name,
+        verdict: Verdict::Failed,
+        saw,
+        fix: Some(fix),
+    }
+}
+
+fn not_checked(name: &'static str, saw: String, fix: String) -> Check {
+    Check {
+        name,
+        verdict: Verdict::NotChecked,
+        saw,
+        fix: Some(fix),
+    }
+}
+
+/// Every check, in the guide's order.
+pub fn run(target: &Target, evidence: &Evidence, shutdown_buffer_seconds: u64) -> Vec<Check> {
+    let version = format!("{}:{}", target.deployment, target.build_id);
+    let arn_hint = target
+        .expected_arn
+        .clone()
+        .unwrap_or_else(|| "<qualified function ARN>".to_owned());
+    let update_compute = format!(
+        "temporal worker deployment update-version-compute-config --deployment-name {} --build-id {} --aws-lambda-function-arn {arn_hint} --aws-lambda-assume-role-arn <role> --aws-lambda-assume-role-external-id <external id>",
+        target.deployment, target.build_id
+    );
+    let description = evidence.version.as_ref().ok().and_then(Option::as_ref);
+    let mut checks = vec![version_exists(target, evidence, &version, &arn_hint)];
+    checks.push(compute_provider(description, evidence, &version, &update_compute));
+    checks.push(controller(target, evidence, description.is_some()));
+    checks.push(function_exists(evidence));
+    checks.push(function_arn(target, evidence, &update_compute));
+    checks.push(task_queues(evidence, description.is_some()));
+    checks.push(controller_history(evidence));
+    checks.push(build_id(target, description.is_some(), evidence));
+    checks.push(invocation_loop(target, evidence));
+    checks.push(timeout(evidence, shutdown_buffer_seconds));
+    let function_name = evidence
+        .arns
+        .first()
+        .or(target.expected_arn.as_ref())
+        .and_then(|arn| arn.split(':').nth(6))
+        .unwrap_or("<function>")
+        .to_owned();
+    checks.push(not_checked(
+        "function logs",
+        "reading CloudWatch needs AWS credentials".to_owned(),
+        format!(
+            "aws logs tail /aws/lambda/{function_name} --since 1h --filter-pattern '\"TemporalServerless.\"' \
+             (errorType TemporalServerless.BuildMismatch = invocation loop, .VersionNotReady = version not set up, .DeadlineTooShort = timeout)"
+        ),
+    ));
+    checks.push(not_checked(
+        "IAM role trust policy",
+        "reading IAM needs AWS credentials".to_owned(),
+        "aws iam get-role --role-name <role the server assumes> --query Role.AssumeRolePolicyDocument: \
+         it must trust Temporal's principal with the sts:ExternalId you passed to create-version, \
+         and the role must allow lambda:InvokeFunction and lambda:GetFunction on the qualified ARN"
+            .to_owned(),
+    ));
+    checks
+}
+
+fn version_exists(target: &Target, evidence: &Evidence, version: &str, arn: &str) -> Check {
+    let name = "version exists";
+    match &evidence.version {
+        Ok(Some(_)) => passed(name, format!("Worker Deployment Version {version} exists")),
+        Ok(None) => failed(
+            name,
+            format!("Worker Deployment Version {version} does not exist"),
+            format!(
+                "temporal-serverless deploy --artifact bootstrap --function-arn {arn} (or: temporal worker deployment create-version --deployment-name {} --build-id {} --aws-lambda-function-arn {arn} ...); do not invoke the function by hand before: its poll would create the version without a compute provider",
+                target.deployment, target.build_id
+            ),
+        ),
+        Err(error) => failed(
+            name,
+            format!("cannot read the version: {error}"),
+            "check the connection arguments after `--` (address, namespace, API key or TLS)".to_owned(),
+        ),
+    }
+}
+
+fn compute_provider(
+    description: Option<&Value>,
+    evidence: &Evidence,
+    version: &str,
+    update_compute: &str,
+) -> Check {
+    let name = "compute provider";
+    let Some(description) = description else {
+        return not_checked(name, "no version".to_owned(), "create the version first".to_owned());
+    };
+    let providers: Vec<String> = description["computeConfig"]["scalingGroups"]
+        .as_object()
+        .into_iter()
+        .flat_map(|groups| groups.values())
+        .filter_map(|group| group["provider"]["type"].as_str().map(str::to_owned))
+        .collect();
+    if providers.is_empty() {
+        return failed(
+            name,
+            format!("{version} has no compute provider: it was created by a worker's poll (e.g. the function invoked by hand before create-version), so no Worker Controller Instance will invoke it"),
+            update_compute.to_owned(),
+        );
+    }
+    let arns = if evidence.arns.is_empty() {
+        "function ARN not visible in the controller's history".to_owned()
+    } else {
+        format!("function {}", evidence.arns.join(", "))
+    };
+    passed(name, format!("{} ({arns})", providers.join(", ")))
+}
+
+fn controller(target: &Target, evidence: &Evidence, version_exists: bool) -> Check {
+    let name = "worker controller instance";
+    let id = controller_id(&target.deployment, &target.build_id);
+    match evidence.controller_status.as_deref() {
+        Some("Running" | "WORKFLOW_EXECUTION_STATUS_RUNNING") => {
+            passed(name, format!("{id} is running"))
+        }
+        Some(status) => failed(
+            name,
+            format!("{id} is {status}"),
+            "update the version's compute config (update-version-compute-config) to restart it".to_owned(),
+        ),
+        None if !version_exists => not_checked(name, "no version".to_owned(), "create the version first".to_owned()),
+        None => failed(
+            name,
+            format!("no workflow {id}"),
+            "give the version a compute provider (update-version-compute-config); on a self-hosted server, start it with --dynamic-config-value workercontroller.enabled=true".to_owned(),
+        ),
+    }
+}
+
+fn function_exists(evidence: &Evidence) -> Check {
+    let name = "function exists";
+    let arn = evidence.arns.first().cloned().unwrap_or_default();
+    match &evidence.function {
+        Some(Ok(document)) => passed(
+            name,
+            format!(
+                "GetFunction {arn}: {} ({})",
+                document["Configuration"]["FunctionName"].as_str().unwrap_or("?"),
+                document["Configuration"]["State"].as_str().unwrap_or("?")
+            ),
+        ),
+        Some(Err(error)) => failed(
+            name,
+            format!("GetFunction {arn}: {error}"),
+            "create or publish the function at that ARN, or point the version at the right one (update-version-compute-config)".to_owned(),
+        ),
+        None => not_checked(
+            name,
+            "no unsigned Lambda endpoint (--lambda-endpoint / AWS_ENDPOINT_URL_LAMBDA); AWS needs credentials".to_owned(),
+            format!("aws lambda get-function --function-name {}", if arn.is_empty() { "<ARN>" } else { &arn }),
+        ),
+    }
+}
+
+fn function_arn(target: &Target, evidence: &Evidence, update_compute: &str) -> Check {
+    let name = "function ARN";
+    if evidence.arns.is_empty() {
+        return not_checked(
+            name,
+            "no Lambda ARN in the controller's history".to_owned(),
+            "compare the ARN you passed to create-version with the function's alias ARN".to_owned(),
+        );
+    }
+    for arn in &evidence.arns {
+        if let Some(expected) = &target.expected_arn
+            && strip_qualifier(arn) != strip_qualifier(expected)
+        {
+            return failed(
+                name,
+                format!("the version invokes {arn}, not {expected}"),
+                update_compute.to_owned(),
+            );
+        }
+        if !is_qualified(arn) {
+            return failed(
+                name,
+                format!("{arn} is unqualified: the server invokes $LATEST, whose code changes with every update, so an old version can run new code (and the reverse)"),
+                format!("publish a version or alias (aws lambda publish-version / create-alias) and point the version at it: {update_compute}"),
+            );
+        }
+    }
+    passed(name, format!("{} (qualified)", evidence.arns.join(", ")))
+}
+
+fn task_queues(evidence: &Evidence, version_exists: bool) -> Check {
+    let name = "task queues bound";
+    if !version_exists {
+        return not_checked(name, "no version".to_owned(), "create the version first".to_owned());
+    }
+    if evidence.task_queues.is_empty() {
+        return failed(
+            name,
+            "no task queue is bound to the version: no worker of this build has polled since it was created".to_owned(),
+            "the server's registration invocation must reach a worker of this build: check the function's logs and that the code at the version's ARN carries this build ID (temporal-serverless inspect bootstrap)".to_owned(),
+        );
+    }
+    let queues: Vec<String> = evidence
+        .task_queues
+        .iter()
+        .map(|(queue, stats)| {
+            let backlog: u64 = stats
+                .as_ref()
+                .and_then(|stats| stats["stats"].as_array().cloned())
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|stat| stat["approximateBacklogCount"].as_u64())
+                .sum();
+            format!("{queue} (backlog {backlog})")
+        })
+        .collect();
+    passed(name, queues.join(", "))
+}
+
+fn controller_history(evidence: &Evidence) -> Check {
+    let name = "controller history";
+    if evidence.controller_status.is_none() {
+        return not_checked(name, "no controller".to_owned(), "see the checks above".to_owned());
+    }
+    if evidence.controller_failures.is_empty() {
+        let mut kinds = evidence.controller_activities.clone();
+        kinds.sort();
+        kinds.dedup();
+        return passed(
+            name,
+            format!(
+                "{} activities completed in the current run ({}), none failed",
+                evidence.controller_activities.len(),
+                kinds.join(", ")
+            ),
+        );
+    }
+    let quoted: Vec<String> = evidence
+        .controller_failures
+        .iter()
+        .take(5)
+        .map(|(activity, message)| format!("{activity}: {message}"))
+        .collect();
+    failed(
+        name,
+        format!("{} failed activities: {}", evidence.controller_failures.len(), quoted.join(" | ")),
+        "GetFunction / Invoke errors: the ARN or the function; AccessDenied / AssumeRole: the role, its trust policy and external ID; ValidateSpec: the compute config".to_owned(),
+    )
+}
+
+fn build_id(target: &Target, version_exists: bool, evidence: &Evidence) -> Check {
+    let name = "build ID";
+    if !target.from_artifact {
+        return not_checked(
+            name,
+            "no artifact given".to_owned(),
+            "pass --artifact bootstrap so that the build ID the code carries is compared".to_owned(),
+        );
+    }
+    let routed: Vec<String> = evidence
+        .routed_elsewhere
+        .iter()
+        .map(|version| format!("{} is {}", version.build_id, version.role))
+        .collect();
+    if !version_exists {
+        return failed(
+            name,
+            format!(
+                "the artifact carries build {} and there is no version for it{}",
+                target.build_id,
+                if routed.is_empty() { String::new() } else { format!(" ({})", routed.join(", ")) }
+            ),
+            "deploy the artifact with temporal-serverless deploy, which creates the version from the build ID the artifact carries".to_owned(),
+        );
+    }
+    passed(
+        name,
+        format!(
+            "the artifact carries build {}, which has a version{}",
+            target.build_id,
+            if routed.is_empty() { String::new() } else { format!("; {}", routed.join(", ")) }
+        ),
+    )
+}
+
+fn invocation_loop(target: &Target, evidence: &Evidence) -> Check {
+    let name = "invocation loop";
+    let ours: Vec<&String> = evidence.arns.iter().chain(target.expected_arn.iter()).collect();
+    for other in &evidence.routed_elsewhere {
+        if let Some(shared) = other.arns.iter().find(|arn| ours.contains(arn)) {
+            return failed(
+                name,
+                format!(
+                    "the server invokes {shared} for build {} ({}), but the code there carries build {}: it polls as {}, {}'s tasks are never taken, and the server invokes again and again",
+                    other.build_id, other.role, target.build_id, target.build_id, other.build_id
+                ),
+                format!(
+                    "build the function with build ID {} and publish it to {shared} (then temporal-serverless deploy), or point version {} at the code built for it (update-version-compute-config)",
+                    other.build_id, other.build_id
+                ),
+            );
+        }
+    }
+    passed(
+        name,
+        "no other version the server routes to shares this function ARN".to_owned(),
+    )
+}
+
+fn timeout(evidence: &Evidence, buffer: u64) -> Check {
+    let name = "function timeout";
+    let Some(Ok(document)) = &evidence.function else {
+        return not_checked(
+            name,
+            "GetFunction not available".to_owned(),
+            format!("aws lambda get-function-configuration --function-name <ARN> --query Timeout: it must exceed the {buffer} s shutdown buffer by more than 1 s (by minutes for long activities)"),
+        );
+    };
+    let Some(seconds) = document["Configuration"]["Timeout"].as_u64() else {
+        return not_checked(name, "GetFunction gave no Timeout".to_owned(), "check the function's configuration".to_owned());
+    };
+    let work = seconds.saturating_sub(buffer);
+    if work <= 1 {
+        return failed(
+            name,
+            format!("timeout {seconds} s leaves {work} s of work after the {buffer} s shutdown buffer: every invocation fails with TemporalServerless.DeadlineTooShort"),
+            "aws lambda update-function-configuration --function-name <function> --timeout 60 (or more: activities longer than the work time finish in later invocations)".to_owned(),
+        );
+    }
+    passed(
+        name,
+        format!(
+            "timeout {seconds} s: {work} s of work after the {buffer} s shutdown buffer{}",
+            if work < 5 { " (short: long activities will span invocations)" } else { "" }
+        ),
+    )
+}

@@ -1,0 +1,232 @@
+//! What `doctor` reads before judging: the version, its deployment, its Worker Controller
+//! Instance and that workflow's history, the bound task queues, and the function as Lambda's
+//! GetFunction describes it. Reading only; every check is made in `checks`.
+
+use super::lambda_http;
+use crate::temporal_cli::{TemporalCli, bound_task_queues};
+use base64::Engine;
+use serde_json::Value;
+use temporal_serverless::lambda_arn;
+
+/// The version `doctor` examines.
+pub struct Target {
+    /// Worker Deployment name.
+    pub deployment: String,
+    /// Build ID.
+    pub build_id: String,
+    /// Whether they were read from an artifact (rather than given).
+    pub from_artifact: bool,
+    /// The function ARN the user expects the server to invoke, if given.
+    pub expected_arn: Option<String>,
+}
+
+/// Another version of the same deployment that the server routes new work to.
+pub struct RoutedVersion {
+    /// Its build ID.
+    pub build_id: String,
+    /// `current` or `ramping`.
+    pub role: &'static str,
+    /// Lambda ARNs in its controller's history.
+    pub arns: Vec<String>,
+}
+
+/// Everything read.
+pub struct Evidence {
+    /// `describe-version` JSON; `Ok(None)` when the server says the version does not exist.
+    pub version: Result<Option<Value>, String>,
+    /// Status of the Worker Controller Instance workflow (`WORKFLOW_EXECUTION_STATUS_…` or
+    /// `Running`), `None` if it does not exist.
+    pub controller_status: Option<String>,
+    /// Failed activities of the controller's current run: (activity type, failure message).
+    pub controller_failures: Vec<(String, String)>,
+    /// Activities the controller completed in its current run, by type.
+    pub controller_activities: Vec<String>,
+    /// Lambda ARNs in the controller's history (the version's compute provider).
+    pub arns: Vec<String>,
+    /// The deployment's current and ramping versions other than the target.
+    pub routed_elsewhere: Vec<RoutedVersion>,
+    /// Bound task queues with their `task-queue describe` JSON.
+    pub task_queues: Vec<(String, Option<Value>)>,
+    /// GetFunction of the version's ARN: `None` if no Lambda endpoint is known.
+    pub function: Option<Result<Value, String>>,
+}
+
+/// The controller's workflow id for a version.
+pub fn controller_id(deployment: &str, build_id: &str) -> String {
+    format!("temporal-sys-worker-controller-instance:{deployment}:{build_id}")
+}
+
+/// Reads everything; errors are kept as evidence, never fatal.
+pub fn gather(cli: &TemporalCli, target: &Target, lambda_endpoint: Option<&str>) -> Evidence {
+    let version = match cli.json(&[
+        "worker",
+        "deployment",
+        "describe-version",
+        "--deployment-name",
+        &target.deployment,
+        "--build-id",
+        &target.build_id,
+    ]) {
+        Ok(description) => Ok(Some(description)),
+        Err(error) if error.to_lowercase().contains("not found") => Ok(None),
+        Err(error) => Err(error),
+    };
+    let controller = read_controller(cli, &target.deployment, &target.build_id);
+    let task_queues = version
+        .as_ref()
+        .ok()
+        .and_then(Option::as_ref)
+        .map(bound_task_queues)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|name| {
+            let stats = cli
+                .json(&["task-queue", "describe", "--task-queue", &name, "--select-all-active"])
+                .ok();
+            (name, stats)
+        })
+        .collect();
+    let routed_elsewhere = routed_versions(cli, target);
+    let function = lambda_endpoint.and_then(|endpoint| {
+        let arn = controller.arns.first().or(target.expected_arn.as_ref())?;
+        Some(lambda_http::get_function(endpoint, arn))
+    });
+    Evidence {
+        version,
+        controller_status: controller.status,
+        controller_failures: controller.failures,
+        controller_activities: controller.activities,
+        arns: controller.arns,
+        routed_elsewhere,
+        task_queues,
+        function,
+    }
+}
+
+struct Controller {
+    status: Option<String>,
+    failures: Vec<(String, String)>,
+    activities: Vec<String>,
+    arns: Vec<String>,
+}
+
+fn read_controller(cli: &TemporalCli, deployment: &str, build_id: &str) -> Controller {
+    let id = controller_id(deployment, build_id);
+    let status = cli
+        .json(&["workflow", "describe", "--workflow-id", &id])
+        .ok()
+        .and_then(|description| {
+            description["workflowExecutionInfo"]["status"]
+                .as_str()
+                .map(str::to_owned)
+        });
+    let history = cli
+        .json(&["workflow", "show", "--workflow-id", &id])
+        .unwrap_or(Value::Null);
+    let mut scheduled = std::collections::HashMap::new();
+    let (mut failures, mut activities) = (Vec::new(), Vec::new());
+    for event in history["events"].as_array().into_iter().flatten() {
+        let id = event["eventId"].as_str().unwrap_or_default().to_owned();
+        if let Some(attributes) = event.get("activityTaskScheduledEventAttributes") {
+            let name = attributes["activityType"]["name"].as_str().unwrap_or("?");
+            scheduled.insert(id, name.to_owned());
+        } else if let Some(attributes) = event
+            .get("activityTaskFailedEventAttributes")
+            .or_else(|| event.get("activityTaskTimedOutEventAttributes"))
+        {
+            let activity = scheduled
+                .get(attributes["scheduledEventId"].as_str().unwrap_or_default())
+                .cloned()
+                .unwrap_or_else(|| "?".to_owned());
+            let message = attributes["failure"]["message"]
+                .as_str()
+                .unwrap_or("timed out")
+                .to_owned();
+            failures.push((activity, message));
+        } else if let Some(attributes) = event.get("activityTaskCompletedEventAttributes")
+            && let Some(activity) =
+                scheduled.get(attributes["scheduledEventId"].as_str().unwrap_or_default())
+        {
+            activities.push(activity.clone());
+        }
+    }
+    let mut arns = Vec::new();
+    collect_arns(&history, &mut arns);
+    arns.sort();
+    arns.dedup();
+    Controller {
+        status,
+        failures,
+        activities,
+        arns,
+    }
+}
+
+/// Lambda ARNs anywhere in a history: in plain strings and in base64 payload data, which may
+/// be JSON holding base64 payloads in turn (the compute config inside the controller's input).
+fn collect_arns(value: &Value, arns: &mut Vec<String>) {
+    match value {
+        Value::String(text) => {
+            arns.extend(lambda_arn::find_all(text));
+            if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(text) {
+                match serde_json::from_slice::<Value>(&bytes) {
+                    Ok(inner) => collect_arns(&inner, arns),
+                    Err(_) => arns.extend(lambda_arn::find_all(&String::from_utf8_lossy(&bytes))),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| collect_arns(item, arns)),
+        Value::Object(fields) => fields.values().for_each(|field| collect_arns(field, arns)),
+        _ => {}
+    }
+}
+
+/// The deployment's current and ramping versions, other than the target.
+fn routed_versions(cli: &TemporalCli, target: &Target) -> Vec<RoutedVersion> {
+    let Ok(deployment) = cli.json(&["worker", "deployment", "describe", "--name", &target.deployment])
+    else {
+        return Vec::new();
+    };
+    let routing = &deployment["routingConfig"];
+    [
+        ("current", &routing["currentVersionBuildID"]),
+        ("ramping", &routing["rampingVersionBuildID"]),
+    ]
+    .into_iter()
+    .filter_map(|(role, build)| {
+        let build_id = build.as_str().filter(|build| !build.is_empty())?;
+        (build_id != target.build_id).then(|| RoutedVersion {
+            build_id: build_id.to_owned(),
+            role,
+            arns: read_controller(cli, &target.deployment, build_id).arns,
+        })
+    })
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn arns_are_found_in_plain_and_base64_payloads() {
+        // As the controller records it: JSON whose config data is base64 JSON in turn.
+        let config = base64::engine::general_purpose::STANDARD
+            .encode(r#"{"arn":"arn:aws:lambda:us-east-1:1:function:shop:live"}"#);
+        let encoded = base64::engine::general_purpose::STANDARD.encode(
+            json!({"spec": {"compute": {"config": {"data": config}}}}).to_string(),
+        );
+        let history = json!({"events": [{"input": {"payloads": [{"data": encoded}]}},
+            {"message": "Function not found: arn:aws:lambda:us-east-1:1:function:ghost"}]});
+        let mut arns = Vec::new();
+        collect_arns(&history, &mut arns);
+        assert_eq!(
+            arns,
+            vec![
+                "arn:aws:lambda:us-east-1:1:function:shop:live",
+                "arn:aws:lambda:us-east-1:1:function:ghost"
+            ]
+        );
+    }
+}
