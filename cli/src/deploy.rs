@@ -7,12 +7,12 @@ use crate::{
     temporal_cli::{TemporalCli, bound_task_queues},
 };
 use clap::Args;
-use temporal_serverless::lambda_arn::is_qualified;
 use std::{
     path::PathBuf,
     process::ExitCode,
     time::{Duration, Instant},
 };
+use temporal_serverless::lambda_arn::is_qualified;
 
 #[derive(Args)]
 pub struct DeployArgs {

@@ -11,9 +11,10 @@
 //! The invocation loop: a version is created for build B with this function's ARN, but the code
 //! behind that ARN still carries build A. The server invokes for B, the worker polls as A, B's
 //! tasks are never taken, and the server invokes again, forever. The invocation carries no build
-//! ID, but its ARN (with qualifier) says which versions can have caused it: if it is not our own
-//! version's ARN but another version's, this invocation is for that build, and it fails at once,
-//! without polling, naming both builds and the fix.
+//! ID, but the server invokes exactly the ARN (with qualifier) a version names: if our own
+//! version names another ARN, this invocation is for another build, and it fails at once, without
+//! polling, naming both builds (when the deployment answers within 300 ms) and the fix. If other
+//! versions name the same ARN as ours, invocations are ambiguous: that is logged, and served.
 //!
 //! Passing checks are cached for the life of the process (warm invocations pay nothing); failing
 //! ones are repeated, so that a fixed version works without a new cold start. Set
@@ -27,8 +28,13 @@ use crate::{
 };
 use temporalio_client::{Client, NamespacedClient};
 use temporalio_common::protos::temporal::api::{
+    common::v1::WorkflowExecution,
     deployment::v1::{WorkerDeploymentVersion, WorkerDeploymentVersionInfo},
-    workflowservice::v1::{DescribeWorkerDeploymentRequest, DescribeWorkerDeploymentVersionRequest},
+    enums::v1::WorkflowExecutionStatus,
+    workflowservice::v1::{
+        DescribeWorkerDeploymentRequest, DescribeWorkerDeploymentVersionRequest,
+        DescribeWorkflowExecutionRequest,
+    },
 };
 
 /// Set to `off` to skip the guard.
@@ -37,20 +43,61 @@ pub const GUARD_VARIABLE: &str = "TEMPORAL_SERVERLESS_GUARD";
 /// Whether the guard is on (the default).
 pub(crate) fn enabled(read_env: impl Fn(&str) -> Option<String>) -> bool {
     !matches!(
-        read_env(GUARD_VARIABLE).as_deref().map(str::to_ascii_lowercase).as_deref(),
+        read_env(GUARD_VARIABLE)
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref(),
         Some("off" | "0" | "false")
     )
 }
 
+/// Reads of the deployment tried when the server says it is reading it too often, and the
+/// back-off between them (times the attempt).
+const RATE_LIMIT_ATTEMPTS: u32 = 4;
+const RATE_LIMIT_BACKOFF: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// How long the guard waits to name the build an invocation loop is for (reading the deployment
+/// can take hundreds of milliseconds right after a routing change); the loop is refused anyway.
+const NAMING_TIME: std::time::Duration = std::time::Duration::from_millis(300);
+
 /// Versions of the deployment looked at for the invocation loop, most recent first.
 const MAX_VERSIONS_EXAMINED: usize = 20;
 
-/// Checks the version; `Ok` if polling is safe.
+/// A guard that did not refuse.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Checked {
+    /// Safe to poll; no need to check again in this process.
+    Passed,
+    /// The server did not answer (e.g. its per-deployment rate limit); polling goes ahead, as it
+    /// would without the guard, and the next invocation checks again.
+    Unverified(String),
+}
+
+/// Checks the version before the process's first poll; `Err` means do not poll.
 pub(crate) async fn check(
     client: &Client,
     manifest: &Manifest<'_>,
     invoked_arn: &str,
-) -> Result<(), ServerlessError> {
+) -> Result<Checked, ServerlessError> {
+    match refusal(client, manifest, invoked_arn).await {
+        Ok(None) => Ok(Checked::Passed),
+        Ok(Some(refused)) => Err(refused),
+        Err(unanswered) => {
+            tracing::warn!(
+                "the deployment guard could not read Worker Deployment {} ({unanswered}); polling without it",
+                manifest.deployment_name
+            );
+            Ok(Checked::Unverified(unanswered))
+        }
+    }
+}
+
+/// Why this invocation must not poll, if it must not; `Err` when the server did not answer.
+async fn refusal(
+    client: &Client,
+    manifest: &Manifest<'_>,
+    invoked_arn: &str,
+) -> Result<Option<ServerlessError>, String> {
     let namespace = client.namespace();
     let server = Server {
         client,
@@ -61,67 +108,110 @@ pub(crate) async fn check(
         problem,
         fix: fix_command(subcommand, &namespace, manifest, invoked_arn),
     };
-    let own = server.describe_version(manifest.build_id).await?;
+    // Both are needed on every path but the loop's; read them together.
+    let (own, controller_running) = tokio::join!(
+        server.describe_version(manifest.build_id),
+        server.controller_running(manifest.build_id)
+    );
+    let own = own?;
     let own_arns = own.as_ref().map(version_arns).unwrap_or_default();
-    // Invoked through an ARN that is not our version's: the server invoked it for the version(s)
-    // whose compute provider is exactly that ARN. Another build's → the invocation loop.
-    let others = server
-        .builds_invoking(invoked_arn, manifest.build_id)
-        .await?;
     if own_arns.iter().any(|arn| arn == invoked_arn) {
-        // Our version and others share the ARN: each invocation may be for any of them, and
-        // those for the others' builds are never served. Serving ours is still right (its
-        // pinned workflows need it), so this is said loudly rather than refused.
-        if !others.is_empty() {
-            tracing::error!(
-                carried_build_id = manifest.build_id,
-                other_build_ids = ?others,
-                invoked_arn,
-                "invocation loop likely: versions {others:?} of deployment {} also name {invoked_arn}, whose code carries build {}; invocations for them poll as {} and never take their tasks, so the server invokes again and again. Give each version its own alias or published version, with the code built for it",
-                manifest.deployment_name,
-                manifest.build_id,
-                manifest.build_id
-            );
-        }
-    } else if let Some(invoked_for) = others.first() {
-        // Not our ARN but another build's: this invocation is for that build.
+        // Other versions the server routes to may share our exact ARN: then each invocation may
+        // be for any of them, and those for the others' builds are never served. Serving ours is
+        // still right (its pinned workflows need it), so this is only said, and in the
+        // background: reading the deployment can take hundreds of milliseconds.
+        spawn_shared_arn_warning(client.clone(), manifest, invoked_arn);
+    } else if !own_arns.is_empty() {
+        // The server invokes exactly the ARN a version names, and ours names another: this
+        // invocation is for another build — the invocation loop. Which build, if the deployment
+        // says so quickly.
+        let invoked_for = tokio::time::timeout(
+            NAMING_TIME,
+            server.builds_invoking(invoked_arn, manifest.build_id, false),
+        )
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .and_then(|builds| builds.into_iter().next())
+        .unwrap_or_else(|| format!("another build (not {})", manifest.build_id));
         let error = ServerlessError::BuildMismatch {
             deployment: manifest.deployment_name.to_owned(),
             carried: manifest.build_id.to_owned(),
-            invoked_for: invoked_for.clone(),
+            invoked_for,
             arn: invoked_arn.to_owned(),
         };
         tracing::error!(
             carried_build_id = manifest.build_id,
-            invoked_for_build_id = %invoked_for,
+            version_arns = ?own_arns,
             invoked_arn,
             "invocation loop: {error}"
         );
-        return Err(error);
+        return Ok(Some(error));
+    }
+    // The server's Worker Controller Instance for the version runs once the version has a
+    // compute provider — and before the version itself can be described: its first invocation
+    // (registering the task queues) is what creates the version record, by polling.
+    if controller_running? {
+        warn_about_arns(&own_arns, invoked_arn);
+        return Ok(None);
     }
     let Some(info) = own else {
-        return Err(not_ready(
+        return Ok(Some(not_ready(
             format!(
                 "Worker Deployment Version {}:{} does not exist in namespace {namespace}; polling now would create it without a compute provider, and the server would never invoke this function",
                 manifest.deployment_name, manifest.build_id
             ),
             "create-version",
-        ));
+        )));
     };
     let has_provider = info
         .compute_config
         .as_ref()
         .is_some_and(|config| !config.scaling_groups.is_empty());
     if !has_provider {
-        return Err(not_ready(
+        return Ok(Some(not_ready(
             format!(
                 "Worker Deployment Version {}:{} exists but has no compute provider (it was probably created by a poll, e.g. a manual invocation before create-version), so the server will not invoke this function for it",
                 manifest.deployment_name, manifest.build_id
             ),
             "update-version-compute-config",
-        ));
+        )));
     }
-    for arn in &own_arns {
+    warn_about_arns(&own_arns, invoked_arn);
+    Ok(None)
+}
+
+/// Logs, when the deployment answers, which other versions the server routes to also name
+/// `invoked_arn`.
+fn spawn_shared_arn_warning(client: Client, manifest: &Manifest<'_>, invoked_arn: &str) {
+    let (deployment, build_id, invoked_arn) = (
+        manifest.deployment_name.to_owned(),
+        manifest.build_id.to_owned(),
+        invoked_arn.to_owned(),
+    );
+    tokio::spawn(async move {
+        let namespace = client.namespace();
+        let server = Server {
+            client: &client,
+            namespace: &namespace,
+            deployment: &deployment,
+        };
+        if let Ok(others) = server.builds_invoking(&invoked_arn, &build_id, true).await
+            && !others.is_empty()
+        {
+            tracing::error!(
+                carried_build_id = %build_id,
+                other_build_ids = ?others,
+                invoked_arn,
+                "invocation loop likely: versions {others:?} of deployment {deployment} also name {invoked_arn}, whose code carries build {build_id}; invocations for them poll as {build_id} and never take their tasks, so the server invokes again and again. Give each version its own alias or published version, with the code built for it"
+            );
+        }
+    });
+}
+
+/// Warns when the version names another function, or no fixed code.
+fn warn_about_arns(own_arns: &[String], invoked_arn: &str) {
+    for arn in own_arns {
         if strip_qualifier(arn) != strip_qualifier(invoked_arn) {
             tracing::warn!(
                 version_arn = %arn,
@@ -135,7 +225,6 @@ pub(crate) async fn check(
             );
         }
     }
-    Ok(())
 }
 
 /// The server, for one namespace and deployment.
@@ -149,7 +238,7 @@ impl Server<'_> {
     async fn describe_version(
         &self,
         build_id: &str,
-    ) -> Result<Option<WorkerDeploymentVersionInfo>, ServerlessError> {
+    ) -> Result<Option<WorkerDeploymentVersionInfo>, String> {
         let request = DescribeWorkerDeploymentVersionRequest {
             namespace: self.namespace.to_owned(),
             deployment_version: Some(WorkerDeploymentVersion {
@@ -171,57 +260,132 @@ impl Server<'_> {
         }
     }
 
-    /// Build IDs, other than `except`, of the deployment's versions whose compute provider is
-    /// exactly `arn`.
+    /// Whether the Worker Controller Instance of `build_id`'s version is running (its workflow
+    /// id is the server's `temporal-sys-worker-controller-instance:<deployment>:<build ID>`).
+    async fn controller_running(&self, build_id: &str) -> Result<bool, String> {
+        let request = DescribeWorkflowExecutionRequest {
+            namespace: self.namespace.to_owned(),
+            execution: Some(WorkflowExecution {
+                workflow_id: format!(
+                    "temporal-sys-worker-controller-instance:{}:{build_id}",
+                    self.deployment
+                ),
+                run_id: String::new(),
+            }),
+        };
+        match self
+            .client
+            .connection()
+            .workflow_service()
+            .describe_workflow_execution(tonic::Request::new(request))
+            .await
+        {
+            Ok(response) => Ok(response
+                .into_inner()
+                .workflow_execution_info
+                .is_some_and(|info| info.status() == WorkflowExecutionStatus::Running)),
+            Err(status) if status.code() == tonic::Code::NotFound => Ok(false),
+            Err(status) => Err(self.unanswered(status)),
+        }
+    }
+
+    /// Build IDs, other than `except`, of the deployment's versions (only those it routes new
+    /// work to, if `routed_only`) whose compute provider is exactly `arn`.
     async fn builds_invoking(
         &self,
         arn: &str,
         except: &str,
-    ) -> Result<Vec<String>, ServerlessError> {
+        routed_only: bool,
+    ) -> Result<Vec<String>, String> {
         let request = DescribeWorkerDeploymentRequest {
             namespace: self.namespace.to_owned(),
             deployment_name: self.deployment.to_owned(),
         };
-        let deployment = match self
-            .client
-            .connection()
-            .workflow_service()
-            .describe_worker_deployment(tonic::Request::new(request))
-            .await
-        {
-            Ok(response) => response.into_inner().worker_deployment_info,
-            Err(status) if status.code() == tonic::Code::NotFound => None,
-            Err(status) => return Err(self.unanswered(status)),
+        // The server limits the rate of reads per Worker Deployment ("too many requests issued
+        // to Worker Deployment"); a burst of cold starts can reach it, so back off a little.
+        let mut attempt = 0;
+        let deployment = loop {
+            attempt += 1;
+            match self
+                .client
+                .connection()
+                .workflow_service()
+                .describe_worker_deployment(tonic::Request::new(request.clone()))
+                .await
+            {
+                Ok(response) => break response.into_inner().worker_deployment_info,
+                Err(status) if status.code() == tonic::Code::NotFound => break None,
+                Err(status)
+                    if status.code() == tonic::Code::ResourceExhausted
+                        && attempt < RATE_LIMIT_ATTEMPTS =>
+                {
+                    tokio::time::sleep(RATE_LIMIT_BACKOFF * attempt).await;
+                }
+                Err(status) => return Err(self.unanswered(status)),
+            }
         };
+        let routed: Vec<String> = deployment
+            .as_ref()
+            .and_then(|info| info.routing_config.as_ref())
+            .map(|routing| {
+                [
+                    &routing.current_deployment_version,
+                    &routing.ramping_deployment_version,
+                ]
+                .into_iter()
+                .flatten()
+                .map(|version| version.build_id.clone())
+                .collect()
+            })
+            .unwrap_or_default();
         let mut summaries = deployment
             .map(|info| info.version_summaries)
             .unwrap_or_default();
+        if routed_only {
+            summaries.retain(|summary| {
+                summary
+                    .deployment_version
+                    .as_ref()
+                    .is_some_and(|version| routed.contains(&version.build_id))
+            });
+        }
         summaries.sort_by_key(|summary| {
-            std::cmp::Reverse(summary.create_time.as_ref().map(|time| (time.seconds, time.nanos)))
+            std::cmp::Reverse(
+                summary
+                    .create_time
+                    .as_ref()
+                    .map(|time| (time.seconds, time.nanos)),
+            )
         });
-        let mut builds = Vec::new();
-        for summary in summaries.iter().take(MAX_VERSIONS_EXAMINED) {
-            let Some(build_id) = summary.deployment_version.as_ref().map(|v| v.build_id.as_str()) else {
-                continue;
-            };
-            if build_id == except {
-                continue;
-            }
-            if let Some(info) = self.describe_version(build_id).await?
-                && version_arns(&info).iter().any(|version_arn| version_arn == arn)
-            {
+        let candidates: Vec<&str> = summaries
+            .iter()
+            .filter_map(|summary| summary.deployment_version.as_ref())
+            .map(|version| version.build_id.as_str())
+            .filter(|build_id| *build_id != except)
+            .take(MAX_VERSIONS_EXAMINED)
+            .collect();
+        // All at once: the invocation waits for the slowest, not for the sum.
+        let described = futures::future::join_all(
+            candidates
+                .iter()
+                .map(|build_id| self.describe_version(build_id)),
+        )
+        .await;
+        let mut builds: Vec<String> = Vec::new();
+        for (build_id, info) in candidates.into_iter().zip(described) {
+            if info?.is_some_and(|info| {
+                version_arns(&info)
+                    .iter()
+                    .any(|version_arn| version_arn == arn)
+            }) {
                 builds.push(build_id.to_owned());
             }
         }
         Ok(builds)
     }
 
-    fn unanswered(&self, status: tonic::Status) -> ServerlessError {
-        ServerlessError::Worker(format!(
-            "the deployment guard could not read Worker Deployment {} ({}); set {GUARD_VARIABLE}=off to skip it",
-            self.deployment,
-            status.message()
-        ))
+    fn unanswered(&self, status: tonic::Status) -> String {
+        format!("{:?}: {}", status.code(), status.message())
     }
 }
 

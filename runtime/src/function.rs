@@ -4,8 +4,13 @@
 //! the work time → drain → shutdown hooks → answer.
 
 use crate::{
-    config, deadline, deployment_guard, error::ServerlessError, hooks, lambda_worker::LambdaWorker,
-    manifest::Manifest, poll_gate::{DRAIN_TIMEOUT, PollGate}, task_observer::TaskObserver,
+    config, deadline, deployment_guard,
+    error::ServerlessError,
+    hooks,
+    lambda_worker::LambdaWorker,
+    manifest::Manifest,
+    poll_gate::{DRAIN_TIMEOUT, PollGate},
+    task_observer::TaskObserver,
     versioning_relay::VersioningRelay,
 };
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -154,7 +159,8 @@ impl Process {
     async fn invoke(&self, event: LambdaEvent<Value>) -> Result<Value, ServerlessError> {
         let started = Instant::now();
         let context = event.context;
-        self.observer.invocation_started(started, &context.request_id);
+        self.observer
+            .invocation_started(started, &context.request_id);
         self.gate.open();
         let cold = self.cold.swap(false, Ordering::Relaxed);
         let span = tracing::info_span!(
@@ -181,15 +187,14 @@ impl Process {
             let client = self.client(connect_bound).await?;
             if self.guard && !self.guard_passed.load(Ordering::Relaxed) {
                 // Before any poll: a poll could create the version without a compute provider.
-                match tokio::time::timeout(connect_bound, deployment_guard::check(&client, &self.manifest, &context.invoked_function_arn)).await {
-                    Ok(result) => result?,
-                    Err(_) => return Err(ServerlessError::Worker(format!(
-                        "the deployment guard got no answer within {} ms; set {}=off to skip it",
-                        connect_bound.as_millis(),
-                        deployment_guard::GUARD_VARIABLE
-                    ))),
+                let checking = Instant::now();
+                let verdict = tokio::time::timeout(connect_bound, deployment_guard::check(&client, &self.manifest, &context.invoked_function_arn))
+                    .await
+                    .unwrap_or_else(|_| Ok(deployment_guard::Checked::Unverified(format!("no answer within {} ms", connect_bound.as_millis()))));
+                tracing::info!(guard_ms = checking.elapsed().as_millis() as u64, verdict = ?verdict.as_ref().map_err(ServerlessError::error_type), "deployment guard");
+                if verdict? == deployment_guard::Checked::Passed {
+                    self.guard_passed.store(true, Ordering::Relaxed);
                 }
-                self.guard_passed.store(true, Ordering::Relaxed);
             }
             let identity = format!("{}@{}", context.request_id, context.invoked_function_arn);
             let options = self
@@ -347,11 +352,11 @@ async fn connect(
         observer,
         gate,
     )
-        .map_err(|message| ServerlessError::Connection {
-            address: address.clone(),
-            timeout_ms: bound.as_millis(),
-            message,
-        })?;
+    .map_err(|message| ServerlessError::Connection {
+        address: address.clone(),
+        timeout_ms: bound.as_millis(),
+        message,
+    })?;
     connection_options.service_override = Some(relay.into_service());
     let connection =
         match tokio::time::timeout(bound, Connection::connect(connection_options)).await {

@@ -53,7 +53,8 @@ mod tests {
 
     #[test]
     fn arns_are_found_in_any_text() {
-        let details = r#"{"function_arn":"arn:aws:lambda:us-east-1:1:function:shop:live","role":"x"}"#;
+        let details =
+            r#"{"function_arn":"arn:aws:lambda:us-east-1:1:function:shop:live","role":"x"}"#;
         assert_eq!(
             find_all(details),
             vec!["arn:aws:lambda:us-east-1:1:function:shop:live"]

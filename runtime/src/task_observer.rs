@@ -20,7 +20,9 @@ pub(crate) struct TaskObserver {
     invocation_started: Mutex<Option<(Instant, String)>>,
     tasks_completed: AtomicU64,
     in_flight: AtomicI64,
-    last_activity: Mutex<Instant>,
+    /// The first poll of the invocation, or the last task received or answered; `None` before
+    /// the first poll, so that a slow start is not taken for idleness.
+    last_activity: Mutex<Option<Instant>>,
 }
 
 impl Default for TaskObserver {
@@ -29,7 +31,7 @@ impl Default for TaskObserver {
             invocation_started: Mutex::default(),
             tasks_completed: AtomicU64::new(0),
             in_flight: AtomicI64::new(0),
-            last_activity: Mutex::new(Instant::now()),
+            last_activity: Mutex::new(None),
         }
     }
 }
@@ -43,13 +45,14 @@ impl TaskObserver {
     /// An invocation began: the next poll is its first, and counters restart.
     pub(crate) fn invocation_started(&self, at: Instant, request_id: &str) {
         *self.invocation_started.lock().unwrap() = Some((at, request_id.to_owned()));
-        *self.last_activity.lock().unwrap() = at;
+        *self.last_activity.lock().unwrap() = None;
         self.tasks_completed.store(0, Ordering::Relaxed);
         self.in_flight.store(0, Ordering::Relaxed);
     }
 
     pub(crate) fn poll_sent(&self, rpc: &str) {
         if let Some((started, request_id)) = self.invocation_started.lock().unwrap().take() {
+            *self.last_activity.lock().unwrap() = Some(Instant::now());
             let since_process_start_us = PROCESS_START
                 .get()
                 .map(|start| start.elapsed().as_micros() as u64);
@@ -66,13 +69,13 @@ impl TaskObserver {
 
     pub(crate) fn task_received(&self) {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
-        *self.last_activity.lock().unwrap() = Instant::now();
+        *self.last_activity.lock().unwrap() = Some(Instant::now());
     }
 
     pub(crate) fn task_answered(&self) {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
         self.tasks_completed.fetch_add(1, Ordering::Relaxed);
-        *self.last_activity.lock().unwrap() = Instant::now();
+        *self.last_activity.lock().unwrap() = Some(Instant::now());
     }
 
     /// Tasks answered since the invocation started.
@@ -80,12 +83,15 @@ impl TaskObserver {
         self.tasks_completed.load(Ordering::Relaxed)
     }
 
-    /// How long the worker has held no task, or `None` while it holds one.
+    /// How long the worker has held no task, or `None` while it holds one or has not polled yet.
     pub(crate) fn idle_for(&self) -> Option<Duration> {
         if self.in_flight.load(Ordering::Relaxed) > 0 {
             return None;
         }
-        Some(self.last_activity.lock().unwrap().elapsed())
+        self.last_activity
+            .lock()
+            .unwrap()
+            .map(|last_activity| last_activity.elapsed())
     }
 }
 
@@ -97,6 +103,8 @@ mod tests {
     fn idle_only_without_tasks_in_hand() {
         let observer = TaskObserver::default();
         observer.invocation_started(Instant::now(), "r");
+        assert_eq!(observer.idle_for(), None, "not idle before the first poll");
+        observer.poll_sent("PollWorkflowTaskQueue");
         assert!(observer.idle_for().is_some());
         observer.task_received();
         assert_eq!(observer.idle_for(), None);

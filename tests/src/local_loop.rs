@@ -2,13 +2,11 @@
 //! Instance enabled and pointed at our local Lambda service (`temporal-serverless lambda`),
 //! which runs the function binary. The server alone decides when to invoke.
 
-use crate::{dev_server::DevServer, free_port};
+use crate::{dev_server::DevServer, free_port, lambda_service::LambdaService};
 use serde_json::Value;
 use std::{
-    os::unix::process::CommandExt,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    process::{Command, Stdio},
 };
 
 /// The dev server flags that run the Worker Controller Instance for AWS Lambda.
@@ -32,13 +30,10 @@ pub struct LoopExtras<'a> {
 
 /// A running loop; everything is stopped when dropped.
 pub struct LocalLoop {
+    /// The local Lambda service the server invokes (stopped first).
+    pub lambda: LambdaService,
     /// The dev server.
     pub server: DevServer,
-    lambda: Child,
-    /// Where the local Lambda service listens.
-    pub lambda_address: String,
-    /// The JSON lines the Lambda service writes, one per invocation.
-    pub records_path: PathBuf,
     /// The qualified ARN the version is created with.
     pub function_arn: String,
     cli: PathBuf,
@@ -89,49 +84,26 @@ impl LocalLoop {
                 ("AWS_REGION", "us-east-1"),
             ],
         );
-        let records_path = std::env::temp_dir().join(format!(
-            "tsls-records-{}-{}.jsonl",
-            std::process::id(),
-            free_port()
-        ));
-        let _ = std::fs::remove_file(&records_path);
-        let mut command = Command::new(cli);
-        command
-            .args(["lambda", "--listen", &lambda_address])
-            .args(["--function", &format!("{name}={}", artifact.display())])
-            .args(["--timeout", &timeout_seconds.to_string()])
-            .args(["--concurrency", &concurrency.to_string()])
-            .args(["--records", records_path.to_str().unwrap()])
-            .args(["--env", &format!("TEMPORAL_ADDRESS={}", server.address)])
-            .args(["--env", "TEMPORAL_NAMESPACE=default"]);
+        let mut args: Vec<String> = vec![
+            "--function".to_owned(),
+            format!("{name}={}", artifact.display()),
+            "--timeout".to_owned(),
+            timeout_seconds.to_string(),
+            "--concurrency".to_owned(),
+            concurrency.to_string(),
+            "--env".to_owned(),
+            format!("TEMPORAL_ADDRESS={}", server.address),
+            "--env".to_owned(),
+            "TEMPORAL_NAMESPACE=default".to_owned(),
+        ];
         for (key, value) in function_env {
-            command.args(["--env", &format!("{key}={value}")]);
+            args.extend(["--env".to_owned(), format!("{key}={value}")]);
         }
-        command.args(extras.service_args);
-        let output = match extras.log {
-            Some(path) => Stdio::from(std::fs::File::create(path).expect("the log file opens")),
-            None => Stdio::null(),
-        };
-        // Its own process group, so that stopping it stops the function processes too.
-        let lambda = command
-            .stdin(Stdio::null())
-            .stdout(output)
-            .process_group(0)
-            .spawn()
-            .expect("the local Lambda service starts");
-        let started = Instant::now();
-        while std::net::TcpStream::connect(&lambda_address).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "the local Lambda service did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        args.extend(extras.service_args.iter().map(|arg| arg.to_string()));
+        let lambda = LambdaService::start_at(cli, &lambda_address, &args, extras.log);
         Self {
             server,
             lambda,
-            lambda_address,
-            records_path,
             function_arn: format!("arn:aws:lambda:us-east-1:000000000000:function:{name}:live"),
             cli: cli.to_path_buf(),
         }
@@ -139,10 +111,20 @@ impl LocalLoop {
 
     /// `temporal-serverless deploy` of `artifact`; `Err(stderr)` if it fails.
     pub fn deploy(&self, artifact: &Path, set_current: bool) -> Result<String, String> {
+        self.deploy_as(artifact, &self.function_arn, set_current)
+    }
+
+    /// [`LocalLoop::deploy`] with another function ARN (another qualifier, or none).
+    pub fn deploy_as(
+        &self,
+        artifact: &Path,
+        function_arn: &str,
+        set_current: bool,
+    ) -> Result<String, String> {
         let mut command = Command::new(&self.cli);
         command
             .args(["deploy", "--artifact", artifact.to_str().unwrap()])
-            .args(["--function-arn", &self.function_arn])
+            .args(["--function-arn", function_arn])
             .args([
                 "--temporal-cli",
                 crate::dev_server::temporal_cli().to_str().unwrap(),
@@ -168,18 +150,26 @@ impl LocalLoop {
 
     /// Every invocation recorded so far.
     pub fn records(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.records_path)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|line| serde_json::from_str(line).ok())
-            .collect()
+        self.lambda.records()
     }
-}
 
-impl Drop for LocalLoop {
-    fn drop(&mut self) {
-        // The service stops its function processes when it gets SIGTERM.
-        crate::stop_process_group(&mut self.lambda, Duration::from_secs(3));
-        let _ = std::fs::remove_file(&self.records_path);
+    /// `temporal-serverless doctor ARGS -- --address <server>`: (exit success, stdout).
+    pub fn doctor(&self, args: &[&str]) -> (bool, String) {
+        let output = Command::new(&self.cli)
+            .arg("doctor")
+            .args(args)
+            .args([
+                "--temporal-cli",
+                crate::dev_server::temporal_cli().to_str().unwrap(),
+            ])
+            .args(["--", "--address", &self.server.address])
+            .env_remove("AWS_ENDPOINT_URL_LAMBDA")
+            .stdin(Stdio::null())
+            .output()
+            .expect("doctor runs");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        )
     }
 }

@@ -514,7 +514,10 @@ fn the_guard_refuses_to_poll_for_a_version_that_is_missing_or_has_no_compute_pro
     let Outcome::Error(error) = &invocation.outcome else {
         panic!("expected the guard to fail the invocation: {invocation:?}\n{output}");
     };
-    assert_eq!(error["errorType"], "TemporalServerless.VersionNotReady", "{error}");
+    assert_eq!(
+        error["errorType"], "TemporalServerless.VersionNotReady",
+        "{error}"
+    );
     let message = error["errorMessage"].as_str().unwrap();
     assert!(message.contains("does not exist"), "{message}");
     assert!(
@@ -523,7 +526,10 @@ fn the_guard_refuses_to_poll_for_a_version_that_is_missing_or_has_no_compute_pro
         )),
         "{message}"
     );
-    assert!(invocation.duration < Duration::from_secs(3), "{invocation:?}");
+    assert!(
+        invocation.duration < Duration::from_secs(3),
+        "{invocation:?}"
+    );
     assert!(
         !version_exists(&server),
         "the guarded invocation must not have polled (a poll creates the version)"
@@ -543,7 +549,10 @@ fn the_guard_refuses_to_poll_for_a_version_that_is_missing_or_has_no_compute_pro
     let Outcome::Error(error) = &invocation.outcome else {
         panic!("expected the guard to fail the invocation: {invocation:?}\n{output}");
     };
-    assert_eq!(error["errorType"], "TemporalServerless.VersionNotReady", "{error}");
+    assert_eq!(
+        error["errorType"], "TemporalServerless.VersionNotReady",
+        "{error}"
+    );
     let message = error["errorMessage"].as_str().unwrap();
     assert!(message.contains("no compute provider"), "{message}");
     assert!(

@@ -4,14 +4,10 @@
 
 use serde_json::{Value, json};
 use std::{
-    io::{Read, Write},
-    net::TcpStream,
-    os::unix::process::CommandExt,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
-use temporal_serverless_tests::{free_port, stop_process_group};
+use temporal_serverless_tests::lambda_service::LambdaService;
 
 fn echo() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_echo_function"))
@@ -29,112 +25,29 @@ fn cli() -> PathBuf {
 
 const ARN: &str = "arn:aws:lambda:us-east-1:000000000000:function:echo";
 
-/// The service with the echo function (timeout 2 s, concurrency 2); killed when dropped.
-struct Service {
-    child: Child,
-    address: String,
-    records: PathBuf,
-}
-
-impl Service {
-    fn start() -> Self {
-        let address = format!("127.0.0.1:{}", free_port());
-        let records =
-            std::env::temp_dir().join(format!("tsls-local-lambda-{}.jsonl", std::process::id()));
-        let _ = std::fs::remove_file(&records);
-        let child = Command::new(cli())
-            .args([
-                "lambda",
-                "--listen",
-                &address,
-                "--timeout",
-                "2",
-                "--concurrency",
-                "2",
-            ])
-            .args(["--function", &format!("echo={}", echo().display())])
-            .args(["--records", records.to_str().unwrap()])
-            .args(["--event-retry-delays", "0.3,0.6"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .process_group(0)
-            .spawn()
-            .unwrap();
-        let started = Instant::now();
-        while TcpStream::connect(&address).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(10),
-                "the service did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Self {
-            child,
-            address,
-            records,
-        }
-    }
-
-    /// A raw HTTP/1.1 exchange: (status, lower-cased headers, body).
-    fn request(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &str,
-    ) -> (u16, String, String) {
-        let mut stream = TcpStream::connect(&self.address).unwrap();
-        let mut request = format!(
-            "{method} {path} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\ncontent-length: {}\r\n",
-            self.address,
-            body.len()
-        );
-        for (name, value) in headers {
-            request.push_str(&format!("{name}: {value}\r\n"));
-        }
-        request.push_str("\r\n");
-        request.push_str(body);
-        stream.write_all(request.as_bytes()).unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-        (status, head.to_lowercase(), body.to_owned())
-    }
-
-    fn invoke(
-        &self,
-        function: &str,
-        invocation_type: &str,
-        payload: Value,
-    ) -> (u16, String, String) {
-        self.request(
-            "POST",
-            &format!("/2015-03-31/functions/{function}/invocations"),
-            &[("x-amz-invocation-type", invocation_type)],
-            &payload.to_string(),
-        )
-    }
-
-    fn records(&self) -> Vec<Value> {
-        std::fs::read_to_string(&self.records)
-            .unwrap_or_default()
-            .lines()
-            .map(|line| serde_json::from_str(line).unwrap())
-            .collect()
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        stop_process_group(&mut self.child, Duration::from_secs(3));
-        let _ = std::fs::remove_file(&self.records);
-    }
+/// The service with the echo function (timeout 2 s, concurrency 2); stopped when dropped.
+fn start_service() -> LambdaService {
+    let args: Vec<String> = [
+        "--timeout",
+        "2",
+        "--concurrency",
+        "2",
+        "--event-retry-delays",
+        "0.3,0.6",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .chain([
+        "--function".to_owned(),
+        format!("echo={}", echo().display()),
+    ])
+    .collect();
+    LambdaService::start(&cli(), &args, None)
 }
 
 #[test]
 fn control_plane_shapes_and_lambda_semantics() {
-    let service = Service::start();
+    let service = start_service();
 
     // GetFunction, by name and by qualified ARN; an unknown function gets AWS's 404.
     let (status, _, body) = service.request("GET", "/2015-03-31/functions/echo", &[], "");

@@ -71,7 +71,12 @@ pub fn run(target: &Target, evidence: &Evidence, shutdown_buffer_seconds: u64) -
     );
     let description = evidence.version.as_ref().ok().and_then(Option::as_ref);
     let mut checks = vec![version_exists(target, evidence, &version, &arn_hint)];
-    checks.push(compute_provider(description, evidence, &version, &update_compute));
+    checks.push(compute_provider(
+        description,
+        evidence,
+        &version,
+        &update_compute,
+    ));
     checks.push(controller(target, evidence, description.is_some()));
     checks.push(function_exists(evidence));
     checks.push(function_arn(target, evidence, &update_compute));
@@ -121,7 +126,8 @@ fn version_exists(target: &Target, evidence: &Evidence, version: &str, arn: &str
         Err(error) => failed(
             name,
             format!("cannot read the version: {error}"),
-            "check the connection arguments after `--` (address, namespace, API key or TLS)".to_owned(),
+            "check the connection arguments after `--` (address, namespace, API key or TLS)"
+                .to_owned(),
         ),
     }
 }
@@ -134,7 +140,11 @@ fn compute_provider(
 ) -> Check {
     let name = "compute provider";
     let Some(description) = description else {
-        return not_checked(name, "no version".to_owned(), "create the version first".to_owned());
+        return not_checked(
+            name,
+            "no version".to_owned(),
+            "create the version first".to_owned(),
+        );
     };
     let providers: Vec<String> = description["computeConfig"]["scalingGroups"]
         .as_object()
@@ -145,7 +155,9 @@ fn compute_provider(
     if providers.is_empty() {
         return failed(
             name,
-            format!("{version} has no compute provider: it was created by a worker's poll (e.g. the function invoked by hand before create-version), so no Worker Controller Instance will invoke it"),
+            format!(
+                "{version} has no compute provider: it was created by a worker's poll (e.g. the function invoked by hand before create-version), so no Worker Controller Instance will invoke it"
+            ),
             update_compute.to_owned(),
         );
     }
@@ -225,8 +237,12 @@ fn function_arn(target: &Target, evidence: &Evidence, update_compute: &str) -> C
         if !is_qualified(arn) {
             return failed(
                 name,
-                format!("{arn} is unqualified: the server invokes $LATEST, whose code changes with every update, so an old version can run new code (and the reverse)"),
-                format!("publish a version or alias (aws lambda publish-version / create-alias) and point the version at it: {update_compute}"),
+                format!(
+                    "{arn} is unqualified: the server invokes $LATEST, whose code changes with every update, so an old version can run new code (and the reverse)"
+                ),
+                format!(
+                    "publish a version or alias (aws lambda publish-version / create-alias) and point the version at it: {update_compute}"
+                ),
             );
         }
     }
@@ -236,7 +252,11 @@ fn function_arn(target: &Target, evidence: &Evidence, update_compute: &str) -> C
 fn task_queues(evidence: &Evidence, version_exists: bool) -> Check {
     let name = "task queues bound";
     if !version_exists {
-        return not_checked(name, "no version".to_owned(), "create the version first".to_owned());
+        return not_checked(
+            name,
+            "no version".to_owned(),
+            "create the version first".to_owned(),
+        );
     }
     if evidence.task_queues.is_empty() {
         return failed(
@@ -265,7 +285,11 @@ fn task_queues(evidence: &Evidence, version_exists: bool) -> Check {
 fn controller_history(evidence: &Evidence) -> Check {
     let name = "controller history";
     if evidence.controller_status.is_none() {
-        return not_checked(name, "no controller".to_owned(), "see the checks above".to_owned());
+        return not_checked(
+            name,
+            "no controller".to_owned(),
+            "see the checks above".to_owned(),
+        );
     }
     if evidence.controller_failures.is_empty() {
         let mut kinds = evidence.controller_activities.clone();
@@ -299,12 +323,14 @@ fn build_id(target: &Target, version_exists: bool, evidence: &Evidence) -> Check
         return not_checked(
             name,
             "no artifact given".to_owned(),
-            "pass --artifact bootstrap so that the build ID the code carries is compared".to_owned(),
+            "pass --artifact bootstrap so that the build ID the code carries is compared"
+                .to_owned(),
         );
     }
     let routed: Vec<String> = evidence
-        .routed_elsewhere
+        .other_versions
         .iter()
+        .filter(|version| version.role != "not routed")
         .map(|version| format!("{} is {}", version.build_id, version.role))
         .collect();
     if !version_exists {
@@ -323,15 +349,23 @@ fn build_id(target: &Target, version_exists: bool, evidence: &Evidence) -> Check
         format!(
             "the artifact carries build {}, which has a version{}",
             target.build_id,
-            if routed.is_empty() { String::new() } else { format!("; {}", routed.join(", ")) }
+            if routed.is_empty() {
+                String::new()
+            } else {
+                format!("; {}", routed.join(", "))
+            }
         ),
     )
 }
 
 fn invocation_loop(target: &Target, evidence: &Evidence) -> Check {
     let name = "invocation loop";
-    let ours: Vec<&String> = evidence.arns.iter().chain(target.expected_arn.iter()).collect();
-    for other in &evidence.routed_elsewhere {
+    let ours: Vec<&String> = evidence
+        .arns
+        .iter()
+        .chain(target.expected_arn.iter())
+        .collect();
+    for other in &evidence.other_versions {
         if let Some(shared) = other.arns.iter().find(|arn| ours.contains(arn)) {
             return failed(
                 name,
@@ -348,7 +382,10 @@ fn invocation_loop(target: &Target, evidence: &Evidence) -> Check {
     }
     passed(
         name,
-        "no other version the server routes to shares this function ARN".to_owned(),
+        format!(
+            "none of the deployment's {} other version(s) names this function ARN",
+            evidence.other_versions.len()
+        ),
     )
 }
 
@@ -358,11 +395,17 @@ fn timeout(evidence: &Evidence, buffer: u64) -> Check {
         return not_checked(
             name,
             "GetFunction not available".to_owned(),
-            format!("aws lambda get-function-configuration --function-name <ARN> --query Timeout: it must exceed the {buffer} s shutdown buffer by more than 1 s (by minutes for long activities)"),
+            format!(
+                "aws lambda get-function-configuration --function-name <ARN> --query Timeout: it must exceed the {buffer} s shutdown buffer by more than 1 s (by minutes for long activities)"
+            ),
         );
     };
     let Some(seconds) = document["Configuration"]["Timeout"].as_u64() else {
-        return not_checked(name, "GetFunction gave no Timeout".to_owned(), "check the function's configuration".to_owned());
+        return not_checked(
+            name,
+            "GetFunction gave no Timeout".to_owned(),
+            "check the function's configuration".to_owned(),
+        );
     };
     let work = seconds.saturating_sub(buffer);
     if work <= 1 {
@@ -376,7 +419,11 @@ fn timeout(evidence: &Evidence, buffer: u64) -> Check {
         name,
         format!(
             "timeout {seconds} s: {work} s of work after the {buffer} s shutdown buffer{}",
-            if work < 5 { " (short: long activities will span invocations)" } else { "" }
+            if work < 5 {
+                " (short: long activities will span invocations)"
+            } else {
+                ""
+            }
         ),
     )
 }

@@ -20,11 +20,11 @@ pub struct Target {
     pub expected_arn: Option<String>,
 }
 
-/// Another version of the same deployment that the server routes new work to.
-pub struct RoutedVersion {
+/// Another version of the same deployment.
+pub struct OtherVersion {
     /// Its build ID.
     pub build_id: String,
-    /// `current` or `ramping`.
+    /// `current`, `ramping` or `not routed`.
     pub role: &'static str,
     /// Lambda ARNs in its controller's history.
     pub arns: Vec<String>,
@@ -43,8 +43,8 @@ pub struct Evidence {
     pub controller_activities: Vec<String>,
     /// Lambda ARNs in the controller's history (the version's compute provider).
     pub arns: Vec<String>,
-    /// The deployment's current and ramping versions other than the target.
-    pub routed_elsewhere: Vec<RoutedVersion>,
+    /// The deployment's other versions (most recent first, at most [`MAX_OTHER_VERSIONS`]).
+    pub other_versions: Vec<OtherVersion>,
     /// Bound task queues with their `task-queue describe` JSON.
     pub task_queues: Vec<(String, Option<Value>)>,
     /// GetFunction of the version's ARN: `None` if no Lambda endpoint is known.
@@ -81,12 +81,18 @@ pub fn gather(cli: &TemporalCli, target: &Target, lambda_endpoint: Option<&str>)
         .into_iter()
         .map(|name| {
             let stats = cli
-                .json(&["task-queue", "describe", "--task-queue", &name, "--select-all-active"])
+                .json(&[
+                    "task-queue",
+                    "describe",
+                    "--task-queue",
+                    &name,
+                    "--select-all-active",
+                ])
                 .ok();
             (name, stats)
         })
         .collect();
-    let routed_elsewhere = routed_versions(cli, target);
+    let other_versions = other_versions(cli, target);
     let function = lambda_endpoint.and_then(|endpoint| {
         let arn = controller.arns.first().or(target.expected_arn.as_ref())?;
         Some(lambda_http::get_function(endpoint, arn))
@@ -97,7 +103,7 @@ pub fn gather(cli: &TemporalCli, target: &Target, lambda_endpoint: Option<&str>)
         controller_failures: controller.failures,
         controller_activities: controller.activities,
         arns: controller.arns,
-        routed_elsewhere,
+        other_versions,
         task_queues,
         function,
     }
@@ -181,27 +187,47 @@ fn collect_arns(value: &Value, arns: &mut Vec<String>) {
     }
 }
 
-/// The deployment's current and ramping versions, other than the target.
-fn routed_versions(cli: &TemporalCli, target: &Target) -> Vec<RoutedVersion> {
-    let Ok(deployment) = cli.json(&["worker", "deployment", "describe", "--name", &target.deployment])
-    else {
+/// Versions of the deployment examined besides the target.
+pub const MAX_OTHER_VERSIONS: usize = 10;
+
+/// The deployment's other versions, most recent first, with their role and function ARNs.
+fn other_versions(cli: &TemporalCli, target: &Target) -> Vec<OtherVersion> {
+    let Ok(deployment) = cli.json(&[
+        "worker",
+        "deployment",
+        "describe",
+        "--name",
+        &target.deployment,
+    ]) else {
         return Vec::new();
     };
     let routing = &deployment["routingConfig"];
-    [
-        ("current", &routing["currentVersionBuildID"]),
-        ("ramping", &routing["rampingVersionBuildID"]),
-    ]
-    .into_iter()
-    .filter_map(|(role, build)| {
-        let build_id = build.as_str().filter(|build| !build.is_empty())?;
-        (build_id != target.build_id).then(|| RoutedVersion {
+    let role_of = |build_id: &str| {
+        if routing["currentVersionBuildID"] == build_id {
+            "current"
+        } else if routing["rampingVersionBuildID"] == build_id {
+            "ramping"
+        } else {
+            "not routed"
+        }
+    };
+    let mut summaries: Vec<&Value> = deployment["versionSummaries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
+    summaries.sort_by(|a, b| b["createTime"].as_str().cmp(&a["createTime"].as_str()));
+    summaries
+        .into_iter()
+        .filter_map(|summary| summary["BuildID"].as_str().or(summary["buildId"].as_str()))
+        .filter(|build_id| *build_id != target.build_id)
+        .take(MAX_OTHER_VERSIONS)
+        .map(|build_id| OtherVersion {
             build_id: build_id.to_owned(),
-            role,
+            role: role_of(build_id),
             arns: read_controller(cli, &target.deployment, build_id).arns,
         })
-    })
-    .collect()
+        .collect()
 }
 
 #[cfg(test)]
@@ -214,9 +240,8 @@ mod tests {
         // As the controller records it: JSON whose config data is base64 JSON in turn.
         let config = base64::engine::general_purpose::STANDARD
             .encode(r#"{"arn":"arn:aws:lambda:us-east-1:1:function:shop:live"}"#);
-        let encoded = base64::engine::general_purpose::STANDARD.encode(
-            json!({"spec": {"compute": {"config": {"data": config}}}}).to_string(),
-        );
+        let encoded = base64::engine::general_purpose::STANDARD
+            .encode(json!({"spec": {"compute": {"config": {"data": config}}}}).to_string());
         let history = json!({"events": [{"input": {"payloads": [{"data": encoded}]}},
             {"message": "Function not found: arn:aws:lambda:us-east-1:1:function:ghost"}]});
         let mut arns = Vec::new();

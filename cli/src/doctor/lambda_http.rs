@@ -16,7 +16,9 @@ const TIMEOUT: Duration = Duration::from_secs(5);
 pub fn get_function(endpoint: &str, arn: &str) -> Result<Value, String> {
     let authority = endpoint
         .strip_prefix("http://")
-        .ok_or_else(|| format!("{endpoint}: only http:// endpoints can be asked without AWS credentials"))?
+        .ok_or_else(|| {
+            format!("{endpoint}: only http:// endpoints can be asked without AWS credentials")
+        })?
         .trim_end_matches('/');
     let address = std::net::ToSocketAddrs::to_socket_addrs(authority)
         .map_err(|error| format!("{authority}: {error}"))?

@@ -15,7 +15,11 @@ use std::{path::PathBuf, process::ExitCode};
 #[derive(Args)]
 pub struct DoctorArgs {
     /// The built function; its deployment name and build ID are examined.
-    #[arg(long, required_unless_present = "deployment", conflicts_with = "deployment")]
+    #[arg(
+        long,
+        required_unless_present = "deployment",
+        conflicts_with = "deployment"
+    )]
     pub artifact: Option<PathBuf>,
     /// Worker Deployment name (instead of --artifact).
     #[arg(long, requires = "build_id")]
@@ -45,17 +49,20 @@ pub struct DoctorArgs {
 }
 
 pub fn run(args: &DoctorArgs) -> ExitCode {
-    let (deployment, build_id, from_artifact) = match (&args.artifact, &args.deployment, &args.build_id) {
-        (Some(artifact), _, _) => match read_artifact(artifact) {
-            Ok((deployment, build_id)) => (deployment, build_id, true),
-            Err(message) => {
-                eprintln!("error: {message}");
-                return ExitCode::FAILURE;
+    let (deployment, build_id, from_artifact) =
+        match (&args.artifact, &args.deployment, &args.build_id) {
+            (Some(artifact), _, _) => match read_artifact(artifact) {
+                Ok((deployment, build_id)) => (deployment, build_id, true),
+                Err(message) => {
+                    eprintln!("error: {message}");
+                    return ExitCode::FAILURE;
+                }
+            },
+            (None, Some(deployment), Some(build_id)) => {
+                (deployment.clone(), build_id.clone(), false)
             }
-        },
-        (None, Some(deployment), Some(build_id)) => (deployment.clone(), build_id.clone(), false),
-        _ => unreachable!("clap requires --artifact or --deployment with --build-id"),
-    };
+            _ => unreachable!("clap requires --artifact or --deployment with --build-id"),
+        };
     let target = evidence::Target {
         deployment,
         build_id,
@@ -77,11 +84,18 @@ pub fn run(args: &DoctorArgs) -> ExitCode {
             "doctor: Worker Deployment Version {}:{}{}",
             target.deployment,
             target.build_id,
-            if from_artifact { " (from the artifact)" } else { "" }
+            if from_artifact {
+                " (from the artifact)"
+            } else {
+                ""
+            }
         );
     }
     report::print(&checks, args.json);
-    if checks.iter().any(|check| check.verdict == checks::Verdict::Failed) {
+    if checks
+        .iter()
+        .any(|check| check.verdict == checks::Verdict::Failed)
+    {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS

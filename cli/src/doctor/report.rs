@@ -16,11 +16,20 @@ pub fn print(checks: &[Check], json: bool) {
         };
         println!("[{mark}] {}: {}", check.name, check.saw);
         if let Some(fix) = &check.fix {
-            let label = if check.verdict == Verdict::Failed { "fix" } else { "check by hand" };
+            let label = if check.verdict == Verdict::Failed {
+                "fix"
+            } else {
+                "check by hand"
+            };
             println!("       {label}: {fix}");
         }
     }
-    let count = |verdict| checks.iter().filter(|check| check.verdict == verdict).count();
+    let count = |verdict| {
+        checks
+            .iter()
+            .filter(|check| check.verdict == verdict)
+            .count()
+    };
     println!(
         "{} passed, {} failed, {} not checked",
         count(Verdict::Passed),

@@ -1,8 +1,8 @@
 //! The functions the service hosts, parsed from the command line.
 
 use super::LambdaArgs;
-use temporal_serverless::lambda_arn::strip_qualifier;
 use std::{path::PathBuf, time::Duration};
+use temporal_serverless::lambda_arn::strip_qualifier;
 
 /// One hosted function.
 #[derive(Debug, Clone)]

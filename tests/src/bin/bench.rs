@@ -266,7 +266,9 @@ fn main() -> ExitCode {
         .invocations
         .iter()
         .filter_map(|record| record["max_memory_used_mb"].as_f64())
-        .fold(None, |max: Option<f64>, mb| Some(max.map_or(mb, |max| max.max(mb))));
+        .fold(None, |max: Option<f64>, mb| {
+            Some(max.map_or(mb, |max| max.max(mb)))
+        });
     let tasks_before_after = burst.timings.len() * 3;
     let margins: Vec<i64> = records
         .iter()
@@ -373,7 +375,10 @@ fn main() -> ExitCode {
 fn stripped_size(binary: &Path) -> Option<u64> {
     let copy = std::env::temp_dir().join(format!("tsls-bench-bootstrap-{}", std::process::id()));
     std::fs::copy(binary, &copy).ok()?;
-    let status = std::process::Command::new("strip").arg(&copy).status().ok()?;
+    let status = std::process::Command::new("strip")
+        .arg(&copy)
+        .status()
+        .ok()?;
     let size = status
         .success()
         .then(|| std::fs::metadata(&copy).ok().map(|meta| meta.len()))

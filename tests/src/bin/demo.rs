@@ -100,7 +100,7 @@ fn main() -> ExitCode {
     let lambda = LocalLoop::start(&cli, "shop", &bootstrap, 30, 4, &[]);
     println!(
         "demo: dev server on {}, Lambda service on http://{}",
-        lambda.server.address, lambda.lambda_address
+        lambda.server.address, lambda.lambda.address
     );
     match lambda.deploy(&bootstrap, true) {
         Ok(output) => print!("{output}"),

@@ -1,0 +1,389 @@
+//! The troubleshooting guide's failures, reproduced on the local loop (real dev server with its
+//! Worker Controller Instance, local Lambda service, fixture function): for each, what the
+//! runtime's deployment guard does, and what `temporal-serverless doctor` concludes.
+
+use serde_json::{Value, json};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+use temporal_serverless_tests::{
+    function_process::FunctionProcess,
+    lambda_service::LambdaService,
+    local_loop::{LocalLoop, LoopExtras},
+    runtime_api::{Outcome, RuntimeApi},
+};
+
+const BUILD_ID: &str = env!("FIXTURE_BUILD_ID");
+const FUNCTION: &str = "arn:aws:lambda:us-east-1:000000000000:function:fixture";
+
+fn fixture() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_fixture_function"))
+}
+
+/// The CLI sits beside the fixture; `cargo test --workspace` builds both.
+fn cli() -> PathBuf {
+    let path = fixture().with_file_name("temporal-serverless");
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo test --workspace`",
+        path.display()
+    );
+    path
+}
+
+/// The loop, without Event retries; instances stay warm for `keep_warm_seconds`.
+fn start(task_queue: &str, log: Option<&Path>, keep_warm_seconds: &str) -> LocalLoop {
+    LocalLoop::start_with(
+        &cli(),
+        "fixture",
+        fixture(),
+        30,
+        4,
+        &[("TEMPORAL_TASK_QUEUE", task_queue)],
+        LoopExtras {
+            service_args: &["--event-retry-delays", "", "--keep-warm", keep_warm_seconds],
+            log,
+        },
+    )
+}
+
+/// `doctor --json` for the fixture artifact: (exit success, checks by name → (verdict, saw)).
+fn doctor(lambda: &LocalLoop, extra: &[&str]) -> (bool, Value) {
+    let mut args = vec!["--artifact", fixture().to_str().unwrap(), "--json"];
+    args.extend(extra);
+    let (success, stdout) = lambda.doctor(&args);
+    let checks: Value =
+        serde_json::from_str(&stdout).unwrap_or_else(|error| panic!("{error}: {stdout}"));
+    (success, checks)
+}
+
+fn verdict<'a>(checks: &'a Value, name: &str) -> (&'a str, &'a str) {
+    let check = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|check| check["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name}: {checks:#}"));
+    (
+        check["verdict"].as_str().unwrap(),
+        check["saw"].as_str().unwrap(),
+    )
+}
+
+/// An invocation by hand (RequestResponse) through the loop's Lambda service: the error document.
+fn invoke_by_hand(lambda: &LocalLoop, function: &str) -> Value {
+    let (status, head, body) = lambda.lambda.invoke(function, "RequestResponse", json!({}));
+    assert_eq!(status, 200, "{head}\n{body}");
+    assert!(
+        head.contains("x-amz-function-error"),
+        "expected a function error: {body}"
+    );
+    serde_json::from_str(&body).unwrap()
+}
+
+#[test]
+fn missing_version_manual_first_invocation_and_missing_compute_provider() {
+    let lambda = start("doctor-a", None, "600");
+
+    // 1. Version missing. Doctor fails it; an invocation by hand is refused before any poll.
+    let (success, checks) = doctor(&lambda, &[]);
+    assert!(!success);
+    assert_eq!(verdict(&checks, "version exists").0, "failed", "{checks:#}");
+    let error = invoke_by_hand(&lambda, &format!("{FUNCTION}:live"));
+    assert_eq!(
+        error["errorType"], "TemporalServerless.VersionNotReady",
+        "{error}"
+    );
+    assert!(
+        error["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains(&format!("create-version --namespace default --deployment-name fixture --build-id {BUILD_ID} --aws-lambda-function-arn {FUNCTION}:live")),
+        "{error}"
+    );
+    let (_, checks) = doctor(&lambda, &[]);
+    assert_eq!(
+        verdict(&checks, "version exists").0,
+        "failed",
+        "the guarded invocation must not have created the version: {checks:#}"
+    );
+
+    // 2. The function run by hand without the guard (the guide's case): its poll creates the
+    // version, without a compute provider.
+    let api = RuntimeApi::start();
+    let manual = FunctionProcess::spawn(
+        fixture(),
+        &api,
+        &[
+            ("TEMPORAL_ADDRESS", lambda.server.address.as_str()),
+            ("TEMPORAL_NAMESPACE", "default"),
+            ("TEMPORAL_TASK_QUEUE", "doctor-a"),
+            (temporal_serverless::GUARD_VARIABLE, "off"),
+        ],
+    );
+    let invocation = api.invoke(json!({}), Duration::from_secs(12));
+    assert!(
+        matches!(invocation.outcome, Outcome::Response(_)),
+        "{invocation:?}\n{}",
+        manual.output()
+    );
+    drop(manual);
+
+    // 3. Version without compute provider: doctor names it and the missing controller; the
+    // guard refuses with the update command.
+    let (success, checks) = doctor(&lambda, &[]);
+    assert!(!success);
+    assert_eq!(verdict(&checks, "version exists").0, "passed", "{checks:#}");
+    let (compute, saw) = verdict(&checks, "compute provider");
+    assert_eq!(compute, "failed", "{checks:#}");
+    assert!(saw.contains("no compute provider"), "{saw}");
+    assert_eq!(
+        verdict(&checks, "worker controller instance").0,
+        "failed",
+        "{checks:#}"
+    );
+    let error = invoke_by_hand(&lambda, &format!("{FUNCTION}:live"));
+    assert_eq!(
+        error["errorType"], "TemporalServerless.VersionNotReady",
+        "{error}"
+    );
+    assert!(
+        error["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("update-version-compute-config"),
+        "{error}"
+    );
+}
+
+#[test]
+fn healthy_deployment_then_missing_function_short_timeout_and_unqualified_arn() {
+    let log = std::env::temp_dir().join(format!("tsls-doctor-b-{}.log", std::process::id()));
+    // Instances are reclaimed after 2 s idle, so that a later invocation starts cold and guards.
+    let lambda = start("doctor-b", Some(&log), "2");
+    lambda
+        .deploy(fixture(), true)
+        .unwrap_or_else(|error| panic!("deploy failed: {error}"));
+    let endpoint = lambda.lambda.endpoint();
+    let live = format!("{FUNCTION}:live");
+
+    // Healthy: every check passes, except the two that need AWS credentials.
+    let (success, checks) = doctor(
+        &lambda,
+        &["--function-arn", &live, "--lambda-endpoint", &endpoint],
+    );
+    assert!(success, "{checks:#}");
+    for check in checks.as_array().unwrap() {
+        let expected = if ["function logs", "IAM role trust policy"]
+            .contains(&check["name"].as_str().unwrap())
+        {
+            "not_checked"
+        } else {
+            "passed"
+        };
+        assert_eq!(check["verdict"], expected, "{check:#}");
+    }
+    assert!(
+        verdict(&checks, "compute provider").1.contains(&live),
+        "{checks:#}"
+    );
+    lambda
+        .server
+        .cli(&[
+            "workflow",
+            "start",
+            "--task-queue",
+            "doctor-b",
+            "--type",
+            "Greet",
+            "--workflow-id",
+            "healthy",
+            "--input",
+            "\"doctor\"",
+        ])
+        .unwrap();
+    lambda.server.wait_for(
+        Duration::from_secs(60),
+        "the workflow to complete",
+        |server| {
+            let description = server
+                .cli_json(&["workflow", "describe", "--workflow-id", "healthy"])
+                .ok()?;
+            (description["workflowExecutionInfo"]["status"]
+                == "WORKFLOW_EXECUTION_STATUS_COMPLETED")
+                .then_some(())
+        },
+    );
+
+    // Function missing (deleted after the version was made): GetFunction answers 404. The
+    // server itself refuses to create a version for a missing function.
+    let elsewhere = LambdaService::start(
+        &cli(),
+        &[
+            "--function".to_owned(),
+            format!("other={}", fixture().display()),
+        ],
+        None,
+    );
+    let (success, checks) = doctor(&lambda, &["--lambda-endpoint", &elsewhere.endpoint()]);
+    assert!(!success);
+    let (found, saw) = verdict(&checks, "function exists");
+    assert_eq!(found, "failed", "{checks:#}");
+    assert!(
+        saw.contains("404") && saw.contains("ResourceNotFoundException"),
+        "{saw}"
+    );
+    let refused = lambda.server.cli(&[
+        "worker",
+        "deployment",
+        "create-version",
+        "--deployment-name",
+        "fixture",
+        "--build-id",
+        "ghost-1",
+        "--aws-lambda-function-arn",
+        &format!("{FUNCTION}-ghost:live"),
+        "--aws-lambda-skip-role-and-external-id",
+    ]);
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|error| error.contains("Function not found")),
+        "{refused:?}"
+    );
+
+    // Timeout shorter than the shutdown buffer: doctor fails it; the runtime answers at once
+    // with DeadlineTooShort instead of running out of time.
+    let short = LambdaService::start(
+        &cli(),
+        &[
+            "--function".to_owned(),
+            format!("fixture={}", fixture().display()),
+            "--timeout".to_owned(),
+            "7".to_owned(),
+            "--env".to_owned(),
+            "TEMPORAL_TASK_QUEUE=doctor-b".to_owned(),
+        ],
+        None,
+    );
+    let (success, checks) = doctor(&lambda, &["--lambda-endpoint", &short.endpoint()]);
+    assert!(!success);
+    let (timeout, saw) = verdict(&checks, "function timeout");
+    assert_eq!(timeout, "failed", "{checks:#}");
+    assert!(saw.contains("timeout 7 s"), "{saw}");
+    let (_, head, body) = short.invoke("fixture", "RequestResponse", json!({}));
+    assert!(head.contains("x-amz-function-error"), "{body}");
+    assert!(
+        body.contains("TemporalServerless.DeadlineTooShort"),
+        "{body}"
+    );
+
+    // Unqualified ARN: doctor fails it; the guard warns at the next cold start.
+    lambda
+        .server
+        .cli(&[
+            "worker",
+            "deployment",
+            "update-version-compute-config",
+            "--deployment-name",
+            "fixture",
+            "--build-id",
+            BUILD_ID,
+            "--aws-lambda-function-arn",
+            FUNCTION,
+            "--aws-lambda-skip-role-and-external-id",
+        ])
+        .unwrap();
+    let (success, checks) = doctor(&lambda, &["--lambda-endpoint", &endpoint]);
+    assert!(!success);
+    let (qualified, saw) = verdict(&checks, "function ARN");
+    assert_eq!(qualified, "failed", "{checks:#}");
+    assert!(saw.contains("unqualified"), "{saw}");
+    std::thread::sleep(Duration::from_secs(3));
+    let (status, _, body) = lambda.lambda.invoke(FUNCTION, "RequestResponse", json!({}));
+    assert_eq!(status, 200, "{body}");
+    let output = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    assert!(
+        output.contains("the version's Lambda ARN is unqualified"),
+        "no unqualified-ARN warning at the cold start: {output}"
+    );
+}
+
+#[test]
+fn old_binary_for_a_new_version_is_the_invocation_loop() {
+    let log = std::env::temp_dir().join(format!("tsls-doctor-c-{}.log", std::process::id()));
+    let lambda = start("doctor-c", Some(&log), "600");
+    // The binary's own version, on its own alias.
+    lambda
+        .deploy_as(fixture(), &format!("{FUNCTION}:v1"), true)
+        .unwrap_or_else(|error| panic!("deploy failed: {error}"));
+    // A new version on alias `live`, whose code is still the old binary (build ID not bumped).
+    let live = format!("{FUNCTION}:live");
+    lambda
+        .server
+        .cli(&[
+            "worker",
+            "deployment",
+            "create-version",
+            "--deployment-name",
+            "fixture",
+            "--build-id",
+            "new-2",
+            "--aws-lambda-function-arn",
+            &live,
+            "--aws-lambda-skip-role-and-external-id",
+        ])
+        .unwrap();
+    lambda
+        .server
+        .cli(&[
+            "worker",
+            "deployment",
+            "set-current-version",
+            "--deployment-name",
+            "fixture",
+            "--build-id",
+            "new-2",
+            "--ignore-missing-task-queues",
+            "--yes",
+        ])
+        .unwrap();
+    // The server invokes `live` for new-2: the guard stops each such invocation at once.
+    let refused =
+        lambda
+            .server
+            .wait_for(Duration::from_secs(30), "the invocation for new-2", |_| {
+                lambda
+                    .records()
+                    .into_iter()
+                    .find(|record| record["outcome"] == "error")
+            });
+    let duration = refused["duration_ms"].as_f64().unwrap();
+    let output = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
+    assert!(
+        duration < 1000.0,
+        "stopped after {duration} ms: {refused:#}\n{output}"
+    );
+    assert!(output.contains("invocation loop"), "{output}");
+    assert!(
+        output.contains("TemporalServerless.BuildMismatch")
+            || output.contains("BuildMismatch")
+            || output.contains("carries build"),
+        "{output}"
+    );
+
+    let (success, stdout) = lambda.doctor(&[
+        "--artifact",
+        fixture().to_str().unwrap(),
+        "--function-arn",
+        &live,
+    ]);
+    println!("{stdout}");
+    assert!(!success);
+    assert!(stdout.contains("[FAIL] invocation loop"), "{stdout}");
+    assert!(stdout.contains("for build new-2"), "{stdout}");
+    println!("invocation for new-2 refused after {duration:.1} ms");
+}
