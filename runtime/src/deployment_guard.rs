@@ -13,8 +13,10 @@
 //! tasks are never taken, and the server invokes again, forever. The invocation carries no build
 //! ID, but the server invokes exactly the ARN (with qualifier) a version names: if our own
 //! version names another ARN, this invocation is for another build, and it fails at once, without
-//! polling, naming both builds (when the deployment answers within 300 ms) and the fix. If other
-//! versions name the same ARN as ours, invocations are ambiguous: that is logged, and served.
+//! polling, naming both builds (when the deployment answers within 300 ms) and the fix. Other
+//! versions naming the same ARN as ours make invocations ambiguous; reading every version at
+//! each cold start would cost more than it is worth (the deployment read is slow and
+//! rate-limited), so that case is left to `temporal-serverless doctor`.
 //!
 //! Passing checks are cached for the life of the process (warm invocations pay nothing); failing
 //! ones are repeated, so that a fixed version works without a new cold start. Set
@@ -115,19 +117,13 @@ async fn refusal(
     );
     let own = own?;
     let own_arns = own.as_ref().map(version_arns).unwrap_or_default();
-    if own_arns.iter().any(|arn| arn == invoked_arn) {
-        // Other versions the server routes to may share our exact ARN: then each invocation may
-        // be for any of them, and those for the others' builds are never served. Serving ours is
-        // still right (its pinned workflows need it), so this is only said, and in the
-        // background: reading the deployment can take hundreds of milliseconds.
-        spawn_shared_arn_warning(client.clone(), manifest, invoked_arn);
-    } else if !own_arns.is_empty() {
+    if !own_arns.is_empty() && !own_arns.iter().any(|arn| arn == invoked_arn) {
         // The server invokes exactly the ARN a version names, and ours names another: this
         // invocation is for another build — the invocation loop. Which build, if the deployment
         // says so quickly.
         let invoked_for = tokio::time::timeout(
             NAMING_TIME,
-            server.builds_invoking(invoked_arn, manifest.build_id, false),
+            server.builds_invoking(invoked_arn, manifest.build_id),
         )
         .await
         .ok()
@@ -179,34 +175,6 @@ async fn refusal(
     }
     warn_about_arns(&own_arns, invoked_arn);
     Ok(None)
-}
-
-/// Logs, when the deployment answers, which other versions the server routes to also name
-/// `invoked_arn`.
-fn spawn_shared_arn_warning(client: Client, manifest: &Manifest<'_>, invoked_arn: &str) {
-    let (deployment, build_id, invoked_arn) = (
-        manifest.deployment_name.to_owned(),
-        manifest.build_id.to_owned(),
-        invoked_arn.to_owned(),
-    );
-    tokio::spawn(async move {
-        let namespace = client.namespace();
-        let server = Server {
-            client: &client,
-            namespace: &namespace,
-            deployment: &deployment,
-        };
-        if let Ok(others) = server.builds_invoking(&invoked_arn, &build_id, true).await
-            && !others.is_empty()
-        {
-            tracing::error!(
-                carried_build_id = %build_id,
-                other_build_ids = ?others,
-                invoked_arn,
-                "invocation loop likely: versions {others:?} of deployment {deployment} also name {invoked_arn}, whose code carries build {build_id}; invocations for them poll as {build_id} and never take their tasks, so the server invokes again and again. Give each version its own alias or published version, with the code built for it"
-            );
-        }
-    });
 }
 
 /// Warns when the version names another function, or no fixed code.
@@ -289,14 +257,9 @@ impl Server<'_> {
         }
     }
 
-    /// Build IDs, other than `except`, of the deployment's versions (only those it routes new
-    /// work to, if `routed_only`) whose compute provider is exactly `arn`.
-    async fn builds_invoking(
-        &self,
-        arn: &str,
-        except: &str,
-        routed_only: bool,
-    ) -> Result<Vec<String>, String> {
+    /// Build IDs, other than `except`, of the deployment's versions whose compute provider is
+    /// exactly `arn`.
+    async fn builds_invoking(&self, arn: &str, except: &str) -> Result<Vec<String>, String> {
         let request = DescribeWorkerDeploymentRequest {
             namespace: self.namespace.to_owned(),
             deployment_name: self.deployment.to_owned(),
@@ -324,31 +287,9 @@ impl Server<'_> {
                 Err(status) => return Err(self.unanswered(status)),
             }
         };
-        let routed: Vec<String> = deployment
-            .as_ref()
-            .and_then(|info| info.routing_config.as_ref())
-            .map(|routing| {
-                [
-                    &routing.current_deployment_version,
-                    &routing.ramping_deployment_version,
-                ]
-                .into_iter()
-                .flatten()
-                .map(|version| version.build_id.clone())
-                .collect()
-            })
-            .unwrap_or_default();
         let mut summaries = deployment
             .map(|info| info.version_summaries)
             .unwrap_or_default();
-        if routed_only {
-            summaries.retain(|summary| {
-                summary
-                    .deployment_version
-                    .as_ref()
-                    .is_some_and(|version| routed.contains(&version.build_id))
-            });
-        }
         summaries.sort_by_key(|summary| {
             std::cmp::Reverse(
                 summary

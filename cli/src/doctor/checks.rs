@@ -295,10 +295,18 @@ fn controller_history(evidence: &Evidence) -> Check {
         let mut kinds = evidence.controller_activities.clone();
         kinds.sort();
         kinds.dedup();
+        let stats = evidence
+            .controller_stats
+            .last()
+            .map(|last| format!("; last stats: {last}"))
+            .unwrap_or_else(|| {
+                "; no stats pulled yet in this run (the controller pulls them every 5 minutes)"
+                    .to_owned()
+            });
         return passed(
             name,
             format!(
-                "{} activities completed in the current run ({}), none failed",
+                "{} activities completed in the current run ({}), none failed{stats}",
                 evidence.controller_activities.len(),
                 kinds.join(", ")
             ),

@@ -41,6 +41,8 @@ pub struct Evidence {
     pub controller_failures: Vec<(String, String)>,
     /// Activities the controller completed in its current run, by type.
     pub controller_activities: Vec<String>,
+    /// Results of its stats activities (PullStats: the backlog it saw), newest last, decoded.
+    pub controller_stats: Vec<String>,
     /// Lambda ARNs in the controller's history (the version's compute provider).
     pub arns: Vec<String>,
     /// The deployment's other versions (most recent first, at most [`MAX_OTHER_VERSIONS`]).
@@ -102,6 +104,7 @@ pub fn gather(cli: &TemporalCli, target: &Target, lambda_endpoint: Option<&str>)
         controller_status: controller.status,
         controller_failures: controller.failures,
         controller_activities: controller.activities,
+        controller_stats: controller.stats,
         arns: controller.arns,
         other_versions,
         task_queues,
@@ -113,6 +116,7 @@ struct Controller {
     status: Option<String>,
     failures: Vec<(String, String)>,
     activities: Vec<String>,
+    stats: Vec<String>,
     arns: Vec<String>,
 }
 
@@ -130,7 +134,7 @@ fn read_controller(cli: &TemporalCli, deployment: &str, build_id: &str) -> Contr
         .json(&["workflow", "show", "--workflow-id", &id])
         .unwrap_or(Value::Null);
     let mut scheduled = std::collections::HashMap::new();
-    let (mut failures, mut activities) = (Vec::new(), Vec::new());
+    let (mut failures, mut activities, mut stats) = (Vec::new(), Vec::new(), Vec::new());
     for event in history["events"].as_array().into_iter().flatten() {
         let id = event["eventId"].as_str().unwrap_or_default().to_owned();
         if let Some(attributes) = event.get("activityTaskScheduledEventAttributes") {
@@ -153,6 +157,14 @@ fn read_controller(cli: &TemporalCli, deployment: &str, build_id: &str) -> Contr
             && let Some(activity) =
                 scheduled.get(attributes["scheduledEventId"].as_str().unwrap_or_default())
         {
+            if activity.contains("Stats") {
+                let result: String = attributes["result"]["payloads"][0]["data"]
+                    .as_str()
+                    .and_then(|data| base64::engine::general_purpose::STANDARD.decode(data).ok())
+                    .map(|bytes| String::from_utf8_lossy(&bytes).chars().take(300).collect())
+                    .unwrap_or_default();
+                stats.push(format!("{activity}: {result}"));
+            }
             activities.push(activity.clone());
         }
     }
@@ -164,6 +176,7 @@ fn read_controller(cli: &TemporalCli, deployment: &str, build_id: &str) -> Contr
         status,
         failures,
         activities,
+        stats,
         arns,
     }
 }
