@@ -1,17 +1,13 @@
 //! The process behind `#[serverless_worker]`. At cold start: read the embedded manifest, run the
 //! configure body once, start the tokio runtime. Per invocation: plan the deadline → connect (or
-//! reuse the connection) → run a Worker for the binary's own Worker Deployment Version during
-//! the work time → drain → shutdown hooks → answer.
+//! reuse the connection) → guard the version (first invocation of the process:
+//! `deployment_guard`) → run a Worker for the binary's own Worker Deployment Version until
+//! `work_end` says stop (idle or work time over, polls drained) → shutdown hooks → answer.
 
 use crate::{
-    config, deadline, deployment_guard,
-    error::ServerlessError,
-    hooks,
-    lambda_worker::LambdaWorker,
-    manifest::Manifest,
-    poll_gate::{DRAIN_TIMEOUT, PollGate},
-    task_observer::TaskObserver,
-    versioning_relay::VersioningRelay,
+    config, deadline, deployment_guard, error::ServerlessError, hooks, lambda_worker::LambdaWorker,
+    manifest::Manifest, poll_gate::PollGate, task_observer::TaskObserver,
+    versioning_relay::VersioningRelay, work_end,
 };
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::{Value, json};
@@ -44,8 +40,6 @@ pub struct FunctionSpec {
 /// Lambda or Temporal: a check for build pipelines and tests.
 pub const DRY_RUN_VARIABLE: &str = "TEMPORAL_SERVERLESS_DRY_RUN";
 
-/// How often the idle exit looks at the worker.
-const IDLE_CHECK_INTERVAL: Duration = Duration::from_millis(50);
 /// How long past the graceful shutdown the worker may take to stop before it is abandoned.
 const ABANDON_GRACE: Duration = Duration::from_millis(500);
 /// Time kept to post the answer after the hooks.
@@ -204,48 +198,11 @@ impl Process {
                 .map_err(|error| ServerlessError::Worker(error.to_string()))?;
             let shutdown = worker.shutdown_handle();
             let work_time = plan.work_time.saturating_sub(started.elapsed());
-            let idle_exit = self.worker.idle_exit;
-            let observer = self.observer.clone();
-            let gate = self.gate.clone();
-            // Ends the work time at its end, or earlier once the worker has held no task for the
-            // idle window: the server invokes again within milliseconds when new work finds no
-            // poller, so waiting out the deadline would only be billed. Either way the polls are
-            // drained first (see `poll_gate`): a task they bring is handled, none is lost.
+            let (idle_exit, observer, gate) = (self.worker.idle_exit, self.observer.clone(), self.gate.clone());
             let timer = tokio::spawn(async move {
-                let now = tokio::time::Instant::now();
-                let work_ends = now + work_time;
-                // Polls must be back when the work time ends and the worker is shut down; a
-                // short work time still polls for half of it.
-                let drain_from = work_ends
-                    .checked_sub(DRAIN_TIMEOUT)
-                    .unwrap_or(now)
-                    .max(now + work_time / 2);
-                let idle = || idle_exit.zip(observer.idle_for()).is_some_and(|(window, idle)| idle >= window);
-                loop {
-                    let now = tokio::time::Instant::now();
-                    let over = now >= drain_from;
-                    let was_idle = idle();
-                    if was_idle || over {
-                        gate.close();
-                        let bound = DRAIN_TIMEOUT.min(work_ends.saturating_duration_since(now));
-                        let drained = tokio::time::timeout(bound, gate.drained()).await.is_ok();
-                        if !over && !idle() {
-                            // A poll came back with work: keep serving.
-                            gate.open();
-                            continue;
-                        }
-                        if !drained {
-                            tracing::warn!(
-                                outstanding_polls = gate.outstanding(),
-                                "polls did not come back in time; shutting down with them outstanding"
-                            );
-                        }
-                        tracing::Span::current().record("stop_reason", if was_idle && !over { "idle" } else { "work time over" });
-                        shutdown();
-                        return;
-                    }
-                    tokio::time::sleep(IDLE_CHECK_INTERVAL.min(drain_from - now)).await;
-                }
+                let reason = work_end::wait_for_work_end(work_time, idle_exit, &observer, &gate).await;
+                tracing::Span::current().record("stop_reason", reason.as_str());
+                shutdown();
             }.instrument(tracing::Span::current()));
             // `run` returns once the worker has shut down: polls ended, in-flight tasks finished
             // or cancelled after the graceful period. An activity that ignores its cancellation

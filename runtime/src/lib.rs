@@ -45,6 +45,7 @@ mod poll_gate;
 mod task_observer;
 mod versioning;
 mod versioning_relay;
+mod work_end;
 
 pub use deployment_guard::GUARD_VARIABLE;
 pub use error::ServerlessError;

@@ -34,6 +34,9 @@ pub struct LocalLoop {
     pub lambda: LambdaService,
     /// The dev server.
     pub server: DevServer,
+    /// Where the service's and the functions' output goes.
+    pub log: PathBuf,
+    owns_log: bool,
     /// The qualified ARN the version is created with.
     pub function_arn: String,
     cli: PathBuf,
@@ -100,10 +103,20 @@ impl LocalLoop {
             args.extend(["--env".to_owned(), format!("{key}={value}")]);
         }
         args.extend(extras.service_args.iter().map(|arg| arg.to_string()));
-        let lambda = LambdaService::start_at(cli, &lambda_address, &args, extras.log);
+        // The service's and functions' output is kept, so that a failure can show it.
+        let log = extras.log.map(Path::to_path_buf).unwrap_or_else(|| {
+            std::env::temp_dir().join(format!(
+                "tsls-loop-{}-{}.log",
+                std::process::id(),
+                free_port()
+            ))
+        });
+        let lambda = LambdaService::start_at(cli, &lambda_address, &args, Some(&log));
         Self {
             server,
             lambda,
+            log,
+            owns_log: extras.log.is_none(),
             function_arn: format!("arn:aws:lambda:us-east-1:000000000000:function:{name}:live"),
             cli: cli.to_path_buf(),
         }
@@ -142,10 +155,18 @@ impl LocalLoop {
             Ok(stdout)
         } else {
             Err(format!(
-                "{stdout}{}",
-                String::from_utf8_lossy(&output.stderr)
+                "{stdout}{}\n--- the Lambda service and functions said (last 40 lines):\n{}",
+                String::from_utf8_lossy(&output.stderr),
+                self.log_tail(40)
             ))
         }
+    }
+
+    /// The last `lines` lines of [`LocalLoop::log`].
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
     }
 
     /// Every invocation recorded so far.
@@ -171,5 +192,13 @@ impl LocalLoop {
             output.status.success(),
             String::from_utf8_lossy(&output.stdout).into_owned(),
         )
+    }
+}
+
+impl Drop for LocalLoop {
+    fn drop(&mut self) {
+        if self.owns_log {
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
 }
