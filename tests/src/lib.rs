@@ -47,3 +47,11 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// The value at `fraction` (0.0–1.0) of `sorted`, nearest rank; 0 for an empty slice.
+pub fn percentile(sorted: &[u64], fraction: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    sorted[((sorted.len() - 1) as f64 * fraction).round() as usize]
+}

@@ -13,6 +13,7 @@ use std::{
 };
 use temporal_serverless_tests::{
     local_loop::{LocalLoop, LoopExtras},
+    percentile,
     workflow_timing::WorkflowTiming,
 };
 
@@ -66,13 +67,6 @@ impl Scenario {
             "billed_ms_per_workflow": self.billed_ms() as f64 / self.timings.len().max(1) as f64,
         })
     }
-}
-
-fn percentile(sorted: &[u64], fraction: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    sorted[((sorted.len() - 1) as f64 * fraction).round() as usize]
 }
 
 /// `first poll sent` lines of the function's log: request id → µs since the invocation started

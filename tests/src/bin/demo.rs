@@ -15,7 +15,7 @@ use std::{
     },
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
-use temporal_serverless_tests::local_loop::LocalLoop;
+use temporal_serverless_tests::{local_loop::LocalLoop, percentile};
 
 const TASK_QUEUE: &str = "shop";
 const COMPLETION_TIMEOUT: Duration = Duration::from_secs(120);
@@ -27,42 +27,10 @@ fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
+/// `"2026-11-21T23:43:21.804445888Z"` → milliseconds since the Unix epoch.
 fn rfc3339_ms(value: &Value) -> Option<u64> {
-    // "2026-11-21T23:43:21.804445888Z" → ms since epoch, without a date crate: days from civil.
-    let text = value.as_str()?;
-    let (date, time) = text.trim_end_matches('Z').split_once('T')?;
-    let mut date_parts = date.split('-').map(|part| part.parse::<i64>());
-    let (year, month, day) = (
-        date_parts.next()?.ok()?,
-        date_parts.next()?.ok()?,
-        date_parts.next()?.ok()?,
-    );
-    let (hms, fraction) = time.split_once('.').unwrap_or((time, "0"));
-    let mut time_parts = hms.split(':').map(|part| part.parse::<i64>());
-    let (hour, minute, second) = (
-        time_parts.next()?.ok()?,
-        time_parts.next()?.ok()?,
-        time_parts.next()?.ok()?,
-    );
-    let millis: i64 = format!("{fraction:0<3}")[..3].parse().ok()?;
-    let (y, m) = if month <= 2 {
-        (year - 1, month + 9)
-    } else {
-        (year, month - 3)
-    };
-    let era = y.div_euclid(400);
-    let year_of_era = y - era * 400;
-    let day_of_year = (153 * m + 2) / 5 + day - 1;
-    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
-    let days = era * 146_097 + day_of_era - 719_468;
-    Some((((days * 24 + hour) * 60 + minute) * 60 + second) as u64 * 1000 + millis as u64)
-}
-
-fn percentile(sorted: &[u64], fraction: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    sorted[((sorted.len() - 1) as f64 * fraction).round() as usize]
+    let time = chrono::DateTime::parse_from_rfc3339(value.as_str()?).ok()?;
+    u64::try_from(time.timestamp_millis()).ok()
 }
 
 fn main() -> ExitCode {
