@@ -24,6 +24,8 @@ pub const WCI_FLAGS: [&str; 6] = [
 pub struct LoopExtras<'a> {
     /// More `temporal-serverless lambda` arguments (e.g. `--keep-warm`).
     pub service_args: &'a [&'a str],
+    /// More dev server arguments (e.g. dynamic config).
+    pub server_args: &'a [&'a str],
     /// Where the service's and the functions' output goes (discarded if `None`).
     pub log: Option<&'a Path>,
 }
@@ -75,8 +77,13 @@ impl LocalLoop {
         extras: LoopExtras<'_>,
     ) -> Self {
         let lambda_address = format!("127.0.0.1:{}", free_port());
+        let server_args: Vec<&str> = WCI_FLAGS
+            .iter()
+            .chain(extras.server_args)
+            .copied()
+            .collect();
         let server = DevServer::start(
-            &WCI_FLAGS,
+            &server_args,
             &[
                 (
                     "AWS_ENDPOINT_URL_LAMBDA",

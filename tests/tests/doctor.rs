@@ -44,6 +44,7 @@ fn start(task_queue: &str, log: Option<&Path>, keep_warm_seconds: &str) -> Local
         LoopExtras {
             service_args: &["--event-retry-delays", "", "--keep-warm", keep_warm_seconds],
             log,
+            ..LoopExtras::default()
         },
     )
 }

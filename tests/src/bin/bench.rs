@@ -202,6 +202,7 @@ fn main() -> ExitCode {
         LoopExtras {
             service_args: &["--keep-warm", &keep_warm],
             log: Some(&log),
+            ..LoopExtras::default()
         },
     );
     if let Err(error) = lambda.deploy(&fixture, true) {
