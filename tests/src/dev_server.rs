@@ -142,6 +142,44 @@ impl DevServer {
         serde_json::from_str(&stdout).map_err(|error| format!("{error}: {stdout}"))
     }
 
+    /// `temporal workflow start` of `workflow_type` on `task_queue`, with a JSON `input`.
+    pub fn start_workflow(
+        &self,
+        task_queue: &str,
+        workflow_type: &str,
+        id: &str,
+        input: &str,
+    ) -> Result<String, String> {
+        self.cli(&[
+            "workflow",
+            "start",
+            "--task-queue",
+            task_queue,
+            "--type",
+            workflow_type,
+            "--workflow-id",
+            id,
+            "--input",
+            input,
+        ])
+    }
+
+    /// Whether workflow `id` has completed (any other status, or none yet: `false`).
+    pub fn is_completed(&self, id: &str) -> bool {
+        self.cli_json(&["workflow", "describe", "--workflow-id", id])
+            .is_ok_and(|description| {
+                description["workflowExecutionInfo"]["status"]
+                    == "WORKFLOW_EXECUTION_STATUS_COMPLETED"
+            })
+    }
+
+    /// Waits until workflow `id` has completed, at most `timeout`.
+    pub fn wait_until_completed(&self, id: &str, timeout: Duration) {
+        self.wait_for(timeout, &format!("{id} to complete"), |server| {
+            server.is_completed(id).then_some(())
+        });
+    }
+
     /// Polls `check` every 200 ms until it returns `Some`, at most `timeout`.
     pub fn wait_for<T>(
         &self,

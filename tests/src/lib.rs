@@ -48,6 +48,18 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The `temporal-serverless` CLI, which cargo builds beside `binary` (a test's
+/// `CARGO_BIN_EXE_…`) when it runs `cargo test --workspace`.
+pub fn cli_beside(binary: &std::path::Path) -> PathBuf {
+    let path = binary.with_file_name("temporal-serverless");
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo test --workspace`",
+        path.display()
+    );
+    path
+}
+
 /// The value at `fraction` (0.0–1.0) of `sorted`, nearest rank; 0 for an empty slice.
 pub fn percentile(sorted: &[u64], fraction: f64) -> u64 {
     if sorted.is_empty() {

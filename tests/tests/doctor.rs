@@ -8,6 +8,7 @@ use std::{
     time::Duration,
 };
 use temporal_serverless_tests::{
+    cli_beside,
     function_process::FunctionProcess,
     lambda_service::LambdaService,
     local_loop::{LocalLoop, LoopExtras},
@@ -21,15 +22,8 @@ fn fixture() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_fixture_function"))
 }
 
-/// The CLI sits beside the fixture; `cargo test --workspace` builds both.
 fn cli() -> PathBuf {
-    let path = fixture().with_file_name("temporal-serverless");
-    assert!(
-        path.is_file(),
-        "{} is missing: run `cargo test --workspace`",
-        path.display()
-    );
-    path
+    cli_beside(fixture())
 }
 
 /// The loop, without Event retries; instances stay warm for `keep_warm_seconds`.
@@ -191,31 +185,11 @@ fn healthy_deployment_then_missing_function_short_timeout_and_unqualified_arn() 
     );
     lambda
         .server
-        .cli(&[
-            "workflow",
-            "start",
-            "--task-queue",
-            "doctor-b",
-            "--type",
-            "Greet",
-            "--workflow-id",
-            "healthy",
-            "--input",
-            "\"doctor\"",
-        ])
+        .start_workflow("doctor-b", "Greet", "healthy", "\"doctor\"")
         .unwrap();
-    lambda.server.wait_for(
-        Duration::from_secs(60),
-        "the workflow to complete",
-        |server| {
-            let description = server
-                .cli_json(&["workflow", "describe", "--workflow-id", "healthy"])
-                .ok()?;
-            (description["workflowExecutionInfo"]["status"]
-                == "WORKFLOW_EXECUTION_STATUS_COMPLETED")
-                .then_some(())
-        },
-    );
+    lambda
+        .server
+        .wait_until_completed("healthy", Duration::from_secs(60));
 
     // Function missing (deleted after the version was made): GetFunction answers 404. The
     // server itself refuses to create a version for a missing function.

@@ -9,6 +9,7 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 use temporal_serverless_tests::{
+    cli_beside,
     local_loop::{LocalLoop, LoopExtras},
     workflow_timing::WorkflowTiming,
 };
@@ -20,15 +21,8 @@ fn fixture() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_fixture_function"))
 }
 
-/// The CLI sits beside the fixture; `cargo test --workspace` builds both.
 fn cli() -> PathBuf {
-    let path = fixture().with_file_name("temporal-serverless");
-    assert!(
-        path.is_file(),
-        "{} is missing: run `cargo test --workspace`",
-        path.display()
-    );
-    path
+    cli_beside(fixture())
 }
 
 #[test]
@@ -103,18 +97,7 @@ fn race(server_args: &[&str], task_queue: &str) {
         };
         lambda
             .server
-            .cli(&[
-                "workflow",
-                "start",
-                "--task-queue",
-                task_queue,
-                "--type",
-                workflow_type,
-                "--workflow-id",
-                &id,
-                "--input",
-                &input,
-            ])
+            .start_workflow(task_queue, workflow_type, &id, &input)
             .unwrap();
         started.push((id, workflow_type, Duration::from_millis(needs)));
     }

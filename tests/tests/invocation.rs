@@ -106,18 +106,7 @@ impl Loop {
 
     fn start_workflow(&self, workflow_type: &str, id: &str, input: &str) {
         self.server
-            .cli(&[
-                "workflow",
-                "start",
-                "--task-queue",
-                &self.task_queue,
-                "--type",
-                workflow_type,
-                "--workflow-id",
-                id,
-                "--input",
-                input,
-            ])
+            .start_workflow(&self.task_queue, workflow_type, id, input)
             .unwrap();
     }
 
@@ -477,7 +466,7 @@ fn an_invocation_with_nothing_to_do_ends_after_the_idle_window() {
 }
 
 /// The guard's verdict of one invocation by a fresh process (the guard runs once per process).
-fn guarded_invocation(server: &DevServer, guard: &str) -> (Invocation, String) {
+fn guarded_invocation(server: &DevServer, guard: &str) -> (Invocation, FunctionProcess) {
     let api = RuntimeApi::start();
     let function = FunctionProcess::spawn(
         fixture(),
@@ -490,7 +479,7 @@ fn guarded_invocation(server: &DevServer, guard: &str) -> (Invocation, String) {
         ],
     );
     let invocation = api.invoke(json!({}), Duration::from_secs(20));
-    (invocation, function.output())
+    (invocation, function)
 }
 
 fn version_exists(server: &DevServer) -> bool {
@@ -512,15 +501,8 @@ fn the_guard_refuses_to_poll_for_a_version_that_is_missing_or_has_no_compute_pro
     let server = DevServer::start(&[], &[]);
 
     // Version missing: the invocation fails at once, with the fixing command, and polls nothing.
-    let (invocation, output) = guarded_invocation(&server, "on");
-    let Outcome::Error(error) = &invocation.outcome else {
-        panic!("expected the guard to fail the invocation: {invocation:?}\n{output}");
-    };
-    assert_eq!(
-        error["errorType"], "TemporalServerless.VersionNotReady",
-        "{error}"
-    );
-    let message = error["errorMessage"].as_str().unwrap();
+    let (invocation, function) = guarded_invocation(&server, "on");
+    let message = expect_error(&invocation, &function, "TemporalServerless.VersionNotReady");
     assert!(message.contains("does not exist"), "{message}");
     assert!(
         message.contains(&format!(
@@ -539,23 +521,17 @@ fn the_guard_refuses_to_poll_for_a_version_that_is_missing_or_has_no_compute_pro
 
     // The Lambda invoked by hand first, without the guard: its poll creates the version, with no
     // compute provider — the troubleshooting guide's missing Worker Controller Instance.
-    let (invocation, output) = guarded_invocation(&server, "off");
+    let (invocation, function) = guarded_invocation(&server, "off");
     assert!(
         matches!(invocation.outcome, Outcome::Response(_)),
-        "{invocation:?}\n{output}"
+        "{invocation:?}\n{}",
+        function.output()
     );
     assert!(version_exists(&server));
 
     // From then on the guard names that state.
-    let (invocation, output) = guarded_invocation(&server, "on");
-    let Outcome::Error(error) = &invocation.outcome else {
-        panic!("expected the guard to fail the invocation: {invocation:?}\n{output}");
-    };
-    assert_eq!(
-        error["errorType"], "TemporalServerless.VersionNotReady",
-        "{error}"
-    );
-    let message = error["errorMessage"].as_str().unwrap();
+    let (invocation, function) = guarded_invocation(&server, "on");
+    let message = expect_error(&invocation, &function, "TemporalServerless.VersionNotReady");
     assert!(message.contains("no compute provider"), "{message}");
     assert!(
         message.contains(&format!(

@@ -7,20 +7,14 @@ use std::{
     path::{Path, PathBuf},
     time::{Duration, Instant},
 };
-use temporal_serverless_tests::lambda_service::LambdaService;
+use temporal_serverless_tests::{cli_beside, lambda_service::LambdaService};
 
 fn echo() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_echo_function"))
 }
 
 fn cli() -> PathBuf {
-    let path = echo().with_file_name("temporal-serverless");
-    assert!(
-        path.is_file(),
-        "{} is missing: run `cargo test --workspace`",
-        path.display()
-    );
-    path
+    cli_beside(echo())
 }
 
 const ARN: &str = "arn:aws:lambda:us-east-1:000000000000:function:echo";

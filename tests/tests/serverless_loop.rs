@@ -5,21 +5,14 @@ use std::{
     path::{Path, PathBuf},
     time::Duration,
 };
-use temporal_serverless_tests::local_loop::LocalLoop;
+use temporal_serverless_tests::{cli_beside, local_loop::LocalLoop};
 
 fn fixture() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_fixture_function"))
 }
 
-/// The CLI sits beside the fixture; `cargo test --workspace` builds both.
 fn cli() -> PathBuf {
-    let path = fixture().with_file_name("temporal-serverless");
-    assert!(
-        path.is_file(),
-        "{} is missing: run `cargo test --workspace`",
-        path.display()
-    );
-    path
+    cli_beside(fixture())
 }
 
 #[test]
@@ -51,33 +44,13 @@ fn the_server_alone_invokes_the_function_and_every_workflow_completes() {
         };
         lambda
             .server
-            .cli(&[
-                "workflow",
-                "start",
-                "--task-queue",
-                "loop-q",
-                "--type",
-                workflow_type,
-                "--workflow-id",
-                id,
-                "--input",
-                input,
-            ])
+            .start_workflow("loop-q", workflow_type, id, input)
             .unwrap();
     }
     for id in &ids {
-        lambda.server.wait_for(
-            Duration::from_secs(60),
-            &format!("{id} to complete"),
-            |server| {
-                let description = server
-                    .cli_json(&["workflow", "describe", "--workflow-id", id])
-                    .ok()?;
-                (description["workflowExecutionInfo"]["status"]
-                    == "WORKFLOW_EXECUTION_STATUS_COMPLETED")
-                    .then_some(())
-            },
-        );
+        lambda
+            .server
+            .wait_until_completed(id, Duration::from_secs(60));
     }
     // The work invocation is recorded when it ends, at the end of its work time.
     let records = lambda.server.wait_for(

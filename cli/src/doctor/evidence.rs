@@ -130,9 +130,7 @@ fn read_controller(cli: &TemporalCli, deployment: &str, build_id: &str) -> Contr
                 .as_str()
                 .map(str::to_owned)
         });
-    let history = cli
-        .json(&["workflow", "show", "--workflow-id", &id])
-        .unwrap_or(Value::Null);
+    let history = controller_history(cli, deployment, build_id);
     let mut scheduled = std::collections::HashMap::new();
     let (mut failures, mut activities, mut stats) = (Vec::new(), Vec::new(), Vec::new());
     for event in history["events"].as_array().into_iter().flatten() {
@@ -168,17 +166,33 @@ fn read_controller(cli: &TemporalCli, deployment: &str, build_id: &str) -> Contr
             activities.push(activity.clone());
         }
     }
-    let mut arns = Vec::new();
-    collect_arns(&history, &mut arns);
-    arns.sort();
-    arns.dedup();
     Controller {
         status,
         failures,
         activities,
         stats,
-        arns,
+        arns: history_arns(&history),
     }
+}
+
+/// The current run's history of the version's controller (`null` if it has none).
+fn controller_history(cli: &TemporalCli, deployment: &str, build_id: &str) -> Value {
+    cli.json(&[
+        "workflow",
+        "show",
+        "--workflow-id",
+        &controller_id(deployment, build_id),
+    ])
+    .unwrap_or(Value::Null)
+}
+
+/// The Lambda ARNs in a controller's history, sorted, each once.
+fn history_arns(history: &Value) -> Vec<String> {
+    let mut arns = Vec::new();
+    collect_arns(history, &mut arns);
+    arns.sort();
+    arns.dedup();
+    arns
 }
 
 /// Lambda ARNs anywhere in a history: in plain strings and in base64 payload data, which may
@@ -238,7 +252,8 @@ fn other_versions(cli: &TemporalCli, target: &Target) -> Vec<OtherVersion> {
         .map(|build_id| OtherVersion {
             build_id: build_id.to_owned(),
             role: role_of(build_id),
-            arns: read_controller(cli, &target.deployment, build_id).arns,
+            // Only its ARNs matter: its history, without the controller's status.
+            arns: history_arns(&controller_history(cli, &target.deployment, build_id)),
         })
         .collect()
 }

@@ -133,18 +133,7 @@ impl Bench {
                 scope.spawn(move || {
                     for id in chunk {
                         server
-                            .cli(&[
-                                "workflow",
-                                "start",
-                                "--task-queue",
-                                TASK_QUEUE,
-                                "--type",
-                                "Greet",
-                                "--workflow-id",
-                                id,
-                                "--input",
-                                "\"bench\"",
-                            ])
+                            .start_workflow(TASK_QUEUE, "Greet", id, "\"bench\"")
                             .expect("workflow start");
                     }
                 });

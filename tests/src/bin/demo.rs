@@ -94,18 +94,10 @@ fn main() -> ExitCode {
         } else {
             ("Newsletter", format!("\"subscriber-{n}\""))
         };
-        if let Err(error) = lambda.server.cli(&[
-            "workflow",
-            "start",
-            "--task-queue",
-            TASK_QUEUE,
-            "--type",
-            workflow_type,
-            "--workflow-id",
-            id,
-            "--input",
-            &input,
-        ]) {
+        if let Err(error) = lambda
+            .server
+            .start_workflow(TASK_QUEUE, workflow_type, id, &input)
+        {
             eprintln!("demo: {error}");
             return ExitCode::FAILURE;
         }
