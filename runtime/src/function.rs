@@ -4,6 +4,8 @@
 //! `deployment_guard`) → run a Worker for the binary's own Worker Deployment Version until
 //! `work_end` says stop (idle or work time over, polls drained) → shutdown hooks → answer.
 
+#[cfg(feature = "otel")]
+use crate::otel;
 use crate::{
     config, deadline, deployment_guard, error::ServerlessError, hooks, lambda_worker::LambdaWorker,
     manifest::Manifest, poll_gate::PollGate, task_observer::TaskObserver,
@@ -19,7 +21,7 @@ use std::{
     },
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
-use temporalio_client::{Client, Connection};
+use temporalio_client::{Client, ClientOptions, Connection};
 use temporalio_common::worker::{WorkerDeploymentOptions, WorkerDeploymentVersion};
 use temporalio_sdk::{Runtime, Worker};
 use tokio::sync::Mutex;
@@ -63,6 +65,9 @@ struct Process {
     /// Whether the deployment guard runs, and whether it has passed in this process.
     guard: bool,
     guard_passed: AtomicBool,
+    /// OpenTelemetry exporters, when the configure body asked for them.
+    #[cfg(feature = "otel")]
+    telemetry: Option<otel::Telemetry>,
 }
 
 /// Runs the Lambda function. Returns only if the process cannot serve invocations.
@@ -103,7 +108,18 @@ fn start(spec: FunctionSpec) -> Result<ExitCode, ServerlessError> {
             ServerlessError::Worker(format!("cannot start the tokio runtime: {error}"))
         })?;
     let result = tokio.block_on(async move {
-        let runtime = Runtime::from_current_tokio(Default::default())?;
+        // Inside the tokio runtime: the OTLP/gRPC exporters' channels need it.
+        #[cfg(feature = "otel")]
+        let telemetry = worker
+            .otel
+            .as_ref()
+            .map(|setup| otel::Telemetry::start(setup, &manifest, |name| std::env::var(name).ok()))
+            .transpose()?;
+        #[cfg(not(feature = "otel"))]
+        let runtime_options = Default::default();
+        #[cfg(feature = "otel")]
+        let runtime_options = otel_runtime_options(telemetry.as_ref())?;
+        let runtime = Runtime::from_current_tokio(runtime_options)?;
         let process = Arc::new(Process {
             manifest,
             task_queue,
@@ -115,6 +131,8 @@ fn start(spec: FunctionSpec) -> Result<ExitCode, ServerlessError> {
             gate: Default::default(),
             guard: deployment_guard::enabled(|name| std::env::var(name).ok()),
             guard_passed: AtomicBool::new(false),
+            #[cfg(feature = "otel")]
+            telemetry,
         });
         lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
             let process = process.clone();
@@ -130,6 +148,23 @@ fn start(spec: FunctionSpec) -> Result<ExitCode, ServerlessError> {
     result
         .map(|()| ExitCode::SUCCESS)
         .map_err(|error| ServerlessError::Worker(error.to_string()))
+}
+
+/// The SDK runtime's options: its worker metrics go to our meter when metrics are on.
+#[cfg(feature = "otel")]
+fn otel_runtime_options(
+    telemetry: Option<&otel::Telemetry>,
+) -> Result<temporalio_sdk::runtime::RuntimeOptions, ServerlessError> {
+    let Some(meter) = telemetry.and_then(otel::Telemetry::core_meter) else {
+        return Ok(Default::default());
+    };
+    let telemetry_options = temporalio_common::telemetry::TelemetryOptions::builder()
+        .metrics(meter)
+        .build();
+    temporalio_sdk::runtime::RuntimeOptions::builder()
+        .telemetry_options(telemetry_options)
+        .build()
+        .map_err(ServerlessError::Worker)
 }
 
 fn print_dry_run(manifest: &Manifest<'_>, task_queue: &str, worker: &LambdaWorker) {
@@ -164,8 +199,38 @@ impl Process {
             work_time_ms = Empty,
             tasks_completed = Empty,
             stop_reason = Empty,
+            trace_id = Empty,
         );
-        async move {
+        #[cfg(feature = "otel")]
+        let invocation_span = self.telemetry.as_ref().and_then(|telemetry| {
+            telemetry.start_invocation(otel::InvocationFacts {
+                request_id: &context.request_id,
+                invoked_function_arn: &context.invoked_function_arn,
+                xray_trace_header: context.xray_trace_id.as_deref(),
+                cold,
+            })
+        });
+        let answer = self
+            .serve(&context, started, cold)
+            .instrument(span.clone())
+            .await;
+        #[cfg(feature = "otel")]
+        if let Some(telemetry) = &self.telemetry {
+            self.export_telemetry(telemetry, invocation_span, &answer, context.deadline)
+                .instrument(span)
+                .await;
+        }
+        answer
+    }
+
+    /// The invocation up to its answer: plan → connect → guard → worker → drain → hooks.
+    async fn serve(
+        &self,
+        context: &lambda_runtime::Context,
+        started: Instant,
+        cold: bool,
+    ) -> Result<Value, ServerlessError> {
+        {
             let plan = deadline::plan(
                 deadline::remaining(context.deadline, now_ms()),
                 self.worker.shutdown_deadline_buffer(),
@@ -182,39 +247,59 @@ impl Process {
             if self.guard && !self.guard_passed.load(Ordering::Relaxed) {
                 // Before any poll: a poll could create the version without a compute provider.
                 let checking = Instant::now();
-                let verdict = tokio::time::timeout(connect_bound, deployment_guard::check(&client, &self.manifest, &context.invoked_function_arn))
-                    .await
-                    .unwrap_or_else(|_| Ok(deployment_guard::Checked::Unverified(format!("no answer within {} ms", connect_bound.as_millis()))));
+                let verdict = tokio::time::timeout(
+                    connect_bound,
+                    deployment_guard::check(&client, &self.manifest, &context.invoked_function_arn),
+                )
+                .await
+                .unwrap_or_else(|_| {
+                    Ok(deployment_guard::Checked::Unverified(format!(
+                        "no answer within {} ms",
+                        connect_bound.as_millis()
+                    )))
+                });
                 tracing::info!(guard_ms = checking.elapsed().as_millis() as u64, verdict = ?verdict.as_ref().map_err(ServerlessError::error_type), "deployment guard");
                 if verdict? == deployment_guard::Checked::Passed {
                     self.guard_passed.store(true, Ordering::Relaxed);
                 }
             }
             let identity = format!("{}@{}", context.request_id, context.invoked_function_arn);
-            let options = self
-                .worker
-                .worker_options(&self.task_queue, identity, self.deployment_options());
+            let options =
+                self.worker
+                    .worker_options(&self.task_queue, identity, self.deployment_options());
             let mut worker = Worker::new(&self.runtime, client, options)
                 .map_err(|error| ServerlessError::Worker(error.to_string()))?;
             let shutdown = worker.shutdown_handle();
             let work_time = plan.work_time.saturating_sub(started.elapsed());
-            let (idle_exit, observer, gate) = (self.worker.idle_exit, self.observer.clone(), self.gate.clone());
-            let timer = tokio::spawn(async move {
-                let reason = work_end::wait_for_work_end(work_time, idle_exit, &observer, &gate).await;
-                tracing::Span::current().record("stop_reason", reason.as_str());
-                shutdown();
-            }.instrument(tracing::Span::current()));
+            let (idle_exit, observer, gate) = (
+                self.worker.idle_exit,
+                self.observer.clone(),
+                self.gate.clone(),
+            );
+            let timer = tokio::spawn(
+                async move {
+                    let reason =
+                        work_end::wait_for_work_end(work_time, idle_exit, &observer, &gate).await;
+                    tracing::Span::current().record("stop_reason", reason.as_str());
+                    shutdown();
+                }
+                .instrument(tracing::Span::current()),
+            );
             // `run` returns once the worker has shut down: polls ended, in-flight tasks finished
             // or cancelled after the graceful period. An activity that ignores its cancellation
             // would hold `run` past Lambda's deadline, so the worker is abandoned at the end of
             // the graceful period (plus a little), keeping the rest of the buffer for the hooks
             // and the answer. Polls have stopped by then; only such activities are left, and
             // their attempts time out and are retried by the server.
-            let stop_by = (plan.work_time + self.worker.graceful_shutdown + ABANDON_GRACE).saturating_sub(started.elapsed());
+            let stop_by = (plan.work_time + self.worker.graceful_shutdown + ABANDON_GRACE)
+                .saturating_sub(started.elapsed());
             let outcome = match tokio::time::timeout(stop_by, worker.run()).await {
                 Ok(outcome) => outcome,
                 Err(_) => {
-                    tracing::Span::current().record("stop_reason", "abandoned activities that ignored cancellation");
+                    tracing::Span::current().record(
+                        "stop_reason",
+                        "abandoned activities that ignored cancellation",
+                    );
                     tracing::warn!(
                         graceful_shutdown_ms = self.worker.graceful_shutdown.as_millis() as u64,
                         "in-flight activities did not stop after cancellation; answering without them so the \
@@ -230,21 +315,35 @@ impl Process {
                 // invocation connects afresh.
                 *self.client.lock().await = None;
             }
-            let hook_time = deadline::remaining(context.deadline, now_ms()).saturating_sub(ANSWER_RESERVE);
-            let failed_hooks = match tokio::time::timeout(hook_time, hooks::run_all(&self.worker.shutdown_hooks)).await {
-                Ok(failed) => failed,
-                Err(_) => {
-                    tracing::error!(hook_time_ms = hook_time.as_millis() as u64, "shutdown hooks overran; answering without waiting for them");
-                    self.worker.shutdown_hooks.len()
-                }
-            };
+            let hook_time =
+                deadline::remaining(context.deadline, now_ms()).saturating_sub(ANSWER_RESERVE);
+            let failed_hooks =
+                match tokio::time::timeout(hook_time, hooks::run_all(&self.worker.shutdown_hooks))
+                    .await
+                {
+                    Ok(failed) => failed,
+                    Err(_) => {
+                        tracing::error!(
+                            hook_time_ms = hook_time.as_millis() as u64,
+                            "shutdown hooks overran; answering without waiting for them"
+                        );
+                        self.worker.shutdown_hooks.len()
+                    }
+                };
             if self.gate.outstanding() > 0 {
-                tracing::warn!(outstanding_polls = self.gate.outstanding(), "answering with polls outstanding: a task handed to them now waits for its timeout");
+                tracing::warn!(
+                    outstanding_polls = self.gate.outstanding(),
+                    "answering with polls outstanding: a task handed to them now waits for its timeout"
+                );
             }
             let tasks_completed = self.observer.tasks_completed();
             tracing::Span::current().record("tasks_completed", tasks_completed);
             outcome.map_err(|error| ServerlessError::Worker(error.to_string()))?;
-            tracing::info!(duration_ms = started.elapsed().as_millis() as u64, failed_hooks, "invocation done");
+            tracing::info!(
+                duration_ms = started.elapsed().as_millis() as u64,
+                failed_hooks,
+                "invocation done"
+            );
             Ok(json!({
                 "deployment": self.manifest.deployment_name,
                 "build_id": self.manifest.build_id,
@@ -254,8 +353,39 @@ impl Process {
                 "tasks_completed": tasks_completed,
             }))
         }
-        .instrument(span)
-        .await
+    }
+
+    /// The last step before the answer, after the shutdown hooks: end the invocation's span and
+    /// flush spans and metrics, because Lambda freezes the process once it has the answer.
+    /// Bounded by the flush timeout and by the time left, so a dead collector cannot make the
+    /// invocation miss its deadline.
+    #[cfg(feature = "otel")]
+    async fn export_telemetry(
+        &self,
+        telemetry: &otel::Telemetry,
+        invocation_span: Option<otel::InvocationSpan>,
+        answer: &Result<Value, ServerlessError>,
+        deadline_ms: u64,
+    ) {
+        if let Some(span) = invocation_span {
+            tracing::Span::current().record("trace_id", span.trace_id().to_string());
+            let error = answer.as_ref().err().map(ToString::to_string);
+            span.end(self.observer.tasks_completed(), error.as_deref());
+        }
+        let bound = deadline::remaining(deadline_ms, now_ms())
+            .saturating_sub(ANSWER_RESERVE)
+            .min(telemetry.flush_timeout());
+        let flushing = Instant::now();
+        match telemetry.flush(bound).await {
+            Ok(()) => tracing::debug!(
+                flush_ms = flushing.elapsed().as_millis() as u64,
+                "telemetry flushed"
+            ),
+            Err(problem) => tracing::warn!(
+                flush_ms = flushing.elapsed().as_millis() as u64,
+                "{problem}"
+            ),
+        }
     }
 
     /// The process's client, connecting first if there is none (cold start, or after a failure).
@@ -270,6 +400,7 @@ impl Process {
             bound,
             self.observer.clone(),
             self.gate.clone(),
+            |options| self.instrument_client(options),
         )
         .await?;
         tracing::info!(
@@ -278,6 +409,15 @@ impl Process {
         );
         *slot = Some(client.clone());
         Ok(client)
+    }
+
+    /// The client options with the SDK's tracing plugin when traces are on.
+    fn instrument_client(&self, options: ClientOptions) -> ClientOptions {
+        #[cfg(feature = "otel")]
+        if let Some(telemetry) = &self.telemetry {
+            return telemetry.instrument_client(options);
+        }
+        options
     }
 
     fn deployment_options(&self) -> WorkerDeploymentOptions {
@@ -297,8 +437,10 @@ async fn connect(
     bound: Duration,
     observer: Arc<TaskObserver>,
     gate: Arc<PollGate>,
+    instrument_client: impl FnOnce(ClientOptions) -> ClientOptions,
 ) -> Result<Client, ServerlessError> {
     let (mut connection_options, client_options) = config::load_connection_options()?;
+    let client_options = instrument_client(client_options);
     let address = connection_options.target.to_string();
     connection_options.connect_timeout = Some(bound);
     // The relay owns the channel; DNS load balancing would be the SDK's, and cannot be combined.

@@ -79,6 +79,8 @@ pub struct LambdaWorker {
     pub(crate) configuration_errors: Vec<String>,
     pub(crate) shutdown_hooks: Vec<ShutdownHook>,
     pub(crate) idle_exit: Option<Duration>,
+    #[cfg(feature = "otel")]
+    pub(crate) otel: Option<crate::otel::OtelSetup>,
 }
 
 impl Default for LambdaWorker {
@@ -101,6 +103,8 @@ impl Default for LambdaWorker {
             configuration_errors: Vec::new(),
             shutdown_hooks: Vec::new(),
             idle_exit: Some(DEFAULT_IDLE_EXIT),
+            #[cfg(feature = "otel")]
+            otel: None,
         }
     }
 }

@@ -41,6 +41,8 @@ mod hooks;
 pub mod lambda_arn;
 mod lambda_worker;
 pub mod manifest;
+#[cfg(feature = "otel")]
+pub mod otel;
 mod poll_gate;
 mod task_observer;
 mod versioning;

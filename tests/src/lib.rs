@@ -6,6 +6,7 @@ pub mod dev_server;
 pub mod function_process;
 pub mod lambda_service;
 pub mod local_loop;
+pub mod otlp_receiver;
 pub mod runtime_api;
 pub mod workflow_timing;
 

@@ -142,16 +142,13 @@ impl Service {
         let (answer_tx, answer_rx) = oneshot::channel();
         let timeout = function.config.timeout;
         // The deadline runs from the hand-over, as Lambda's does (init has its own limit).
+        let trace_header = xray_trace_header(&request_id);
         let job = Job {
             request_id: request_id.clone(),
             payload,
             timeout,
             invoked_arn,
-            trace_id: format!(
-                "Root=1-{:08x}-{}",
-                now_ms() / 1000,
-                &request_id.replace('-', "")[..24]
-            ),
+            trace_id: trace_header.clone(),
             taken: taken_tx,
             answer: answer_tx,
         };
@@ -177,6 +174,7 @@ impl Service {
         };
         let record = InvocationRecord {
             request_id,
+            trace_header,
             function: function.config.name.clone(),
             instance: instance.id.clone(),
             cold,
@@ -217,6 +215,19 @@ impl Service {
             }
         }
     }
+}
+
+/// The `Lambda-Runtime-Trace-Id` Lambda sends with active tracing off: an X-Ray trace (epoch
+/// seconds, then 24 hex digits), Lambda's own segment as the parent, not sampled. Derived from the
+/// request id so a record leads to its trace.
+fn xray_trace_header(request_id: &str) -> String {
+    let hex = request_id.replace('-', "");
+    format!(
+        "Root=1-{:08x}-{};Parent={};Sampled=0",
+        now_ms() / 1000,
+        &hex[..24],
+        &hex[16..32]
+    )
 }
 
 /// Waits for the instance to take the event and answer it, within its init and run limits.

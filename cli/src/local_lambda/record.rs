@@ -23,6 +23,8 @@ pub enum Outcome {
 pub struct InvocationRecord {
     /// Lambda request id.
     pub request_id: String,
+    /// The `Lambda-Runtime-Trace-Id` handed to the function (X-Ray).
+    pub trace_header: String,
     /// Function name.
     pub function: String,
     /// Instance that ran it.

@@ -1,7 +1,9 @@
 //! The Lambda function the end-to-end tests invoke: workflows of both versioning behaviors and
 //! an activity whose duration the test chooses. The task queue comes from `TEMPORAL_TASK_QUEUE`
 //! so that each test uses its own; `FIXTURE_IDLE_EXIT_MS` sets the idle window (tests that
-//! provoke many idle exits shorten it).
+//! provoke many idle exits shorten it). `FIXTURE_OTEL=1` turns OpenTelemetry on, exporting to
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` with a metric period far longer than any invocation, so that what
+//! the collector receives by an invocation's answer can only come from the end-of-invocation flush.
 
 use std::time::Duration;
 use temporal_serverless::prelude::*;
@@ -87,5 +89,11 @@ fn main(worker: &mut LambdaWorker) {
         .and_then(|value| value.parse().ok())
     {
         worker.idle_exit(Some(Duration::from_millis(millis)));
+    }
+    if std::env::var_os("FIXTURE_OTEL").is_some() {
+        worker.opentelemetry(
+            temporal_serverless::otel::OtelOptions::default()
+                .metric_period(Duration::from_secs(600)),
+        );
     }
 }

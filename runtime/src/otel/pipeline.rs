@@ -1,0 +1,198 @@
+//! The exporters and providers, built once per process at cold start (inside the tokio runtime:
+//! the OTLP/gRPC exporter's channel needs it), and the bounded flush that ends every invocation.
+
+use super::{
+    OtelSetup,
+    core_meter::LambdaCoreMeter,
+    invocation_span::{InvocationFacts, InvocationSpan},
+};
+use crate::{error::ServerlessError, manifest::Manifest};
+use opentelemetry::{KeyValue, metrics::MeterProvider as _, trace::TracerProvider as _};
+use opentelemetry_otlp::WithExportConfig;
+use opentelemetry_sdk::{
+    Resource,
+    metrics::{PeriodicReader, SdkMeterProvider},
+    trace::{Sampler, SdkTracerProvider, Tracer},
+};
+use std::{sync::Arc, time::Duration};
+use temporalio_client::ClientOptions;
+use temporalio_common::telemetry::metrics::CoreMeter;
+use temporalio_sdk::opentelemetry::{OpenTelemetryPlugin, WorkflowIdGenerator};
+
+/// The instrumentation scope of our own spans and of the SDK's worker metrics.
+const SCOPE: &str = "temporal-serverless";
+
+/// A process's telemetry: what exports, where to, and how long a flush may take.
+pub(crate) struct Telemetry {
+    endpoint: String,
+    flush_timeout: Duration,
+    metrics: Option<(SdkMeterProvider, Arc<dyn CoreMeter>)>,
+    traces: Option<(SdkTracerProvider, Tracer)>,
+}
+
+impl Telemetry {
+    /// Builds the exporters for `setup`. Nothing is sent yet: the gRPC channel connects on the
+    /// first export, so a missing collector does not slow the cold start.
+    pub(crate) fn start(
+        setup: &OtelSetup,
+        manifest: &Manifest<'_>,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ServerlessError> {
+        let endpoint = setup.options.resolved_endpoint(&var);
+        let flush_timeout = setup.options.flush_timeout;
+        let cannot_export = |error: &dyn std::fmt::Display| {
+            ServerlessError::Configure(format!(
+                "OpenTelemetry cannot export to {endpoint} ({error}); set OtelOptions::endpoint or \
+                 OTEL_EXPORTER_OTLP_ENDPOINT to the collector's OTLP/gRPC address, e.g. {}",
+                super::DEFAULT_ENDPOINT
+            ))
+        };
+        let resource = resource(&setup.options.resolved_service_name(&var), manifest, &var);
+        let metrics = if setup.metrics {
+            let exporter = opentelemetry_otlp::MetricExporter::builder()
+                .with_tonic()
+                .with_endpoint(&endpoint)
+                .with_timeout(flush_timeout)
+                .build()
+                .map_err(|error| cannot_export(&error))?;
+            let provider = SdkMeterProvider::builder()
+                .with_reader(
+                    PeriodicReader::builder(exporter)
+                        .with_interval(setup.options.metric_period)
+                        .build(),
+                )
+                .with_resource(resource.clone())
+                .build();
+            let tags = vec![
+                KeyValue::new("deployment_name", manifest.deployment_name.to_owned()),
+                KeyValue::new("build_id", manifest.build_id.to_owned()),
+            ];
+            let meter = LambdaCoreMeter::new(provider.meter(SCOPE), tags);
+            Some((provider, Arc::new(meter) as Arc<dyn CoreMeter>))
+        } else {
+            None
+        };
+        let traces = if setup.traces {
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(&endpoint)
+                .with_timeout(flush_timeout)
+                .build()
+                .map_err(|error| cannot_export(&error))?;
+            let provider = SdkTracerProvider::builder()
+                .with_batch_exporter(exporter)
+                // The SDK's plugin needs it: workflow spans get the same IDs on replay.
+                .with_id_generator(WorkflowIdGenerator::default())
+                // Not parent-based: Lambda's `Sampled=0` (active tracing off) would drop it all.
+                .with_sampler(Sampler::AlwaysOn)
+                .with_resource(resource)
+                .build();
+            let tracer = provider.tracer(SCOPE);
+            Some((provider, tracer))
+        } else {
+            None
+        };
+        Ok(Self {
+            endpoint,
+            flush_timeout,
+            metrics,
+            traces,
+        })
+    }
+
+    /// The meter the SDK's runtime records its worker metrics into, if metrics are on.
+    pub(crate) fn core_meter(&self) -> Option<Arc<dyn CoreMeter>> {
+        self.metrics.as_ref().map(|(_, meter)| meter.clone())
+    }
+
+    /// `options` with the SDK's OpenTelemetry plugin, if traces are on: workflow and activity
+    /// spans for every worker made from the client.
+    pub(crate) fn instrument_client(&self, options: ClientOptions) -> ClientOptions {
+        let Some((provider, _)) = &self.traces else {
+            return options;
+        };
+        let plugin = OpenTelemetryPlugin::builder()
+            .tracer(provider.tracer("temporalio-sdk"))
+            .build();
+        ClientOptions::new(options.namespace)
+            .data_converter(options.data_converter)
+            .client_interceptors(options.client_interceptors)
+            .plugin(plugin)
+            .build()
+    }
+
+    /// Starts the invocation's span, if traces are on.
+    pub(crate) fn start_invocation(&self, facts: InvocationFacts<'_>) -> Option<InvocationSpan> {
+        let (_, tracer) = self.traces.as_ref()?;
+        Some(InvocationSpan::start(tracer, facts))
+    }
+
+    /// The most [`Self::flush`] may take.
+    pub(crate) fn flush_timeout(&self) -> Duration {
+        self.flush_timeout
+    }
+
+    /// Sends what is buffered (spans, then metrics) and waits for the collector, at most
+    /// `bound`. On error or timeout the telemetry of this invocation is lost, never the answer.
+    pub(crate) async fn flush(&self, bound: Duration) -> Result<(), String> {
+        let traces = self.traces.as_ref().map(|(provider, _)| provider.clone());
+        let metrics = self.metrics.as_ref().map(|(provider, _)| provider.clone());
+        // The providers' flushes block their thread until the exporter answers.
+        let flushing = tokio::task::spawn_blocking(move || {
+            let mut problems = Vec::new();
+            if let Some(Err(error)) = traces.map(|provider| provider.force_flush()) {
+                problems.push(format!("spans: {error}"));
+            }
+            if let Some(Err(error)) = metrics.map(|provider| provider.force_flush()) {
+                problems.push(format!("metrics: {error}"));
+            }
+            problems
+        });
+        let problems = match tokio::time::timeout(bound, flushing).await {
+            Ok(Ok(problems)) => problems,
+            Ok(Err(panicked)) => vec![panicked.to_string()],
+            Err(_) => vec![format!("no answer within {} ms", bound.as_millis())],
+        };
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "telemetry not delivered to {} ({}); is the collector running (the ADOT layer \
+                 attached to the function, or OTEL_EXPORTER_OTLP_ENDPOINT right)?",
+                self.endpoint,
+                problems.join("; ")
+            ))
+        }
+    }
+}
+
+/// Who is reporting: the service, the Worker Deployment Version, and the Lambda function.
+fn resource(
+    service_name: &str,
+    manifest: &Manifest<'_>,
+    var: impl Fn(&str) -> Option<String>,
+) -> Resource {
+    let mut attributes = vec![
+        KeyValue::new("service.version", manifest.build_id.to_owned()),
+        KeyValue::new(
+            "temporal.worker_deployment_name",
+            manifest.deployment_name.to_owned(),
+        ),
+        KeyValue::new("temporal.worker_build_id", manifest.build_id.to_owned()),
+        KeyValue::new("cloud.provider", "aws"),
+        KeyValue::new("cloud.platform", "aws_lambda"),
+    ];
+    for (key, variable) in [
+        ("cloud.region", "AWS_REGION"),
+        ("faas.name", "AWS_LAMBDA_FUNCTION_NAME"),
+        ("faas.version", "AWS_LAMBDA_FUNCTION_VERSION"),
+    ] {
+        if let Some(value) = var(variable).filter(|value| !value.is_empty()) {
+            attributes.push(KeyValue::new(key, value));
+        }
+    }
+    Resource::builder_empty()
+        .with_service_name(service_name.to_owned())
+        .with_attributes(attributes)
+        .build()
+}
