@@ -121,3 +121,19 @@ fn deploy_prints_the_real_aws_commands_with_the_artifact_build_id() {
         "{stdout}"
     );
 }
+
+#[test]
+fn the_observed_example_configures_opentelemetry() {
+    let (ok, stdout, stderr) = run(Command::new(env!("CARGO_BIN_EXE_observed"))
+        .env("TEMPORAL_SERVERLESS_DRY_RUN", "1")
+        .env("AWS_LAMBDA_FUNCTION_NAME", "payments-fn")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .env_remove("OTEL_SERVICE_NAME"));
+    assert!(ok, "dry run failed: {stderr}");
+    assert!(
+        stdout.contains(
+            "opentelemetry metrics=true traces=true endpoint=http://localhost:4317 service_name=payments-fn"
+        ),
+        "{stdout}"
+    );
+}

@@ -175,6 +175,17 @@ fn print_dry_run(manifest: &Manifest<'_>, task_queue: &str, worker: &LambdaWorke
     for (workflow_type, behavior) in worker.versioning_behaviors() {
         println!("workflow {workflow_type} versioning={behavior}");
     }
+    #[cfg(feature = "otel")]
+    if let Some(setup) = &worker.otel {
+        let var = |name: &str| std::env::var(name).ok();
+        println!(
+            "opentelemetry metrics={} traces={} endpoint={} service_name={}",
+            setup.metrics,
+            setup.traces,
+            setup.options.resolved_endpoint(var),
+            setup.options.resolved_service_name(var)
+        );
+    }
 }
 
 fn now_ms() -> u64 {
@@ -370,7 +381,7 @@ impl Process {
         if let Some(span) = invocation_span {
             tracing::Span::current().record("trace_id", span.trace_id().to_string());
             let error = answer.as_ref().err().map(ToString::to_string);
-            span.end(self.observer.tasks_completed(), error.as_deref());
+            telemetry.end_invocation(span, self.observer.tasks_completed(), error.as_deref());
         }
         let bound = deadline::remaining(deadline_ms, now_ms())
             .saturating_sub(ANSWER_RESERVE)

@@ -32,10 +32,14 @@ pub struct ReceivedSpan {
     pub name: String,
     /// 32 hex digits.
     pub trace_id: String,
+    /// 16 hex digits.
+    pub span_id: String,
     /// 16 hex digits, empty for a root span.
     pub parent_span_id: String,
     /// The span's attributes.
     pub attributes: Attributes,
+    /// The spans it links to: (trace id, span id).
+    pub links: Vec<(String, String)>,
     /// The resource it was reported under.
     pub resource: Attributes,
 }
@@ -141,8 +145,14 @@ impl TraceService for Receiver {
                     spans.push(ReceivedSpan {
                         name: span.name,
                         trace_id: hex(&span.trace_id),
+                        span_id: hex(&span.span_id),
                         parent_span_id: hex(&span.parent_span_id),
                         attributes: attributes(span.attributes),
+                        links: span
+                            .links
+                            .iter()
+                            .map(|link| (hex(&link.trace_id), hex(&link.span_id)))
+                            .collect(),
                         resource: resource.clone(),
                     });
                 }

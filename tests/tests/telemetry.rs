@@ -159,6 +159,37 @@ fn metrics_and_spans_reach_the_collector_before_each_invocation_answers() {
         "an activity span: {names:?}"
     );
 
+    // The invocation links to every workflow and activity execution it ran.
+    let links: Vec<&(String, String)> = spans
+        .iter()
+        .filter(|span| span.name == "invocation")
+        .flat_map(|span| &span.links)
+        .collect();
+    let executions: Vec<&ReceivedSpan> = spans
+        .iter()
+        .filter(|span| {
+            span.name.starts_with("RunWorkflow:") || span.name.starts_with("RunActivity:")
+        })
+        .collect();
+    let count = |prefix: &str| {
+        executions
+            .iter()
+            .filter(|span| span.name.starts_with(prefix))
+            .count()
+    };
+    assert!(
+        count("RunWorkflow:Greet") >= 3 && count("RunActivity:") >= 3,
+        "3 workflows, 3 activities: {names:?}"
+    );
+    for execution in executions {
+        assert!(
+            links.contains(&&(execution.trace_id.clone(), execution.span_id.clone())),
+            "an invocation links to {} ({}): {links:?}",
+            execution.name,
+            execution.span_id
+        );
+    }
+
     // Every span and metric under the function's resource.
     for resource in spans
         .iter()

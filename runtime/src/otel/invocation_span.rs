@@ -58,12 +58,21 @@ impl InvocationSpan {
         self.span.span_context().trace_id()
     }
 
-    /// Ends the span with how the invocation went.
-    pub(crate) fn end(mut self, tasks_completed: u64, error: Option<&str>) {
+    /// Ends the span with how the invocation went and links to the task spans it ran.
+    pub(crate) fn end(
+        mut self,
+        tasks_completed: u64,
+        error: Option<&str>,
+        task_spans: Vec<(SpanContext, String)>,
+    ) {
         self.span.set_attribute(KeyValue::new(
             "temporal.tasks_completed",
             tasks_completed as i64,
         ));
+        for (task_span, name) in task_spans {
+            self.span
+                .add_link(task_span, vec![KeyValue::new("temporal.span_name", name)]);
+        }
         if let Some(error) = error {
             self.span.set_status(Status::error(error.to_owned()));
         }

@@ -17,12 +17,14 @@
 //!
 //! The flow per process and per invocation: [`OtelOptions`] (what the user asked for) →
 //! `pipeline` (exporters and providers, built once at cold start) → `core_meter` (the SDK's
-//! metrics into our meter) and `invocation_span` (one span per invocation, in the X-Ray trace
-//! Lambda hands over) → `pipeline::Telemetry::flush` after the shutdown hooks.
+//! metrics into our meter), `invocation_span` (one span per invocation, in the X-Ray trace
+//! Lambda hands over) and `task_links` (its links to the workflow and activity spans it ran) →
+//! `pipeline::Telemetry::flush` after the shutdown hooks.
 
 mod core_meter;
 mod invocation_span;
 mod pipeline;
+mod task_links;
 
 pub(crate) use invocation_span::{InvocationFacts, InvocationSpan};
 pub(crate) use pipeline::Telemetry;

@@ -5,6 +5,7 @@ use super::{
     OtelSetup,
     core_meter::LambdaCoreMeter,
     invocation_span::{InvocationFacts, InvocationSpan},
+    task_links::TaskSpanLinks,
 };
 use crate::{error::ServerlessError, manifest::Manifest};
 use opentelemetry::{KeyValue, metrics::MeterProvider as _, trace::TracerProvider as _};
@@ -21,6 +22,8 @@ use temporalio_sdk::opentelemetry::{OpenTelemetryPlugin, WorkflowIdGenerator};
 
 /// The instrumentation scope of our own spans and of the SDK's worker metrics.
 const SCOPE: &str = "temporal-serverless";
+/// The instrumentation scope of the spans the SDK's plugin makes.
+pub(super) const SDK_SCOPE: &str = "temporalio-sdk";
 
 /// A process's telemetry: what exports, where to, and how long a flush may take.
 pub(crate) struct Telemetry {
@@ -28,6 +31,7 @@ pub(crate) struct Telemetry {
     flush_timeout: Duration,
     metrics: Option<(SdkMeterProvider, Arc<dyn CoreMeter>)>,
     traces: Option<(SdkTracerProvider, Tracer)>,
+    task_spans: TaskSpanLinks,
 }
 
 impl Telemetry {
@@ -72,6 +76,7 @@ impl Telemetry {
         } else {
             None
         };
+        let task_spans = TaskSpanLinks::default();
         let traces = if setup.traces {
             let exporter = opentelemetry_otlp::SpanExporter::builder()
                 .with_tonic()
@@ -80,6 +85,7 @@ impl Telemetry {
                 .build()
                 .map_err(|error| cannot_export(&error))?;
             let provider = SdkTracerProvider::builder()
+                .with_span_processor(task_spans.clone())
                 .with_batch_exporter(exporter)
                 // The SDK's plugin needs it: workflow spans get the same IDs on replay.
                 .with_id_generator(WorkflowIdGenerator::default())
@@ -97,6 +103,7 @@ impl Telemetry {
             flush_timeout,
             metrics,
             traces,
+            task_spans,
         })
     }
 
@@ -112,7 +119,7 @@ impl Telemetry {
             return options;
         };
         let plugin = OpenTelemetryPlugin::builder()
-            .tracer(provider.tracer("temporalio-sdk"))
+            .tracer(provider.tracer(SDK_SCOPE))
             .build();
         ClientOptions::new(options.namespace)
             .data_converter(options.data_converter)
@@ -124,7 +131,19 @@ impl Telemetry {
     /// Starts the invocation's span, if traces are on.
     pub(crate) fn start_invocation(&self, facts: InvocationFacts<'_>) -> Option<InvocationSpan> {
         let (_, tracer) = self.traces.as_ref()?;
+        // Task spans of an earlier invocation that ended after its span did are not this one's.
+        self.task_spans.drain();
         Some(InvocationSpan::start(tracer, facts))
+    }
+
+    /// Ends the invocation's span, linked to the task spans that ended during it.
+    pub(crate) fn end_invocation(
+        &self,
+        span: InvocationSpan,
+        tasks_completed: u64,
+        error: Option<&str>,
+    ) {
+        span.end(tasks_completed, error, self.task_spans.drain());
     }
 
     /// The most [`Self::flush`] may take.
