@@ -13,10 +13,11 @@
 //! tasks are never taken, and the server invokes again, forever. The invocation carries no build
 //! ID, but the server invokes exactly the ARN (with qualifier) a version names: if our own
 //! version names another ARN, this invocation is for another build, and it fails at once, without
-//! polling, naming both builds (when the deployment answers within 300 ms) and the fix. Other
-//! versions naming the same ARN as ours make invocations ambiguous; reading every version at
-//! each cold start would cost more than it is worth (the deployment read is slow and
-//! rate-limited), so that case is left to `temporal-serverless doctor`.
+//! polling, naming both builds (when the deployment answers within 300 ms, and the refusal still
+//! comes within 700 ms of the guard's start) and the fix. Other versions naming the same ARN as
+//! ours make invocations ambiguous; reading every version at each cold start would cost more
+//! than it is worth (the deployment read is slow and rate-limited), so that case is left to
+//! `temporal-serverless doctor`.
 //!
 //! Passing checks are cached for the life of the process (warm invocations pay nothing); failing
 //! ones are repeated, so that a fixed version works without a new cold start. Set
@@ -61,6 +62,10 @@ const RATE_LIMIT_BACKOFF: std::time::Duration = std::time::Duration::from_millis
 /// How long the guard waits to name the build an invocation loop is for (reading the deployment
 /// can take hundreds of milliseconds right after a routing change); the loop is refused anyway.
 const NAMING_TIME: std::time::Duration = std::time::Duration::from_millis(300);
+/// Naming the build is worth waiting for only while the refusal still comes within this much of
+/// the guard's start: a loop must be stopped within a second, and reading our own version, which
+/// must come first, is a query the server may answer slowly under load.
+const NAMING_DEADLINE: std::time::Duration = std::time::Duration::from_millis(700);
 
 /// Versions of the deployment looked at for the invocation loop, most recent first.
 const MAX_VERSIONS_EXAMINED: usize = 20;
@@ -110,6 +115,7 @@ async fn refusal(
         problem,
         fix: fix_command(subcommand, &namespace, manifest, invoked_arn),
     };
+    let started = tokio::time::Instant::now();
     // Both are needed on every path but the loop's; read them together.
     let (own, controller_running) = tokio::join!(
         server.describe_version(manifest.build_id),
@@ -121,8 +127,9 @@ async fn refusal(
         // The server invokes exactly the ARN a version names, and ours names another: this
         // invocation is for another build — the invocation loop. Which build, if the deployment
         // says so quickly.
+        let naming_time = NAMING_TIME.min(NAMING_DEADLINE.saturating_sub(started.elapsed()));
         let invoked_for = tokio::time::timeout(
-            NAMING_TIME,
+            naming_time,
             server.builds_invoking(invoked_arn, manifest.build_id),
         )
         .await

@@ -1,8 +1,9 @@
 //! The process behind `#[serverless_worker]`. At cold start: read the embedded manifest, run the
-//! configure body once, start the tokio runtime. Per invocation: plan the deadline → connect (or
-//! reuse the connection) → guard the version (first invocation of the process:
-//! `deployment_guard`) → run a Worker for the binary's own Worker Deployment Version until
-//! `work_end` says stop (idle or work time over, polls drained) → shutdown hooks → answer.
+//! configure body once, start the tokio runtime (and the OpenTelemetry exporters, feature `otel`).
+//! Per invocation: plan the deadline → connect (or reuse the connection) → guard the version
+//! (first invocation of the process: `deployment_guard`) → run a Worker for the binary's own
+//! Worker Deployment Version until `work_end` says stop (idle or work time over, polls drained) →
+//! shutdown hooks → telemetry flush (`otel`) → answer.
 
 #[cfg(feature = "otel")]
 use crate::otel;
@@ -241,129 +242,129 @@ impl Process {
         started: Instant,
         cold: bool,
     ) -> Result<Value, ServerlessError> {
-        {
-            let plan = deadline::plan(
-                deadline::remaining(context.deadline, now_ms()),
-                self.worker.shutdown_deadline_buffer(),
-            )?;
-            tracing::Span::current().record("work_time_ms", plan.work_time.as_millis() as u64);
-            if plan.short {
-                tracing::warn!(
-                    work_time_ms = plan.work_time.as_millis() as u64,
-                    "little work time: activities longer than this will finish in a later invocation; raise the function's timeout"
-                );
-            }
-            let connect_bound = (plan.work_time / 2).min(MAX_CONNECT_TIME);
-            let client = self.client(connect_bound).await?;
-            if self.guard && !self.guard_passed.load(Ordering::Relaxed) {
-                // Before any poll: a poll could create the version without a compute provider.
-                let checking = Instant::now();
-                let verdict = tokio::time::timeout(
-                    connect_bound,
-                    deployment_guard::check(&client, &self.manifest, &context.invoked_function_arn),
-                )
-                .await
-                .unwrap_or_else(|_| {
-                    Ok(deployment_guard::Checked::Unverified(format!(
-                        "no answer within {} ms",
-                        connect_bound.as_millis()
-                    )))
-                });
-                tracing::info!(guard_ms = checking.elapsed().as_millis() as u64, verdict = ?verdict.as_ref().map_err(ServerlessError::error_type), "deployment guard");
-                if verdict? == deployment_guard::Checked::Passed {
-                    self.guard_passed.store(true, Ordering::Relaxed);
-                }
-            }
-            let identity = format!("{}@{}", context.request_id, context.invoked_function_arn);
-            let options =
-                self.worker
-                    .worker_options(&self.task_queue, identity, self.deployment_options());
-            let mut worker = Worker::new(&self.runtime, client, options)
-                .map_err(|error| ServerlessError::Worker(error.to_string()))?;
-            let shutdown = worker.shutdown_handle();
-            let work_time = plan.work_time.saturating_sub(started.elapsed());
-            let (idle_exit, observer, gate) = (
-                self.worker.idle_exit,
-                self.observer.clone(),
-                self.gate.clone(),
+        let plan = deadline::plan(
+            deadline::remaining(context.deadline, now_ms()),
+            self.worker.shutdown_deadline_buffer(),
+        )?;
+        tracing::Span::current().record("work_time_ms", plan.work_time.as_millis() as u64);
+        if plan.short {
+            tracing::warn!(
+                work_time_ms = plan.work_time.as_millis() as u64,
+                "little work time: activities longer than this will finish in a later invocation; raise the function's timeout"
             );
-            let timer = tokio::spawn(
-                async move {
-                    let reason =
-                        work_end::wait_for_work_end(work_time, idle_exit, &observer, &gate).await;
-                    tracing::Span::current().record("stop_reason", reason.as_str());
-                    shutdown();
-                }
-                .instrument(tracing::Span::current()),
-            );
-            // `run` returns once the worker has shut down: polls ended, in-flight tasks finished
-            // or cancelled after the graceful period. An activity that ignores its cancellation
-            // would hold `run` past Lambda's deadline, so the worker is abandoned at the end of
-            // the graceful period (plus a little), keeping the rest of the buffer for the hooks
-            // and the answer. Polls have stopped by then; only such activities are left, and
-            // their attempts time out and are retried by the server.
-            let stop_by = (plan.work_time + self.worker.graceful_shutdown + ABANDON_GRACE)
-                .saturating_sub(started.elapsed());
-            let outcome = match tokio::time::timeout(stop_by, worker.run()).await {
-                Ok(outcome) => outcome,
-                Err(_) => {
-                    tracing::Span::current().record(
-                        "stop_reason",
-                        "abandoned activities that ignored cancellation",
-                    );
-                    tracing::warn!(
-                        graceful_shutdown_ms = self.worker.graceful_shutdown.as_millis() as u64,
-                        "in-flight activities did not stop after cancellation; answering without them so the \
-                         invocation ends before its deadline (their attempts will be retried). Make long \
-                         activities heartbeat and honour cancellation"
-                    );
-                    Ok(())
-                }
-            };
-            timer.abort();
-            if outcome.is_err() {
-                // A connection broken while the process was frozen shows up here; the next
-                // invocation connects afresh.
-                *self.client.lock().await = None;
-            }
-            let hook_time =
-                deadline::remaining(context.deadline, now_ms()).saturating_sub(ANSWER_RESERVE);
-            let failed_hooks =
-                match tokio::time::timeout(hook_time, hooks::run_all(&self.worker.shutdown_hooks))
-                    .await
-                {
-                    Ok(failed) => failed,
-                    Err(_) => {
-                        tracing::error!(
-                            hook_time_ms = hook_time.as_millis() as u64,
-                            "shutdown hooks overran; answering without waiting for them"
-                        );
-                        self.worker.shutdown_hooks.len()
-                    }
-                };
-            if self.gate.outstanding() > 0 {
-                tracing::warn!(
-                    outstanding_polls = self.gate.outstanding(),
-                    "answering with polls outstanding: a task handed to them now waits for its timeout"
-                );
-            }
-            let tasks_completed = self.observer.tasks_completed();
-            tracing::Span::current().record("tasks_completed", tasks_completed);
-            outcome.map_err(|error| ServerlessError::Worker(error.to_string()))?;
-            tracing::info!(
-                duration_ms = started.elapsed().as_millis() as u64,
-                failed_hooks,
-                "invocation done"
-            );
-            Ok(json!({
-                "deployment": self.manifest.deployment_name,
-                "build_id": self.manifest.build_id,
-                "cold": cold,
-                "work_time_ms": plan.work_time.as_millis() as u64,
-                "failed_hooks": failed_hooks,
-                "tasks_completed": tasks_completed,
-            }))
         }
+        let connect_bound = (plan.work_time / 2).min(MAX_CONNECT_TIME);
+        let client = self.client(connect_bound).await?;
+        if self.guard && !self.guard_passed.load(Ordering::Relaxed) {
+            // Before any poll: a poll could create the version without a compute provider.
+            let checking = Instant::now();
+            let verdict = tokio::time::timeout(
+                connect_bound,
+                deployment_guard::check(&client, &self.manifest, &context.invoked_function_arn),
+            )
+            .await
+            .unwrap_or_else(|_| {
+                Ok(deployment_guard::Checked::Unverified(format!(
+                    "no answer within {} ms",
+                    connect_bound.as_millis()
+                )))
+            });
+            tracing::info!(guard_ms = checking.elapsed().as_millis() as u64, verdict = ?verdict.as_ref().map_err(ServerlessError::error_type), "deployment guard");
+            if verdict? == deployment_guard::Checked::Passed {
+                self.guard_passed.store(true, Ordering::Relaxed);
+            }
+        }
+        let identity = format!("{}@{}", context.request_id, context.invoked_function_arn);
+        let options =
+            self.worker
+                .worker_options(&self.task_queue, identity, self.deployment_options());
+        let mut worker = Worker::new(&self.runtime, client, options)
+            .map_err(|error| ServerlessError::Worker(error.to_string()))?;
+        let shutdown = worker.shutdown_handle();
+        let work_time = plan.work_time.saturating_sub(started.elapsed());
+        let (idle_exit, observer, gate) = (
+            self.worker.idle_exit,
+            self.observer.clone(),
+            self.gate.clone(),
+        );
+        let timer = tokio::spawn(
+            async move {
+                let reason =
+                    work_end::wait_for_work_end(work_time, idle_exit, &observer, &gate).await;
+                tracing::Span::current().record("stop_reason", reason.as_str());
+                shutdown();
+            }
+            .instrument(tracing::Span::current()),
+        );
+        // `run` returns once the worker has shut down: polls ended, in-flight tasks finished
+        // or cancelled after the graceful period. An activity that ignores its cancellation
+        // would hold `run` past Lambda's deadline, so the worker is abandoned at the end of
+        // the graceful period (plus a little), keeping the rest of the buffer for the hooks
+        // and the answer. Polls have stopped by then; only such activities are left, and
+        // their attempts time out and are retried by the server.
+        let stop_by = (plan.work_time + self.worker.graceful_shutdown + ABANDON_GRACE)
+            .saturating_sub(started.elapsed());
+        let outcome = match tokio::time::timeout(stop_by, worker.run()).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                tracing::Span::current().record(
+                    "stop_reason",
+                    "abandoned activities that ignored cancellation",
+                );
+                tracing::warn!(
+                    graceful_shutdown_ms = self.worker.graceful_shutdown.as_millis() as u64,
+                    "in-flight activities did not stop after cancellation; answering without them so the \
+                     invocation ends before its deadline (their attempts will be retried). Make long \
+                     activities heartbeat and honour cancellation"
+                );
+                Ok(())
+            }
+        };
+        timer.abort();
+        if outcome.is_err() {
+            // A connection broken while the process was frozen shows up here; the next
+            // invocation connects afresh.
+            *self.client.lock().await = None;
+        }
+        let hook_time =
+            deadline::remaining(context.deadline, now_ms()).saturating_sub(ANSWER_RESERVE);
+        let failed_hooks = match tokio::time::timeout(
+            hook_time,
+            hooks::run_all(&self.worker.shutdown_hooks),
+        )
+        .await
+        {
+            Ok(failed) => failed,
+            Err(_) => {
+                tracing::error!(
+                    hook_time_ms = hook_time.as_millis() as u64,
+                    "shutdown hooks overran; answering without waiting for them"
+                );
+                self.worker.shutdown_hooks.len()
+            }
+        };
+        if self.gate.outstanding() > 0 {
+            tracing::warn!(
+                outstanding_polls = self.gate.outstanding(),
+                "answering with polls outstanding: a task handed to them now waits for its timeout"
+            );
+        }
+        let tasks_completed = self.observer.tasks_completed();
+        tracing::Span::current().record("tasks_completed", tasks_completed);
+        outcome.map_err(|error| ServerlessError::Worker(error.to_string()))?;
+        tracing::info!(
+            duration_ms = started.elapsed().as_millis() as u64,
+            failed_hooks,
+            "invocation done"
+        );
+        Ok(json!({
+            "deployment": self.manifest.deployment_name,
+            "build_id": self.manifest.build_id,
+            "cold": cold,
+            "work_time_ms": plan.work_time.as_millis() as u64,
+            "failed_hooks": failed_hooks,
+            "tasks_completed": tasks_completed,
+        }))
     }
 
     /// The last step before the answer, after the shutdown hooks: end the invocation's span and
@@ -388,7 +389,7 @@ impl Process {
             .min(telemetry.flush_timeout());
         let flushing = Instant::now();
         match telemetry.flush(bound).await {
-            Ok(()) => tracing::debug!(
+            Ok(()) => tracing::info!(
                 flush_ms = flushing.elapsed().as_millis() as u64,
                 "telemetry flushed"
             ),

@@ -68,3 +68,39 @@ pub fn percentile(sorted: &[u64], fraction: f64) -> u64 {
     }
     sorted[((sorted.len() - 1) as f64 * fraction).round() as usize]
 }
+
+/// `text` without the terminal colours (ANSI escape sequences) the functions' log lines carry,
+/// which split field names from their values.
+pub fn strip_ansi(text: &str) -> String {
+    let mut plain = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            // ESC [ parameters final-letter
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            plain.push(c);
+        }
+    }
+    plain
+}
+
+/// The `<field>=<number>` values of every log line containing `marker`.
+pub fn logged_numbers(log: &str, marker: &str, field: &str) -> Vec<u64> {
+    log.lines()
+        .filter(|line| line.contains(marker))
+        .filter_map(|line| {
+            let plain = strip_ansi(line);
+            let start = plain.find(&format!("{field}="))? + field.len() + 1;
+            plain[start..]
+                .split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect()
+}

@@ -338,8 +338,13 @@ fn old_binary_for_a_new_version_is_the_invocation_loop() {
     let duration = refused["duration_ms"].as_f64().unwrap();
     let output = std::fs::read_to_string(&log).unwrap_or_default();
     let _ = std::fs::remove_file(&log);
+    // The guard answers as soon as the server has described our version, and waits to name the
+    // other build only while that keeps it under 700 ms. Describing a version is a query to the
+    // deployment's workflow, which right after `set-current-version`, with three loops on two
+    // cores, took up to ~900 ms in CI (unloaded: 566–822 ms from hand-over, cold); the bound
+    // leaves room for that, and the log's `guard_ms` says where the time went.
     assert!(
-        duration < 1000.0,
+        duration < 2000.0,
         "stopped after {duration} ms: {refused:#}\n{output}"
     );
     assert!(output.contains("invocation loop"), "{output}");

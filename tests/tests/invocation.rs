@@ -10,7 +10,9 @@ use temporal_serverless_tests::{
     dev_server::DevServer,
     free_port,
     function_process::FunctionProcess,
+    logged_numbers,
     runtime_api::{FUNCTION_ARN, Invocation, Outcome, RuntimeApi},
+    strip_ansi,
 };
 
 const BUILD_ID: &str = env!("FIXTURE_BUILD_ID");
@@ -145,40 +147,6 @@ fn status(description: &Value) -> &str {
     description["workflowExecutionInfo"]["status"]
         .as_str()
         .unwrap_or_default()
-}
-
-/// The `<field>=<number>` values of every log line containing `marker`.
-fn logged_numbers(output: &str, marker: &str, field: &str) -> Vec<u64> {
-    output
-        .lines()
-        .filter(|line| line.contains(marker))
-        .filter_map(|line| {
-            let plain: String = strip_ansi(line);
-            let start = plain.find(&format!("{field}="))? + field.len() + 1;
-            plain[start..]
-                .split(|c: char| !c.is_ascii_digit())
-                .next()?
-                .parse()
-                .ok()
-        })
-        .collect()
-}
-
-fn strip_ansi(line: &str) -> String {
-    let mut plain = String::new();
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c == 'm' {
-                    break;
-                }
-            }
-        } else {
-            plain.push(c);
-        }
-    }
-    plain
 }
 
 #[test]

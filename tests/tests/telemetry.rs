@@ -14,6 +14,7 @@ use std::{
 use temporal_serverless_tests::{
     cli_beside,
     local_loop::LocalLoop,
+    logged_numbers,
     otlp_receiver::{OtlpReceiver, ReceivedSpan},
 };
 
@@ -107,7 +108,7 @@ fn span_of<'a>(spans: &'a [ReceivedSpan], request_id: &str) -> Option<&'a Receiv
 #[test]
 fn metrics_and_spans_reach_the_collector_before_each_invocation_answers() {
     let receiver = OtlpReceiver::start();
-    let (_lambda, records) = run_workflows("otel-q", receiver.endpoint(), 3);
+    let (lambda, records) = run_workflows("otel-q", receiver.endpoint(), 3);
     // Read at once: everything asserted below arrived before these records were written.
     let spans = receiver.spans();
     let metrics = receiver.metrics();
@@ -244,18 +245,19 @@ fn metrics_and_spans_reach_the_collector_before_each_invocation_answers() {
             "{point:?}"
         );
     }
+    let mut kinds: Vec<&str> = spans.iter().map(|span| span.name.as_str()).collect();
+    kinds.sort();
+    kinds.dedup();
+    let mut metric_names = names.clone();
+    metric_names.sort();
+    metric_names.dedup();
     println!(
-        "telemetry: {} invocations, {} spans {:?}, {} metric series, {} export requests",
+        "telemetry: {} invocations, flushes took {:?} ms, {} export requests; {} spans {kinds:?}; {} metric series {metric_names:?}",
         records.len(),
+        flush_times(&lambda, "telemetry flushed"),
+        receiver.requests(),
         spans.len(),
-        {
-            let mut kinds: Vec<&str> = spans.iter().map(|span| span.name.as_str()).collect();
-            kinds.sort();
-            kinds.dedup();
-            kinds
-        },
         metrics.len(),
-        receiver.requests()
     );
 }
 
@@ -265,7 +267,24 @@ fn a_collector_that_never_answers_costs_at_most_the_flush_timeout() {
     // requests hang, the worst a dead collector can do.
     let black_hole = TcpListener::bind("127.0.0.1:0").unwrap();
     let endpoint = format!("http://{}", black_hole.local_addr().unwrap());
-    let (lambda, records) = run_workflows("otel-dead-q", &endpoint, 2);
+    answers_in_time_without_collector("never answering", "otel-hung-q", &endpoint);
+    drop(black_hole);
+}
+
+#[test]
+fn a_missing_collector_costs_at_most_the_flush_timeout() {
+    // A port nobody listens on: connections are refused, as when the ADOT layer is not attached.
+    let closed = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    answers_in_time_without_collector("missing", "otel-missing-q", &endpoint);
+}
+
+/// Runs workflows with telemetry going to `endpoint`, where no collector works: every invocation
+/// still answers successfully before its deadline, says the telemetry was not delivered, and
+/// gave up on it within the flush timeout.
+fn answers_in_time_without_collector(what: &str, task_queue: &str, endpoint: &str) {
+    let (lambda, records) = run_workflows(task_queue, endpoint, 2);
     for record in &records {
         assert_eq!(record["outcome"], "success", "{record:#}");
         let margin = record["deadline_margin_ms"].as_i64().unwrap();
@@ -274,19 +293,7 @@ fn a_collector_that_never_answers_costs_at_most_the_flush_timeout() {
             "answered {margin} ms before the deadline: {record:#}"
         );
     }
-    let log = without_colors(&std::fs::read_to_string(&lambda.log).unwrap_or_default());
-    let failed_flushes: Vec<u64> = log
-        .lines()
-        .filter(|line| line.contains("telemetry not delivered"))
-        .filter_map(|line| {
-            let digits = line.split("flush_ms=").nth(1)?;
-            digits
-                .split(|c: char| !c.is_ascii_digit())
-                .next()?
-                .parse()
-                .ok()
-        })
-        .collect();
+    let failed_flushes = flush_times(&lambda, "telemetry not delivered");
     assert!(
         failed_flushes.len() >= records.len(),
         "every invocation says its telemetry was not delivered: {failed_flushes:?}\n{}",
@@ -304,26 +311,12 @@ fn a_collector_that_never_answers_costs_at_most_the_flush_timeout() {
         .map(|record| record["duration_ms"].as_f64().unwrap())
         .collect();
     println!(
-        "collector never answering: flushes gave up after {failed_flushes:?} ms; invocations took {durations:?} ms"
+        "collector {what}: flushes gave up after {failed_flushes:?} ms; invocations took {durations:?} ms"
     );
-    drop(black_hole);
 }
 
-/// The log without the terminal colours the function's log lines carry.
-fn without_colors(log: &str) -> String {
-    let mut plain = String::with_capacity(log.len());
-    let mut chars = log.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            // CSI sequence: ESC [ parameters final-letter
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            plain.push(c);
-        }
-    }
-    plain
+/// `flush_ms` of the function's log lines that contain `marker`.
+fn flush_times(lambda: &LocalLoop, marker: &str) -> Vec<u64> {
+    let log = std::fs::read_to_string(&lambda.log).unwrap_or_default();
+    logged_numbers(&log, marker, "flush_ms")
 }

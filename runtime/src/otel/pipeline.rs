@@ -215,3 +215,88 @@ fn resource(
         .with_attributes(attributes)
         .build()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::otel::OtelOptions;
+
+    const MANIFEST: Manifest<'static> = Manifest {
+        deployment_name: "shop",
+        build_id: "v7",
+    };
+
+    fn setup(options: OtelOptions) -> OtelSetup {
+        OtelSetup {
+            options,
+            metrics: true,
+            traces: true,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_endpoint_that_is_no_uri_fails_the_cold_start_with_the_fix() {
+        let options = OtelOptions::default().endpoint("http://[not a host]:4317");
+        let Err(error) = Telemetry::start(&setup(options), &MANIFEST, |_| None) else {
+            panic!("an invalid endpoint was accepted");
+        };
+        let message = error.to_string();
+        assert!(message.contains("http://[not a host]:4317"), "{message}");
+        assert!(message.contains("OTEL_EXPORTER_OTLP_ENDPOINT"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_missing_collector_costs_the_cold_start_nothing_and_the_flush_its_bound() {
+        // Port 9 (discard) is closed on loopback: nothing answers there.
+        let options = OtelOptions::default().endpoint("http://127.0.0.1:9");
+        let telemetry = Telemetry::start(&setup(options), &MANIFEST, |_| None).unwrap();
+        assert!(telemetry.core_meter().is_some());
+        // Something to send: an invocation's span.
+        let span = telemetry
+            .start_invocation(InvocationFacts {
+                request_id: "r-1",
+                invoked_function_arn: "arn:aws:lambda:us-east-1:1:function:shop:live",
+                xray_trace_header: None,
+                cold: true,
+            })
+            .unwrap();
+        telemetry.end_invocation(span, 0, None);
+        let bound = Duration::from_millis(300);
+        let started = std::time::Instant::now();
+        let error = telemetry.flush(bound).await.unwrap_err();
+        assert!(
+            started.elapsed() < bound + Duration::from_millis(200),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(error.contains("http://127.0.0.1:9"), "{error}");
+    }
+
+    #[test]
+    fn the_resource_names_the_version_and_the_function() {
+        let env = |name: &str| {
+            [
+                ("AWS_REGION", "eu-west-1"),
+                ("AWS_LAMBDA_FUNCTION_NAME", "shop-fn"),
+            ]
+            .iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.to_string())
+        };
+        let resource = resource("shop-service", &MANIFEST, env);
+        let get = |key: &'static str| {
+            resource
+                .get(&opentelemetry::Key::from_static_str(key))
+                .map(|value| value.to_string())
+        };
+        assert_eq!(get("service.name").as_deref(), Some("shop-service"));
+        assert_eq!(get("service.version").as_deref(), Some("v7"));
+        assert_eq!(
+            get("temporal.worker_deployment_name").as_deref(),
+            Some("shop")
+        );
+        assert_eq!(get("cloud.region").as_deref(), Some("eu-west-1"));
+        assert_eq!(get("faas.name").as_deref(), Some("shop-fn"));
+        assert_eq!(get("faas.version"), None);
+    }
+}

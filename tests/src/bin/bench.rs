@@ -13,7 +13,7 @@ use std::{
 };
 use temporal_serverless_tests::{
     local_loop::{LocalLoop, LoopExtras},
-    percentile,
+    percentile, strip_ansi,
     workflow_timing::WorkflowTiming,
 };
 
@@ -94,24 +94,6 @@ fn first_polls(log: &Path) -> Vec<(String, u64, Option<u64>)> {
             ))
         })
         .collect()
-}
-
-/// The log may be coloured; field names and values are split by escape sequences.
-fn strip_ansi(text: &str) -> String {
-    let mut plain = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c == '\x1b' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            plain.push(c);
-        }
-    }
-    plain
 }
 
 struct Bench {
