@@ -52,19 +52,29 @@ impl LambdaService {
             .process_group(0)
             .spawn()
             .expect("the local Lambda service starts");
+        let mut service = Self {
+            child,
+            address,
+            records_path,
+        };
         let started = Instant::now();
-        while TcpStream::connect(&address).is_err() {
+        while TcpStream::connect(&service.address).is_err() {
             assert!(
                 started.elapsed() < Duration::from_secs(20),
                 "the local Lambda service did not listen"
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        Self {
-            child,
-            address,
-            records_path,
+        // Something answering there is not proof it is the service: if it could not bind, it
+        // has exited (`cannot listen on …`) and another process owns the port.
+        std::thread::sleep(Duration::from_millis(50));
+        if let Ok(Some(status)) = service.child.try_wait() {
+            panic!(
+                "the local Lambda service exited ({status}): {} is taken by another process",
+                service.address
+            );
         }
+        service
     }
 
     /// `http://127.0.0.1:port`, for `AWS_ENDPOINT_URL_LAMBDA` and `doctor --lambda-endpoint`.

@@ -49,6 +49,38 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A loopback port kept bound (listening, never accepting) until [`ReservedPort::release`], so
+/// that nothing else takes it meanwhile — a dev server binding its internal services to ports the
+/// OS picks, say — before the process it is meant for starts.
+pub struct ReservedPort {
+    listener: std::net::TcpListener,
+}
+
+impl ReservedPort {
+    /// Binds a port the OS picks.
+    pub fn new() -> Self {
+        Self {
+            listener: std::net::TcpListener::bind("127.0.0.1:0").unwrap(),
+        }
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn address(&self) -> String {
+        self.listener.local_addr().unwrap().to_string()
+    }
+
+    /// Frees the port for its process to bind, at once.
+    pub fn release(self) -> String {
+        self.address()
+    }
+}
+
+impl Default for ReservedPort {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// The `temporal-serverless` CLI, which cargo builds beside `binary` (a test's
 /// `CARGO_BIN_EXE_…`) when it runs `cargo test --workspace`.
 pub fn cli_beside(binary: &std::path::Path) -> PathBuf {

@@ -2,7 +2,7 @@
 //! Instance enabled and pointed at our local Lambda service (`temporal-serverless lambda`),
 //! which runs the function binary. The server alone decides when to invoke.
 
-use crate::{dev_server::DevServer, free_port, lambda_service::LambdaService};
+use crate::{ReservedPort, dev_server::DevServer, free_port, lambda_service::LambdaService};
 use serde_json::Value;
 use std::{
     path::{Path, PathBuf},
@@ -76,7 +76,11 @@ impl LocalLoop {
         function_env: &[(&str, &str)],
         extras: LoopExtras<'_>,
     ) -> Self {
-        let lambda_address = format!("127.0.0.1:{}", free_port());
+        // Held until the service starts: the dev server, started first because the functions
+        // need its address, binds ports of its own, and once took this one (the server's
+        // GetFunction then reached its own gRPC port).
+        let lambda_port = ReservedPort::new();
+        let lambda_address = lambda_port.address();
         let server_args: Vec<&str> = WCI_FLAGS
             .iter()
             .chain(extras.server_args)
@@ -118,7 +122,7 @@ impl LocalLoop {
                 free_port()
             ))
         });
-        let lambda = LambdaService::start_at(cli, &lambda_address, &args, Some(&log));
+        let lambda = LambdaService::start_at(cli, &lambda_port.release(), &args, Some(&log));
         Self {
             server,
             lambda,

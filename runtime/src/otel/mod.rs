@@ -145,7 +145,8 @@ impl LambdaWorker {
     /// Exports the SDK's worker metrics and traces (workflow and activity spans, one span per
     /// invocation) over OTLP/gRPC, for the ADOT collector layer: [`Self::opentelemetry_metrics`]
     /// and [`Self::opentelemetry_tracing`] in one call. Both are flushed before every invocation
-    /// answers, within [`OtelOptions::flush_timeout`].
+    /// answers, within [`OtelOptions::flush_timeout`]. Calling more than one of the three adds
+    /// their signals up; the options of the last call apply to all.
     pub fn opentelemetry(&mut self, options: OtelOptions) -> &mut Self {
         self.enable_otel(options, true, true)
     }

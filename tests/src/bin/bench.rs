@@ -13,6 +13,8 @@ use std::{
 };
 use temporal_serverless_tests::{
     local_loop::{LocalLoop, LoopExtras},
+    logged_numbers,
+    otlp_receiver::OtlpReceiver,
     percentile, strip_ansi,
     workflow_timing::WorkflowTiming,
 };
@@ -162,6 +164,13 @@ fn main() -> ExitCode {
     if !idle_exit_ms.is_empty() {
         function_env.push(("FIXTURE_IDLE_EXIT_MS", &idle_exit_ms));
     }
+    // BENCH_OTEL=1: the same run with OpenTelemetry on, exporting to a receiver on loopback, to
+    // see what metrics, traces and the per-invocation flush cost.
+    let receiver = std::env::var_os("BENCH_OTEL").map(|_| OtlpReceiver::start());
+    if let Some(receiver) = &receiver {
+        function_env.push(("FIXTURE_OTEL", "1"));
+        function_env.push(("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint()));
+    }
     println!("bench: starting the dev server and the local Lambda service");
     let lambda = LocalLoop::start_with(
         &cli,
@@ -308,7 +317,25 @@ fn main() -> ExitCode {
         ))
     );
 
+    let flushes = {
+        let log = std::fs::read_to_string(&bench.log).unwrap_or_default();
+        let mut flushes = logged_numbers(&log, "telemetry flushed", "flush_ms");
+        flushes.sort_unstable();
+        flushes
+    };
+    if let Some(receiver) = &receiver {
+        println!(
+            "| OpenTelemetry: flush before the answer p50 / max (ms); spans, metric series received | {} / {}; {}, {} | |",
+            percentile(&flushes, 0.5),
+            flushes.last().copied().unwrap_or(0),
+            receiver.spans().len(),
+            receiver.metrics().len()
+        );
+    }
+
     let report = json!({
+        "opentelemetry": receiver.is_some(),
+        "telemetry_flush_ms": flushes,
         "cold_start_spawn_to_first_poll_ms": spawn_to_poll,
         "cold_start_handler_to_first_poll_ms": cold_starts.iter().map(|(_, handler)| *handler).collect::<Vec<_>>(),
         "warm_invocation_to_first_poll_ms": warm_polls,
