@@ -15,6 +15,7 @@ use opentelemetry_proto::tonic::{
     },
     common::v1::{AnyValue, KeyValue, any_value::Value},
     metrics::v1::metric::Data,
+    resource::v1::Resource,
 };
 use std::{
     collections::BTreeMap,
@@ -134,12 +135,7 @@ impl TraceService for Receiver {
         *self.0.requests.lock().unwrap() += 1;
         let mut spans = self.0.spans.lock().unwrap();
         for resource_spans in request.into_inner().resource_spans {
-            let resource = attributes(
-                resource_spans
-                    .resource
-                    .map(|resource| resource.attributes)
-                    .unwrap_or_default(),
-            );
+            let resource = resource_attributes(resource_spans.resource);
             for scope_spans in resource_spans.scope_spans {
                 for span in scope_spans.spans {
                     spans.push(ReceivedSpan {
@@ -171,12 +167,7 @@ impl MetricsService for Receiver {
         *self.0.requests.lock().unwrap() += 1;
         let mut metrics = self.0.metrics.lock().unwrap();
         for resource_metrics in request.into_inner().resource_metrics {
-            let resource = attributes(
-                resource_metrics
-                    .resource
-                    .map(|resource| resource.attributes)
-                    .unwrap_or_default(),
-            );
+            let resource = resource_attributes(resource_metrics.resource);
             for scope_metrics in resource_metrics.scope_metrics {
                 for metric in scope_metrics.metrics {
                     metrics.push(ReceivedMetric {
@@ -220,6 +211,14 @@ fn point_attributes(data: Option<Data>) -> Vec<Attributes> {
             .collect(),
         None => Vec::new(),
     }
+}
+
+fn resource_attributes(resource: Option<Resource>) -> Attributes {
+    attributes(
+        resource
+            .map(|resource| resource.attributes)
+            .unwrap_or_default(),
+    )
 }
 
 fn attributes(pairs: Vec<KeyValue>) -> Attributes {
