@@ -154,22 +154,34 @@ impl Telemetry {
     /// Sends what is buffered (spans, then metrics) and waits for the collector, at most
     /// `bound`. On error or timeout the telemetry of this invocation is lost, never the answer.
     pub(crate) async fn flush(&self, bound: Duration) -> Result<(), String> {
-        let traces = self.traces.as_ref().map(|(provider, _)| provider.clone());
-        let metrics = self.metrics.as_ref().map(|(provider, _)| provider.clone());
-        // The providers' flushes block their thread until the exporter answers.
-        let flushing = tokio::task::spawn_blocking(move || {
-            let mut problems = Vec::new();
-            if let Some(Err(error)) = traces.map(|provider| provider.force_flush()) {
-                problems.push(format!("spans: {error}"));
-            }
-            if let Some(Err(error)) = metrics.map(|provider| provider.force_flush()) {
-                problems.push(format!("metrics: {error}"));
-            }
-            problems
+        // Each provider's flush blocks its thread until the exporter answers; both run at once,
+        // so that a slow span export does not use up the metrics' time too.
+        let traces = self.traces.as_ref().map(|(provider, _)| {
+            let provider = provider.clone();
+            tokio::task::spawn_blocking(move || {
+                provider
+                    .force_flush()
+                    .map_err(|error| format!("spans: {error}"))
+            })
         });
-        let problems = match tokio::time::timeout(bound, flushing).await {
-            Ok(Ok(problems)) => problems,
-            Ok(Err(panicked)) => vec![panicked.to_string()],
+        let metrics = self.metrics.as_ref().map(|(provider, _)| {
+            let provider = provider.clone();
+            tokio::task::spawn_blocking(move || {
+                provider
+                    .force_flush()
+                    .map_err(|error| format!("metrics: {error}"))
+            })
+        });
+        let flushes = futures::future::join_all(traces.into_iter().chain(metrics));
+        let problems: Vec<String> = match tokio::time::timeout(bound, flushes).await {
+            Ok(results) => results
+                .into_iter()
+                .filter_map(|result| match result {
+                    Ok(Ok(())) => None,
+                    Ok(Err(problem)) => Some(problem),
+                    Err(panicked) => Some(panicked.to_string()),
+                })
+                .collect(),
             Err(_) => vec![format!("no answer within {} ms", bound.as_millis())],
         };
         if problems.is_empty() {
