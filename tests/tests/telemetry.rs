@@ -4,9 +4,9 @@
 //! the test, so what the receiver holds when an invocation's record appears (the record is
 //! written after the answer) came from the flush before that answer.
 
-use chrono::DateTime;
 use serde_json::Value;
 use std::{
+    collections::{HashMap, HashSet},
     net::TcpListener,
     path::{Path, PathBuf},
     time::{Duration, Instant},
@@ -16,6 +16,7 @@ use temporal_serverless_tests::{
     local_loop::LocalLoop,
     logged_numbers,
     otlp_receiver::{OtlpReceiver, ReceivedSpan},
+    strip_ansi,
 };
 
 fn fixture() -> &'static Path {
@@ -26,10 +27,24 @@ fn cli() -> PathBuf {
     cli_beside(fixture())
 }
 
-/// Starts the loop with telemetry exported to `endpoint`, deploys, runs `workflows` Greet
-/// workflows to completion, and returns the loop and the records of every invocation up to the
-/// one that completed the last workflow.
-fn run_workflows(task_queue: &str, endpoint: &str, workflows: usize) -> (LocalLoop, Vec<Value>) {
+/// What a run saw: every invocation's record, and for each invocation (by request id) the
+/// spans the receiver held right after its record appeared — records are written after the
+/// answer, so those spans were sent before it.
+struct Run {
+    lambda: LocalLoop,
+    records: Vec<Value>,
+    spans_at_answer: HashMap<String, Vec<ReceivedSpan>>,
+}
+
+/// Starts the loop with telemetry exported to `endpoint` (where `receiver`, if any, listens),
+/// deploys, runs `workflows` Greet workflows, and returns once they have completed and every
+/// invocation the function logged has answered.
+fn run_workflows(
+    task_queue: &str,
+    endpoint: &str,
+    workflows: usize,
+    receiver: Option<&OtlpReceiver>,
+) -> Run {
     let lambda = LocalLoop::start(
         &cli(),
         "fixture",
@@ -54,44 +69,53 @@ fn run_workflows(task_queue: &str, endpoint: &str, workflows: usize) -> (LocalLo
             .start_workflow(task_queue, "Greet", id, "\"Telemetry\"")
             .unwrap();
     }
-    let mut last_close_ms = 0;
-    for id in &ids {
-        lambda
-            .server
-            .wait_until_completed(id, Duration::from_secs(60));
-        last_close_ms = last_close_ms.max(close_time_ms(&lambda, id));
-    }
-    // The invocation that completed the last workflow answers after that workflow closed.
+    let mut spans_at_answer = HashMap::new();
+    let mut completed = false;
     let started = Instant::now();
     loop {
         let records = lambda.records();
-        let ended_after_close = records.iter().any(|record| {
-            record["started_at_ms"].as_f64().unwrap() + record["duration_ms"].as_f64().unwrap()
-                >= last_close_ms as f64
-        });
-        if ended_after_close {
-            return (lambda, records);
+        let answered: HashSet<String> = records
+            .iter()
+            .map(|record| record["request_id"].as_str().unwrap().to_owned())
+            .collect();
+        if let Some(receiver) = receiver {
+            let new: Vec<&String> = answered
+                .iter()
+                .filter(|id| !spans_at_answer.contains_key(*id))
+                .collect();
+            if !new.is_empty() {
+                let spans = receiver.spans();
+                for id in new {
+                    spans_at_answer.insert(id.clone(), spans.clone());
+                }
+            }
+        }
+        completed = completed || ids.iter().all(|id| lambda.server.is_completed(id));
+        if completed && invocations_logged(&lambda).is_subset(&answered) {
+            return Run {
+                lambda,
+                records,
+                spans_at_answer,
+            };
         }
         assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "no invocation that ended after the last workflow closed, within 30 s: {records:#?}\n{}",
+            started.elapsed() < Duration::from_secs(90),
+            "workflows completed: {completed}; invocations answered: {answered:?}, logged: {:?}\n{}",
+            invocations_logged(&lambda),
             lambda.log_tail(60)
         );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
 
-fn close_time_ms(lambda: &LocalLoop, id: &str) -> u64 {
-    let description = lambda
-        .server
-        .cli_json(&["workflow", "describe", "--workflow-id", id])
-        .unwrap();
-    let close_time = description["workflowExecutionInfo"]["closeTime"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{id} has a close time: {description:#}"));
-    DateTime::parse_from_rfc3339(close_time)
-        .unwrap()
-        .timestamp_millis() as u64
+/// The request ids of the invocations the function has logged from (each logs while it runs).
+fn invocations_logged(lambda: &LocalLoop) -> HashSet<String> {
+    let log = strip_ansi(&std::fs::read_to_string(&lambda.log).unwrap_or_default());
+    log.split("requestId=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_owned)
+        .collect()
 }
 
 fn span_of<'a>(spans: &'a [ReceivedSpan], request_id: &str) -> Option<&'a ReceivedSpan> {
@@ -108,21 +132,38 @@ fn span_of<'a>(spans: &'a [ReceivedSpan], request_id: &str) -> Option<&'a Receiv
 #[test]
 fn metrics_and_spans_reach_the_collector_before_each_invocation_answers() {
     let receiver = OtlpReceiver::start();
-    let (lambda, records) = run_workflows("otel-q", receiver.endpoint(), 3);
-    // Read at once: everything asserted below arrived before these records were written.
+    let Run {
+        lambda,
+        records,
+        spans_at_answer,
+    } = run_workflows("otel-q", receiver.endpoint(), 3, Some(&receiver));
     let spans = receiver.spans();
+    // The metric period is 10 minutes: any metric here came from a flush.
     let metrics = receiver.metrics();
     let build_id = env!("FIXTURE_BUILD_ID");
 
-    // A span per invocation, in the X-Ray trace the Lambda service handed over.
+    // A span per invocation, in the X-Ray trace the Lambda service handed over, received
+    // before the invocation answered, together with the task spans it links to.
     for record in &records {
         let request_id = record["request_id"].as_str().unwrap();
-        let span = span_of(&spans, request_id).unwrap_or_else(|| {
+        let before_answer = &spans_at_answer[request_id];
+        let span = span_of(before_answer, request_id).unwrap_or_else(|| {
             panic!(
-                "no invocation span for {request_id} by its answer; spans: {:#?}",
-                spans.iter().map(|span| &span.name).collect::<Vec<_>>()
+                "no invocation span for {request_id} by its answer; spans then: {:#?}",
+                before_answer
+                    .iter()
+                    .map(|span| &span.name)
+                    .collect::<Vec<_>>()
             )
         });
+        for (trace_id, span_id) in &span.links {
+            assert!(
+                before_answer
+                    .iter()
+                    .any(|task| &task.trace_id == trace_id && &task.span_id == span_id),
+                "{request_id} links to span {span_id}, which had not arrived by its answer"
+            );
+        }
         let header = record["trace_header"].as_str().unwrap();
         let root = header
             .split(';')
@@ -284,7 +325,9 @@ fn a_missing_collector_costs_at_most_the_flush_timeout() {
 /// still answers successfully before its deadline, says the telemetry was not delivered, and
 /// gave up on it within the flush timeout.
 fn answers_in_time_without_collector(what: &str, task_queue: &str, endpoint: &str) {
-    let (lambda, records) = run_workflows(task_queue, endpoint, 2);
+    let Run {
+        lambda, records, ..
+    } = run_workflows(task_queue, endpoint, 2, None);
     for record in &records {
         assert_eq!(record["outcome"], "success", "{record:#}");
         let margin = record["deadline_margin_ms"].as_i64().unwrap();
