@@ -27,7 +27,7 @@ fn cli() -> PathBuf {
 }
 
 /// The loop, without Event retries; instances stay warm for `keep_warm_seconds`.
-fn start(task_queue: &str, log: Option<&Path>, keep_warm_seconds: &str) -> LocalLoop {
+fn start(task_queue: &str, keep_warm_seconds: &str) -> LocalLoop {
     LocalLoop::start_with(
         &cli(),
         "fixture",
@@ -37,7 +37,6 @@ fn start(task_queue: &str, log: Option<&Path>, keep_warm_seconds: &str) -> Local
         &[("TEMPORAL_TASK_QUEUE", task_queue)],
         LoopExtras {
             service_args: &["--event-retry-delays", "", "--keep-warm", keep_warm_seconds],
-            log,
             ..LoopExtras::default()
         },
     )
@@ -79,7 +78,7 @@ fn invoke_by_hand(lambda: &LocalLoop, function: &str) -> Value {
 
 #[test]
 fn missing_version_manual_first_invocation_and_missing_compute_provider() {
-    let lambda = start("doctor-a", None, "600");
+    let lambda = start("doctor-a", "600");
 
     // 1. Version missing. Doctor fails it; an invocation by hand is refused before any poll.
     let (success, checks) = doctor(&lambda, &[]);
@@ -154,9 +153,8 @@ fn missing_version_manual_first_invocation_and_missing_compute_provider() {
 
 #[test]
 fn healthy_deployment_then_missing_function_short_timeout_and_unqualified_arn() {
-    let log = std::env::temp_dir().join(format!("tsls-doctor-b-{}.log", std::process::id()));
     // Instances are reclaimed after 2 s idle, so that a later invocation starts cold and guards.
-    let lambda = start("doctor-b", Some(&log), "2");
+    let lambda = start("doctor-b", "2");
     lambda
         .deploy(fixture(), true)
         .unwrap_or_else(|error| panic!("deploy failed: {error}"));
@@ -278,8 +276,7 @@ fn healthy_deployment_then_missing_function_short_timeout_and_unqualified_arn() 
     std::thread::sleep(Duration::from_secs(3));
     let (status, _, body) = lambda.lambda.invoke(FUNCTION, "RequestResponse", json!({}));
     assert_eq!(status, 200, "{body}");
-    let output = std::fs::read_to_string(&log).unwrap_or_default();
-    let _ = std::fs::remove_file(&log);
+    let output = std::fs::read_to_string(&lambda.log).unwrap_or_default();
     assert!(
         output.contains("the version's Lambda ARN is unqualified"),
         "no unqualified-ARN warning at the cold start: {output}"
@@ -288,8 +285,7 @@ fn healthy_deployment_then_missing_function_short_timeout_and_unqualified_arn() 
 
 #[test]
 fn old_binary_for_a_new_version_is_the_invocation_loop() {
-    let log = std::env::temp_dir().join(format!("tsls-doctor-c-{}.log", std::process::id()));
-    let lambda = start("doctor-c", Some(&log), "600");
+    let lambda = start("doctor-c", "600");
     // The binary's own version, on its own alias.
     lambda
         .deploy_as(fixture(), &format!("{FUNCTION}:v1"), true)
@@ -336,8 +332,7 @@ fn old_binary_for_a_new_version_is_the_invocation_loop() {
                     .find(|record| record["outcome"] == "error")
             });
     let duration = refused["duration_ms"].as_f64().unwrap();
-    let output = std::fs::read_to_string(&log).unwrap_or_default();
-    let _ = std::fs::remove_file(&log);
+    let output = std::fs::read_to_string(&lambda.log).unwrap_or_default();
     // The guard answers as soon as the server has described our version, and waits to name the
     // other build only while that keeps it under 700 ms. Describing a version is a query to the
     // deployment's workflow, which right after `set-current-version`, with three loops on two

@@ -151,7 +151,7 @@ impl Telemetry {
         self.flush_timeout
     }
 
-    /// Sends what is buffered (spans, then metrics) and waits for the collector, at most
+    /// Sends what is buffered (spans and metrics, at once) and waits for the collector, at most
     /// `bound`. On error or timeout the telemetry of this invocation is lost, never the answer.
     pub(crate) async fn flush(&self, bound: Duration) -> Result<(), String> {
         // Each provider's flush blocks its thread until the exporter answers; both run at once,
