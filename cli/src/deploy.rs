@@ -4,7 +4,7 @@
 
 use crate::{
     inspect::read_artifact,
-    temporal_cli::{TemporalCli, bound_task_queues},
+    temporal_cli::{TemporalCli, bound_routable_task_queues, bound_task_queues, routes_to_current},
 };
 use clap::Args;
 use std::{
@@ -29,7 +29,8 @@ pub struct DeployArgs {
     /// External ID of that role's trust policy (real AWS).
     #[arg(long, requires = "role_arn")]
     pub external_id: Option<String>,
-    /// Make the version current once its task queues are bound.
+    /// Make the version current once its task queues are bound, and wait until they route new
+    /// work to it.
     #[arg(long)]
     pub set_current: bool,
     /// Print the commands instead of running them.
@@ -124,7 +125,7 @@ fn deploy(args: &DeployArgs) -> Result<(), String> {
         "deploy: created version {deployment}:{build_id}; waiting for the registration invocation to bind task queues"
     );
     let started = Instant::now();
-    let task_queues = loop {
+    let (task_queues, description) = loop {
         let description = cli.json(&[
             "worker",
             "deployment",
@@ -136,7 +137,7 @@ fn deploy(args: &DeployArgs) -> Result<(), String> {
         ])?;
         let queues = bound_task_queues(&description);
         if !queues.is_empty() {
-            break queues;
+            break (queues, description);
         }
         if started.elapsed() > Duration::from_secs(args.wait_seconds) {
             return Err(format!(
@@ -154,7 +155,57 @@ fn deploy(args: &DeployArgs) -> Result<(), String> {
     );
     if args.set_current {
         cli.run(&set_current)?;
-        println!("deploy: {deployment}:{build_id} is current");
+        println!(
+            "deploy: {deployment}:{build_id} is current; waiting for its task queues to route to it"
+        );
+        let waited = wait_for_routing(&cli, &description, deployment, build_id, args.wait_seconds)?;
+        println!(
+            "deploy: task queues route new work to {deployment}:{build_id} (after {} ms)",
+            waited.as_millis()
+        );
     }
     Ok(())
+}
+
+/// Waits until every bound task queue routes new work to the version just made current.
+///
+/// `set-current-version` returns once the deployment has recorded the change; the task queues
+/// learn it a moment later. A workflow started in between is queued as unversioned work: the
+/// server tells the Worker Controller Instance of no version about it, so no invocation follows,
+/// and the task waits for the controller's next periodic look at the backlog (every 5 minutes).
+/// Returning only once the task queues route to the version closes that window for whatever the
+/// user starts after `deploy`.
+fn wait_for_routing(
+    cli: &TemporalCli,
+    version_description: &serde_json::Value,
+    deployment: &str,
+    build_id: &str,
+    wait_seconds: u64,
+) -> Result<Duration, String> {
+    let started = Instant::now();
+    for (name, kind) in bound_routable_task_queues(version_description) {
+        loop {
+            let description = cli.json(&[
+                "task-queue",
+                "describe",
+                "--task-queue",
+                &name,
+                "--task-queue-type-legacy",
+                &kind,
+                "--legacy-mode",
+            ])?;
+            if routes_to_current(&description, deployment, build_id) {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(wait_seconds) {
+                return Err(format!(
+                    "{deployment}:{build_id} is current, but the {kind} task queue {name} still does not \
+                     route to it after {wait_seconds}s; workflows started now may wait for the server's \
+                     periodic backlog check (5 minutes) before the function is invoked"
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    Ok(started.elapsed())
 }

@@ -67,6 +67,32 @@ pub fn bound_task_queues(description: &Value) -> Vec<String> {
     names
 }
 
+/// The task queues of a `describe-version --output json` whose routing can be read back with
+/// `task-queue describe --legacy-mode` (workflow and activity; that mode has no Nexus type), as
+/// (name, type) pairs.
+pub fn bound_routable_task_queues(description: &Value) -> Vec<(String, String)> {
+    let mut queues: Vec<(String, String)> = description["taskQueuesInfos"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|queue| Some((queue["name"].as_str()?, queue["type"].as_str()?)))
+        .filter(|(_, kind)| matches!(*kind, "workflow" | "activity"))
+        .map(|(name, kind)| (name.to_owned(), kind.to_owned()))
+        .collect();
+    queues.sort();
+    queues.dedup();
+    queues
+}
+
+/// Whether a `task-queue describe --legacy-mode --output json` shows `deployment`:`build_id` as
+/// the task queue's current version: the task queue itself routes new work to it, not only the
+/// deployment's record (`set-current-version` returns before the routing has reached the task
+/// queues).
+pub fn routes_to_current(description: &Value, deployment: &str, build_id: &str) -> bool {
+    let current = &description["versioning_info"]["current_deployment_version"];
+    current["deployment_name"] == deployment && current["build_id"] == build_id
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,5 +102,31 @@ mod tests {
         assert!(bound_task_queues(&serde_json::json!({"taskQueuesInfos": null})).is_empty());
         let bound = serde_json::json!({"taskQueuesInfos": [{"name": "q", "type": "workflow"}, {"name": "q", "type": "activity"}]});
         assert_eq!(bound_task_queues(&bound), vec!["q".to_owned()]);
+        let with_nexus = serde_json::json!({"taskQueuesInfos": [
+            {"name": "q", "type": "workflow"}, {"name": "q", "type": "activity"},
+            {"name": "n", "type": "nexus"}, {"name": "q", "type": "workflow"}]});
+        assert_eq!(
+            bound_routable_task_queues(&with_nexus),
+            vec![
+                ("q".to_owned(), "activity".to_owned()),
+                ("q".to_owned(), "workflow".to_owned())
+            ]
+        );
+    }
+
+    #[test]
+    fn reads_the_current_version_a_task_queue_routes_to() {
+        // As CLI 1.9.1 prints it once the routing has reached the task queue.
+        let routed = serde_json::json!({"pollers": [], "versioning_info": {
+            "current_deployment_version": {"build_id": "b1", "deployment_name": "app"},
+            "current_version": "app.b1"}});
+        assert!(routes_to_current(&routed, "app", "b1"));
+        assert!(!routes_to_current(&routed, "app", "b2"));
+        assert!(!routes_to_current(&routed, "other", "b1"));
+        assert!(!routes_to_current(
+            &serde_json::json!({"pollers": []}),
+            "app",
+            "b1"
+        ));
     }
 }

@@ -29,6 +29,27 @@ fn the_server_alone_invokes_the_function_and_every_workflow_completes() {
         .deploy(fixture(), true)
         .unwrap_or_else(|error| panic!("deploy failed: {error}"));
     assert!(deployed.contains("task queues bound"), "{deployed}");
+    // `deploy --set-current` returns only once the task queue itself routes new work to the
+    // version: a workflow started in the moment before would be queued as unversioned work,
+    // which the server invokes nobody for.
+    assert!(
+        deployed.contains("task queues route new work to fixture:"),
+        "{deployed}"
+    );
+    let routing = lambda
+        .server
+        .cli_json(&[
+            "task-queue",
+            "describe",
+            "--task-queue",
+            "loop-q",
+            "--legacy-mode",
+        ])
+        .unwrap();
+    assert_eq!(
+        routing["versioning_info"]["current_deployment_version"]["deployment_name"], "fixture",
+        "the workflow task queue right after deploy: {routing:#}"
+    );
     lambda.server.wait_for(
         Duration::from_secs(30),
         "the registration invocation's record",
