@@ -1,7 +1,7 @@
 //! The process behind `#[serverless_worker]`. At cold start: read the embedded manifest, run the
 //! configure body once, start the tokio runtime (and the OpenTelemetry exporters, feature `otel`).
 //! Per invocation: plan the deadline → connect (or reuse the connection) → guard the version
-//! (first invocation of the process: `deployment_guard`) → run a Worker for the binary's own
+//! (`deployment_guard`: first invocation of the process, and any through another function ARN) → run a Worker for the binary's own
 //! Worker Deployment Version until `work_end` says stop (idle or work time over, polls drained) →
 //! shutdown hooks → telemetry flush (`otel`) → answer.
 
@@ -63,9 +63,11 @@ struct Process {
     observer: Arc<TaskObserver>,
     /// Lets the worker's polls reach the server; closed to end an invocation (see `poll_gate`).
     gate: Arc<PollGate>,
-    /// Whether the deployment guard runs, and whether it has passed in this process.
+    /// Whether the deployment guard runs, and the invoked function ARN it last passed for. A warm
+    /// process can be invoked through another ARN (two aliases of one Lambda version share its
+    /// instances), and the version behind that ARN may be another one: the guard runs again.
     guard: bool,
-    guard_passed: AtomicBool,
+    guard_passed_for: std::sync::Mutex<Option<String>>,
     /// OpenTelemetry exporters, when the configure body asked for them.
     #[cfg(feature = "otel")]
     telemetry: Option<otel::Telemetry>,
@@ -131,7 +133,7 @@ fn start(spec: FunctionSpec) -> Result<ExitCode, ServerlessError> {
             observer: Default::default(),
             gate: Default::default(),
             guard: deployment_guard::enabled(|name| std::env::var(name).ok()),
-            guard_passed: AtomicBool::new(false),
+            guard_passed_for: std::sync::Mutex::default(),
             #[cfg(feature = "otel")]
             telemetry,
         });
@@ -255,7 +257,9 @@ impl Process {
         }
         let connect_bound = (plan.work_time / 2).min(MAX_CONNECT_TIME);
         let client = self.client(connect_bound).await?;
-        if self.guard && !self.guard_passed.load(Ordering::Relaxed) {
+        let guarded_already = self.guard_passed_for.lock().unwrap().as_deref()
+            == Some(context.invoked_function_arn.as_str());
+        if self.guard && !guarded_already {
             // Before any poll: a poll could create the version without a compute provider.
             let checking = Instant::now();
             let verdict = tokio::time::timeout(
@@ -271,7 +275,7 @@ impl Process {
             });
             tracing::info!(guard_ms = checking.elapsed().as_millis() as u64, verdict = ?verdict.as_ref().map_err(ServerlessError::error_type), "deployment guard");
             if verdict? == deployment_guard::Checked::Passed {
-                self.guard_passed.store(true, Ordering::Relaxed);
+                *self.guard_passed_for.lock().unwrap() = Some(context.invoked_function_arn.clone());
             }
         }
         let identity = format!("{}@{}", context.request_id, context.invoked_function_arn);

@@ -290,6 +290,13 @@ fn old_binary_for_a_new_version_is_the_invocation_loop() {
     lambda
         .deploy_as(fixture(), &format!("{FUNCTION}:v1"), true)
         .unwrap_or_else(|error| panic!("deploy failed: {error}"));
+    // The instance that registered v1 is left warm, its guard passed for `:v1`: the server's
+    // invocation of `live` below reuses it, and the guard must run again for the new ARN.
+    lambda.server.wait_for(
+        Duration::from_secs(30),
+        "the registration invocation of v1 to end",
+        |_| (!lambda.records().is_empty()).then_some(()),
+    );
     // A new version on alias `live`, whose code is still the old binary (build ID not bumped).
     let live = format!("{FUNCTION}:live");
     lambda
@@ -333,6 +340,10 @@ fn old_binary_for_a_new_version_is_the_invocation_loop() {
             });
     let duration = refused["duration_ms"].as_f64().unwrap();
     let output = std::fs::read_to_string(&lambda.log).unwrap_or_default();
+    assert_eq!(
+        refused["cold"], false,
+        "the warm instance whose guard passed for v1 served `live`: {refused:#}"
+    );
     // The guard answers as soon as the server has described our version, and waits to name the
     // other build only while that keeps it under 700 ms. Describing a version is a query to the
     // deployment's workflow, which right after `set-current-version`, with three loops on two
