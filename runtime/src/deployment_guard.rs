@@ -80,7 +80,8 @@ pub(crate) enum Checked {
     Unverified(String),
 }
 
-/// Checks the version before the process's first poll; `Err` means do not poll.
+/// Checks the version before the process's first poll (and the first through another invoked
+/// ARN); `Err` means do not poll.
 pub(crate) async fn check(
     client: &Client,
     manifest: &Manifest<'_>,

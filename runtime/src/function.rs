@@ -1,9 +1,9 @@
 //! The process behind `#[serverless_worker]`. At cold start: read the embedded manifest, run the
 //! configure body once, start the tokio runtime (and the OpenTelemetry exporters, feature `otel`).
 //! Per invocation: plan the deadline → connect (or reuse the connection) → guard the version
-//! (`deployment_guard`: first invocation of the process, and any through another function ARN) → run a Worker for the binary's own
-//! Worker Deployment Version until `work_end` says stop (idle or work time over, polls drained) →
-//! shutdown hooks → telemetry flush (`otel`) → answer.
+//! (`deployment_guard`: first invocation of the process, and any through another function ARN)
+//! → run a Worker for the binary's own Worker Deployment Version until `work_end` says stop (idle
+//! or work time over, polls drained) → shutdown hooks → telemetry flush (`otel`) → answer.
 
 #[cfg(feature = "otel")]
 use crate::otel;
