@@ -56,11 +56,8 @@ impl TemporalCli {
 /// Task queue names of a `describe-version --output json` (CLI 1.9: `taskQueuesInfos`, null
 /// until a poller of the version has registered them).
 pub fn bound_task_queues(description: &Value) -> Vec<String> {
-    let mut names: Vec<String> = description["taskQueuesInfos"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|queue| queue["name"].as_str().map(str::to_owned))
+    let mut names: Vec<String> = task_queue_infos(description)
+        .map(|(name, _)| name.to_owned())
         .collect();
     names.sort();
     names.dedup();
@@ -71,17 +68,28 @@ pub fn bound_task_queues(description: &Value) -> Vec<String> {
 /// `task-queue describe --legacy-mode` (workflow and activity; that mode has no Nexus type), as
 /// (name, type) pairs.
 pub fn bound_routable_task_queues(description: &Value) -> Vec<(String, String)> {
-    let mut queues: Vec<(String, String)> = description["taskQueuesInfos"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|queue| Some((queue["name"].as_str()?, queue["type"].as_str()?)))
+    let mut queues: Vec<(String, String)> = task_queue_infos(description)
         .filter(|(_, kind)| matches!(*kind, "workflow" | "activity"))
         .map(|(name, kind)| (name.to_owned(), kind.to_owned()))
         .collect();
     queues.sort();
     queues.dedup();
     queues
+}
+
+/// (name, type) of each entry of a `describe-version --output json`'s `taskQueuesInfos` (type
+/// empty if the entry has none).
+fn task_queue_infos(description: &Value) -> impl Iterator<Item = (&str, &str)> {
+    description["taskQueuesInfos"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|queue| {
+            Some((
+                queue["name"].as_str()?,
+                queue["type"].as_str().unwrap_or_default(),
+            ))
+        })
 }
 
 /// Whether a `task-queue describe --legacy-mode --output json` shows `deployment`:`build_id` as

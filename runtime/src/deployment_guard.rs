@@ -19,8 +19,10 @@
 //! than it is worth (the deployment read is slow and rate-limited), so that case is left to
 //! `temporal-serverless doctor`.
 //!
-//! Passing checks are cached for the life of the process (warm invocations pay nothing); failing
-//! ones are repeated, so that a fixed version works without a new cold start. Set
+//! A passing check is cached for the process and the invoked function ARN (warm invocations
+//! through the same ARN pay nothing; aliases of one Lambda version share instances, so another
+//! ARN is checked again); failing ones are repeated, so that a fixed version works without a new
+//! cold start. Set
 //! `TEMPORAL_SERVERLESS_GUARD=off` to skip the check, e.g. to run the binary by hand against a
 //! server without Worker Controller.
 

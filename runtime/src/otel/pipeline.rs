@@ -12,6 +12,7 @@ use opentelemetry::{KeyValue, metrics::MeterProvider as _, trace::TracerProvider
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::{
     Resource,
+    error::OTelSdkResult,
     metrics::{PeriodicReader, SdkMeterProvider},
     trace::{Sampler, SdkTracerProvider, Tracer},
 };
@@ -158,19 +159,11 @@ impl Telemetry {
         // so that a slow span export does not use up the metrics' time too.
         let traces = self.traces.as_ref().map(|(provider, _)| {
             let provider = provider.clone();
-            tokio::task::spawn_blocking(move || {
-                provider
-                    .force_flush()
-                    .map_err(|error| format!("spans: {error}"))
-            })
+            flush_on_own_thread("spans", move || provider.force_flush())
         });
         let metrics = self.metrics.as_ref().map(|(provider, _)| {
             let provider = provider.clone();
-            tokio::task::spawn_blocking(move || {
-                provider
-                    .force_flush()
-                    .map_err(|error| format!("metrics: {error}"))
-            })
+            flush_on_own_thread("metrics", move || provider.force_flush())
         });
         let flushes = futures::future::join_all(traces.into_iter().chain(metrics));
         let problems: Vec<String> = match tokio::time::timeout(bound, flushes).await {
@@ -195,6 +188,14 @@ impl Telemetry {
             ))
         }
     }
+}
+
+/// Runs a provider's blocking `force_flush` on a thread of its own; its error names `what`.
+fn flush_on_own_thread(
+    what: &'static str,
+    force_flush: impl FnOnce() -> OTelSdkResult + Send + 'static,
+) -> tokio::task::JoinHandle<Result<(), String>> {
+    tokio::task::spawn_blocking(move || force_flush().map_err(|error| format!("{what}: {error}")))
 }
 
 /// Who is reporting: the service, the Worker Deployment Version, and the Lambda function.
