@@ -1,5 +1,6 @@
 //! What can go wrong in a serverless worker, one variant per failure a user fixes differently.
-//! Messages name the fix. None of them ever contains the API key.
+//! Messages name the fix. None of them ever contains the API key: text from outside (envconfig,
+//! the server) is redacted where a variant is built, and again on its way to Lambda.
 
 /// A failure of the function's start-up or of one invocation.
 #[derive(Debug, thiserror::Error)]
@@ -111,7 +112,9 @@ impl From<ServerlessError> for lambda_runtime::Diagnostic {
     fn from(error: ServerlessError) -> Self {
         Self {
             error_type: error.error_type().to_owned(),
-            error_message: error.to_string(),
+            // Lambda records it, and the Worker Controller's history (which `doctor` quotes)
+            // keeps it: masked once more, for text a variant took in unredacted.
+            error_message: crate::redact::text(&error.to_string()),
         }
     }
 }

@@ -76,7 +76,7 @@ struct Process {
 /// Runs the Lambda function. Returns only if the process cannot serve invocations.
 pub fn run_function(spec: FunctionSpec) -> ExitCode {
     TaskObserver::process_started();
-    lambda_runtime::tracing::init_default_subscriber();
+    crate::logging::init();
     match start(spec) {
         Ok(code) => code,
         Err(error) => {
@@ -502,6 +502,8 @@ fn classify_connect_error(
         }
         other => (None, other.to_string()),
     };
+    // A server or proxy may echo what it was sent, the API key included.
+    let message = crate::redact::text(&message);
     let lowered = message.to_lowercase();
     match code {
         Some(tonic::Code::Unauthenticated | tonic::Code::PermissionDenied) => {

@@ -40,10 +40,12 @@ mod function;
 mod hooks;
 pub mod lambda_arn;
 mod lambda_worker;
+mod logging;
 pub mod manifest;
 #[cfg(feature = "otel")]
 pub mod otel;
 mod poll_gate;
+pub mod redact;
 mod task_observer;
 mod versioning;
 mod versioning_relay;

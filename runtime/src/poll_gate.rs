@@ -46,10 +46,9 @@ enum State {
 }
 
 /// What the relay does with a poll.
-#[derive(Debug, PartialEq, Eq)]
-pub(crate) enum Admission {
-    /// Send it to the server.
-    Forward,
+pub(crate) enum Admission<'a> {
+    /// Send it to the server; it counts as outstanding until the guard is dropped.
+    Forward(OutstandingPoll<'a>),
     /// Answer it empty, as a server does when a worker shuts down.
     AnswerEmpty,
 }
@@ -59,7 +58,9 @@ pub(crate) struct PollGate {
     state: watch::Sender<State>,
     outstanding: AtomicUsize,
     came_back: Notify,
-    /// Only to serialise state changes with their logging.
+    /// Serialises state changes with admissions: a poll is admitted and counted as outstanding
+    /// in one step, so once [`PollGate::close`] returns, every poll that may still reach the
+    /// server is counted, and the drain cannot see 0 with one on its way.
     changes: Mutex<()>,
 }
 
@@ -98,14 +99,18 @@ impl PollGate {
         self.state.send_replace(state);
     }
 
-    /// Waits until a poll may be sent, or must be answered empty.
-    pub(crate) async fn admit(&self) -> Admission {
+    /// Waits until a poll may be sent — then counts it as outstanding — or must be answered
+    /// empty.
+    pub(crate) async fn admit(&self) -> Admission<'_> {
         let mut state = self.state.subscribe();
         loop {
-            match *state.borrow_and_update() {
-                State::Open => return Admission::Forward,
-                State::Released => return Admission::AnswerEmpty,
-                State::Closed => {}
+            {
+                let _changes = self.changes.lock().unwrap();
+                match *state.borrow_and_update() {
+                    State::Open => return Admission::Forward(self.outstanding_poll()),
+                    State::Released => return Admission::AnswerEmpty,
+                    State::Closed => {}
+                }
             }
             if state.changed().await.is_err() {
                 return Admission::AnswerEmpty;
@@ -114,7 +119,7 @@ impl PollGate {
     }
 
     /// Counts a poll as outstanding until the returned guard is dropped.
-    pub(crate) fn outstanding_poll(&self) -> OutstandingPoll<'_> {
+    fn outstanding_poll(&self) -> OutstandingPoll<'_> {
         self.outstanding.fetch_add(1, Ordering::SeqCst);
         OutstandingPoll(self)
     }
@@ -151,37 +156,67 @@ mod tests {
     use super::*;
     use std::sync::Arc;
 
-    #[tokio::test]
+    fn forwarded(admission: &Admission<'_>) -> bool {
+        matches!(admission, Admission::Forward(_))
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn closed_gate_holds_polls_until_opened_or_released() {
         let gate = Arc::new(PollGate::default());
-        assert_eq!(gate.admit().await, Admission::Forward);
+        assert!(forwarded(&gate.admit().await));
         gate.close();
         let held = tokio::spawn({
             let gate = gate.clone();
-            async move { gate.admit().await }
+            async move { forwarded(&gate.admit().await) }
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!held.is_finished(), "a closed gate holds polls");
+        assert_eq!(gate.outstanding(), 0, "a held poll is not at the server");
         gate.open();
-        assert_eq!(held.await.unwrap(), Admission::Forward);
+        assert!(held.await.unwrap());
 
         gate.close();
         let held = tokio::spawn({
             let gate = gate.clone();
-            async move { gate.admit().await }
+            async move { forwarded(&gate.admit().await) }
         });
+        tokio::task::yield_now().await;
         gate.release();
-        assert_eq!(held.await.unwrap(), Admission::AnswerEmpty);
+        assert!(!held.await.unwrap(), "released: answered empty");
+        assert_eq!(gate.outstanding(), 0, "an empty answer is not outstanding");
         gate.open();
         gate.release();
-        assert_eq!(
-            gate.admit().await,
-            Admission::Forward,
+        assert!(
+            forwarded(&gate.admit().await),
             "release only applies to a closed gate"
         );
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
+    async fn a_forwarded_poll_counts_from_its_admission() {
+        let gate = Arc::new(PollGate::default());
+        // Admitted, not yet sent: the gate closes before the relay gets to send it.
+        let admission = gate.admit().await;
+        gate.close();
+        assert_eq!(
+            gate.outstanding(),
+            1,
+            "the drain must wait for a poll admitted before the close"
+        );
+        let drained = tokio::spawn({
+            let gate = gate.clone();
+            async move { gate.drained().await }
+        });
+        tokio::time::sleep(POLL_DEADLINE).await;
+        assert!(!drained.is_finished(), "the poll is still on its way");
+        drop(admission);
+        tokio::time::timeout(Duration::from_millis(1), drained)
+            .await
+            .expect("drained once the poll came back")
+            .unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn drained_waits_for_outstanding_polls() {
         let gate = Arc::new(PollGate::default());
         gate.drained().await;

@@ -1,58 +1,62 @@
 //! What the worker of the current invocation is doing, as seen from its gRPC calls (the
-//! versioning relay reports them): when its first poll left, how many tasks it holds, how many it
+//! versioning relay reports them): when its first poll left, which tasks it holds, how many it
 //! answered, and since when it has been idle. The invocation uses it to log latency, to report
 //! tasks completed, and to end early when there is nothing to do (idle exit).
+//!
+//! Tasks are tracked by task token, not counted: an answer can be sent more than once (the
+//! client retries an attempt that failed with UNAVAILABLE), and an activity abandoned by an
+//! earlier invocation's worker can complete during this one. A count would be driven down by
+//! both, and idle exit would then stop a worker that still holds a task. So a task is held from
+//! the response that brought its token until an answer with that token succeeds (or is refused
+//! for good), and an answer for a token this invocation never received changes nothing.
 
 use std::{
-    sync::{
-        Mutex, OnceLock,
-        atomic::{AtomicI64, AtomicU64, Ordering},
-    },
-    time::{Duration, Instant},
+    collections::HashSet,
+    sync::{Mutex, OnceLock},
+    time::Duration,
 };
+use tokio::time::Instant;
 
 /// When the process started (first use, which `run_function` makes at start-up).
-static PROCESS_START: OnceLock<Instant> = OnceLock::new();
+static PROCESS_START: OnceLock<std::time::Instant> = OnceLock::new();
 
 /// The current invocation's worker activity.
+#[derive(Default)]
 pub(crate) struct TaskObserver {
     /// The current invocation's start and request id, until its first poll.
-    invocation_started: Mutex<Option<(Instant, String)>>,
-    tasks_completed: AtomicU64,
-    in_flight: AtomicI64,
-    /// The first poll of the invocation, or the last task received or answered; `None` before
-    /// the first poll, so that a slow start is not taken for idleness.
-    last_activity: Mutex<Option<Instant>>,
+    invocation_started: Mutex<Option<(std::time::Instant, String)>>,
+    tasks: Mutex<Tasks>,
 }
 
-impl Default for TaskObserver {
-    fn default() -> Self {
-        Self {
-            invocation_started: Mutex::default(),
-            tasks_completed: AtomicU64::new(0),
-            in_flight: AtomicI64::new(0),
-            last_activity: Mutex::new(None),
-        }
-    }
+/// The current invocation's tasks.
+#[derive(Default)]
+struct Tasks {
+    /// Tokens of the tasks received and not yet answered.
+    in_flight: HashSet<Vec<u8>>,
+    /// Tasks received in this invocation whose answer the server accepted.
+    completed: u64,
+    /// The first poll of the invocation, or the last task received or answered; `None` before
+    /// the first poll, so that a slow start is not taken for idleness.
+    last_activity: Option<Instant>,
 }
 
 impl TaskObserver {
     /// Records the process start; call once, as early as possible.
     pub(crate) fn process_started() {
-        PROCESS_START.get_or_init(Instant::now);
+        PROCESS_START.get_or_init(std::time::Instant::now);
     }
 
-    /// An invocation began: the next poll is its first, and counters restart.
-    pub(crate) fn invocation_started(&self, at: Instant, request_id: &str) {
+    /// An invocation began: the next poll is its first, and what it holds starts empty (a task
+    /// of an earlier invocation's worker is no longer this invocation's to wait for).
+    pub(crate) fn invocation_started(&self, at: std::time::Instant, request_id: &str) {
         *self.invocation_started.lock().unwrap() = Some((at, request_id.to_owned()));
-        *self.last_activity.lock().unwrap() = None;
-        self.tasks_completed.store(0, Ordering::Relaxed);
-        self.in_flight.store(0, Ordering::Relaxed);
+        *self.tasks.lock().unwrap() = Tasks::default();
     }
 
+    /// A task poll left for the server (`rpc` names it in the first poll's log line).
     pub(crate) fn poll_sent(&self, rpc: &str) {
         if let Some((started, request_id)) = self.invocation_started.lock().unwrap().take() {
-            *self.last_activity.lock().unwrap() = Some(Instant::now());
+            self.tasks.lock().unwrap().last_activity = Some(Instant::now());
             let since_process_start_us = PROCESS_START
                 .get()
                 .map(|start| start.elapsed().as_micros() as u64);
@@ -67,30 +71,51 @@ impl TaskObserver {
         }
     }
 
-    pub(crate) fn task_received(&self) {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        *self.last_activity.lock().unwrap() = Some(Instant::now());
+    /// A response handed the worker the task with this token.
+    pub(crate) fn task_received(&self, token: &[u8]) {
+        let mut tasks = self.tasks.lock().unwrap();
+        tasks.in_flight.insert(token.to_vec());
+        tasks.last_activity = Some(Instant::now());
     }
 
-    pub(crate) fn task_answered(&self) {
-        self.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.tasks_completed.fetch_add(1, Ordering::Relaxed);
-        *self.last_activity.lock().unwrap() = Some(Instant::now());
+    /// The server accepted an answer for the task with this token. Counted once per task of this
+    /// invocation; an answer for a token it does not hold (a late answer of an earlier
+    /// invocation's task, or a repeat) changes nothing.
+    pub(crate) fn task_answered(&self, token: &[u8]) {
+        let mut tasks = self.tasks.lock().unwrap();
+        if tasks.in_flight.remove(token) {
+            tasks.completed += 1;
+            tasks.last_activity = Some(Instant::now());
+        }
     }
 
-    /// Tasks answered since the invocation started.
+    /// The server refused an answer for good (the task timed out or is gone): the worker no
+    /// longer holds the task, but it was not completed.
+    pub(crate) fn task_refused(&self, token: &[u8]) {
+        let mut tasks = self.tasks.lock().unwrap();
+        if tasks.in_flight.remove(token) {
+            tasks.last_activity = Some(Instant::now());
+        }
+    }
+
+    /// Tasks received in this invocation and accepted by the server.
     pub(crate) fn tasks_completed(&self) -> u64 {
-        self.tasks_completed.load(Ordering::Relaxed)
+        self.tasks.lock().unwrap().completed
+    }
+
+    /// Tasks received in this invocation and not yet answered.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.tasks.lock().unwrap().in_flight.len()
     }
 
     /// How long the worker has held no task, or `None` while it holds one or has not polled yet.
     pub(crate) fn idle_for(&self) -> Option<Duration> {
-        if self.in_flight.load(Ordering::Relaxed) > 0 {
+        let tasks = self.tasks.lock().unwrap();
+        if !tasks.in_flight.is_empty() {
             return None;
         }
-        self.last_activity
-            .lock()
-            .unwrap()
+        tasks
+            .last_activity
             .map(|last_activity| last_activity.elapsed())
     }
 }
@@ -99,19 +124,73 @@ impl TaskObserver {
 mod tests {
     use super::*;
 
-    #[test]
-    fn idle_only_without_tasks_in_hand() {
+    fn started() -> TaskObserver {
         let observer = TaskObserver::default();
-        observer.invocation_started(Instant::now(), "r");
+        observer.invocation_started(std::time::Instant::now(), "r");
+        observer.poll_sent("PollWorkflowTaskQueue");
+        observer
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idle_only_without_tasks_in_hand() {
+        let observer = TaskObserver::default();
+        observer.invocation_started(std::time::Instant::now(), "r");
         assert_eq!(observer.idle_for(), None, "not idle before the first poll");
         observer.poll_sent("PollWorkflowTaskQueue");
-        assert!(observer.idle_for().is_some());
-        observer.task_received();
+        tokio::time::advance(Duration::from_millis(300)).await;
+        assert_eq!(observer.idle_for(), Some(Duration::from_millis(300)));
+        observer.task_received(b"a");
         assert_eq!(observer.idle_for(), None);
-        observer.task_answered();
-        assert!(observer.idle_for().unwrap() < Duration::from_secs(1));
-        assert_eq!(observer.tasks_completed(), 1);
-        observer.invocation_started(Instant::now(), "r");
+        assert_eq!(observer.in_flight(), 1);
+        tokio::time::advance(Duration::from_millis(100)).await;
+        observer.task_answered(b"a");
+        assert_eq!(observer.idle_for(), Some(Duration::ZERO));
+        assert_eq!((observer.in_flight(), observer.tasks_completed()), (0, 1));
+        observer.invocation_started(std::time::Instant::now(), "r");
+        assert_eq!(observer.tasks_completed(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn repeated_answers_leave_the_other_tasks_in_hand() {
+        let observer = started();
+        observer.task_received(b"activity");
+        observer.task_received(b"workflow task");
+        observer.task_answered(b"activity");
+        // The client repeats an answer whose first attempt the server took (its response was
+        // lost): the workflow task is still in hand.
+        observer.task_answered(b"activity");
+        observer.task_refused(b"activity");
+        assert_eq!(observer.in_flight(), 1);
+        assert_eq!(observer.idle_for(), None, "still holds the workflow task");
+        assert_eq!(observer.tasks_completed(), 1, "one task, answered twice");
+        observer.task_answered(b"workflow task");
+        assert_eq!((observer.in_flight(), observer.tasks_completed()), (0, 2));
+        assert!(observer.idle_for().is_some());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_late_answer_of_an_earlier_invocation_changes_nothing() {
+        let observer = started();
+        observer.task_received(b"abandoned activity");
+        // Its worker shut down without it; the next invocation starts.
+        observer.invocation_started(std::time::Instant::now(), "r2");
+        observer.poll_sent("PollActivityTaskQueue");
+        observer.task_received(b"new task");
+        tokio::time::advance(Duration::from_millis(100)).await;
+        observer.task_answered(b"abandoned activity");
+        assert_eq!(observer.in_flight(), 1);
+        assert_eq!(observer.idle_for(), None, "the new task is still in hand");
+        assert_eq!(observer.tasks_completed(), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refused_answer_releases_the_task_without_counting_it() {
+        let observer = started();
+        observer.task_received(b"timed out");
+        tokio::time::advance(Duration::from_millis(100)).await;
+        observer.task_refused(b"timed out");
+        assert_eq!(observer.in_flight(), 0);
+        assert_eq!(observer.idle_for(), Some(Duration::ZERO));
         assert_eq!(observer.tasks_completed(), 0);
     }
 }

@@ -6,16 +6,22 @@
 //! keeps rescheduling them. The relay sits where the SDK lets us (`ConnectionOptions::
 //! service_override`): every gRPC call of the connection passes through it to the real server
 //! unchanged, except that it remembers which workflow type each polled workflow task belongs to
-//! and stamps that type's behavior on the task's `RespondWorkflowTaskCompleted`.
+//! and stamps that type's behavior on every attempt of the task's `RespondWorkflowTaskCompleted`
+//! (the client retries an attempt that failed with UNAVAILABLE; the type is forgotten once the
+//! server accepts or refuses the completion). Its channel is set up as the SDK's own would be
+//! (TLS, the TLS server name as HTTP/2 authority, keep-alive also while idle).
 //!
-//! Being on the path of every call, it also tells the [`TaskObserver`] when polls leave and
-//! tasks arrive and are answered, and lets polls through only as the [`PollGate`] allows, with
-//! its short deadline, so that an invocation can end without cancelling a poll.
+//! Being on the path of every call, it also tells the [`TaskObserver`] when the worker's task
+//! polls leave and which tasks (by token) arrive and are answered, and lets task polls through
+//! only as the [`PollGate`] allows, with its short deadline, so that an invocation can end
+//! without cancelling a poll. Which calls those are is [`WorkerRpc`]'s to say; every other
+//! call, client long polls included, passes untouched.
 
 use crate::{
     poll_gate::{Admission, POLL_DEADLINE, PollGate},
     task_observer::TaskObserver,
     versioning::VersioningBehavior,
+    worker_rpc::{AnswerOutcome, ReceivedKind, WorkerRpc},
 };
 use bytes::{Buf, BufMut, Bytes};
 use futures::future::BoxFuture;
@@ -23,6 +29,7 @@ use prost::Message;
 use std::{
     collections::{BTreeMap, HashMap},
     sync::{Arc, Mutex},
+    time::Duration,
 };
 use temporalio_client::{
     ConnectionOptions,
@@ -30,41 +37,27 @@ use temporalio_client::{
 };
 use temporalio_common::protos::temporal::api::{
     enums::v1::VersioningBehavior as ProtoBehavior,
-    workflowservice::v1::{
-        PollActivityTaskQueueResponse, PollNexusTaskQueueResponse, PollWorkflowTaskQueueResponse,
-        RespondWorkflowTaskCompletedRequest, RespondWorkflowTaskCompletedResponse,
-        RespondWorkflowTaskFailedRequest,
-    },
+    workflowservice::v1::RespondWorkflowTaskCompletedRequest,
 };
 use tonic::{
     Status,
     codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
     metadata::MetadataMap,
-    transport::{Channel, ClientTlsConfig, Endpoint},
+    transport::{Channel, ClientTlsConfig, Endpoint, Uri},
 };
 
-/// Workflow task tokens awaiting completion, mapped to their workflow type. Entries leave when the
-/// task is completed or failed; the cap only guards against tasks abandoned by a crash.
-const MAX_TRACKED_TASKS: usize = 10_000;
-
-/// The calls that answer a task the worker received.
-const ANSWERS: &[&str] = &[
-    "RespondWorkflowTaskCompleted",
-    "RespondWorkflowTaskFailed",
-    "RespondQueryTaskCompleted",
-    "RespondActivityTaskCompleted",
-    "RespondActivityTaskFailed",
-    "RespondActivityTaskCanceled",
-    "RespondNexusTaskCompleted",
-    "RespondNexusTaskFailed",
-];
+/// How many workflow tasks' types are remembered. A worker holds at most its
+/// `max_outstanding_workflow_tasks` (10 by default) at once, and an entry leaves when its task's
+/// completion is accepted or refused; the cap only bounds tasks never answered (a worker that
+/// shut down with one), evicting the oldest first so that live entries survive.
+const MAX_TRACKED_TASKS: usize = 1_000;
 
 /// The relay: a channel to the real server plus what it must remember between calls.
 #[derive(Clone)]
 pub(crate) struct VersioningRelay {
     channel: Channel,
     behaviors: Arc<BTreeMap<String, VersioningBehavior>>,
-    task_types: Arc<Mutex<HashMap<Vec<u8>, String>>>,
+    task_types: Arc<Mutex<TaskTypes>>,
     observer: Arc<TaskObserver>,
     gate: Arc<PollGate>,
 }
@@ -78,36 +71,10 @@ impl VersioningRelay {
         observer: Arc<TaskObserver>,
         gate: Arc<PollGate>,
     ) -> Result<Self, String> {
-        let mut endpoint =
-            Endpoint::from_shared(options.target.to_string()).map_err(|error| error.to_string())?;
-        if let Some(timeout) = options.connect_timeout {
-            endpoint = endpoint.connect_timeout(timeout);
-        }
-        if let Some(keep_alive) = &options.keep_alive {
-            endpoint = endpoint
-                .http2_keep_alive_interval(keep_alive.interval)
-                .keep_alive_timeout(keep_alive.timeout);
-        }
-        if let Some(tls) = &options.tls_options {
-            let mut config = ClientTlsConfig::new().with_native_roots();
-            if let Some(ca) = &tls.server_root_ca_cert {
-                config = config.ca_certificate(tonic::transport::Certificate::from_pem(ca));
-            }
-            if let Some(domain) = &tls.domain {
-                config = config.domain_name(domain.clone());
-            }
-            if let Some(client) = &tls.client_tls_options {
-                config = config.identity(tonic::transport::Identity::from_pem(
-                    &client.client_cert,
-                    &client.client_private_key,
-                ));
-            }
-            endpoint = endpoint
-                .tls_config(config)
-                .map_err(|error| error.to_string())?;
-        }
         Ok(Self {
-            channel: endpoint.connect_lazy(),
+            channel: ChannelSettings::of(options)?
+                .endpoint(options)?
+                .connect_lazy(),
             behaviors: Arc::new(
                 behaviors
                     .iter()
@@ -131,97 +98,91 @@ impl VersioningRelay {
     }
 
     async fn call(&self, mut request: GrpcRequest) -> Result<GrpcSuccessResponse, Status> {
-        let rpc = request.rpc.clone();
-        let is_poll = rpc.starts_with("Poll");
-        if is_poll && self.gate.admit().await == Admission::AnswerEmpty {
-            // An empty message is a poll that found nothing, in every Poll*Response.
-            return Ok(GrpcSuccessResponse {
-                headers: Default::default(),
-                proto: Vec::new(),
-            });
-        }
+        let rpc = WorkerRpc::parse(&request.service, &request.rpc);
         // Outstanding until its answer has been looked at, so that a task it brings counts as
         // received before the poll counts as back.
-        let _outstanding = is_poll.then(|| self.gate.outstanding_poll());
-        match rpc.as_str() {
-            "RespondWorkflowTaskCompleted" => {
-                request.proto = self.stamp_behavior(&request.proto)?
-            }
-            "RespondWorkflowTaskFailed" => {
-                if let Ok(failed) = RespondWorkflowTaskFailedRequest::decode(request.proto.clone())
-                {
-                    self.task_types.lock().unwrap().remove(&failed.task_token);
+        let _outstanding = if rpc.is_task_poll() {
+            match self.gate.admit().await {
+                Admission::Forward(outstanding) => Some(outstanding),
+                // An empty message is a poll that found nothing, in every Poll*Response.
+                Admission::AnswerEmpty => {
+                    return Ok(GrpcSuccessResponse {
+                        headers: Default::default(),
+                        proto: Vec::new(),
+                    });
                 }
+            }
+        } else {
+            None
+        };
+        let answered = rpc.answered_token(&request.proto);
+        match rpc {
+            WorkerRpc::RespondWorkflowTaskCompleted => {
+                request.proto = self.stamp_behavior(&request.proto)?
             }
             // Core waits for its polls after this call when the namespace completes polls on
             // shutdown; held polls must then come back.
-            "ShutdownWorker" => self.gate.release(),
-            rpc if rpc.starts_with("Poll") => self.observer.poll_sent(rpc),
+            WorkerRpc::ShutdownWorker => self.gate.release(),
+            rpc if rpc.is_task_poll() => self.observer.poll_sent(rpc.name()),
             _ => {}
         }
-        if ANSWERS.contains(&rpc.as_str()) {
-            self.observer.task_answered();
-        }
-        let response = self.forward(request, is_poll).await?;
-        let proto = response.proto.as_slice();
-        let received = match rpc.as_str() {
-            "PollWorkflowTaskQueue" => {
-                PollWorkflowTaskQueueResponse::decode(proto)
-                    .ok()
-                    .map(|task| {
-                        self.remember(&task);
-                        !task.task_token.is_empty() || task.query.is_some()
-                    })
+        let result = self.forward(request, rpc.is_task_poll()).await;
+        self.observe(rpc, answered.as_deref(), &result);
+        result
+    }
+
+    /// Records what a call's response means: the task it hands the worker, and what became of
+    /// the task it answered. A task stays remembered (for the behavior the next attempt must
+    /// carry too) and in hand until its answer is accepted or refused for good.
+    fn observe(
+        &self,
+        rpc: WorkerRpc,
+        answered: Option<&[u8]>,
+        result: &Result<GrpcSuccessResponse, Status>,
+    ) {
+        // The answer first: the next workflow task a completion may bring is then in hand
+        // whatever its token.
+        let outcome = AnswerOutcome::of(result);
+        if let Some(token) = answered
+            && outcome != AnswerOutcome::MayBeRetried
+        {
+            if matches!(
+                rpc,
+                WorkerRpc::RespondWorkflowTaskCompleted | WorkerRpc::RespondWorkflowTaskFailed
+            ) {
+                self.task_types.lock().unwrap().remove(token);
             }
-            // The server may hand the next task straight back instead of through a poll.
-            "RespondWorkflowTaskCompleted" => RespondWorkflowTaskCompletedResponse::decode(proto)
-                .ok()
-                .and_then(|completed| completed.workflow_task)
-                .map(|task| {
-                    self.remember(&task);
-                    !task.task_token.is_empty()
-                }),
-            "PollActivityTaskQueue" => PollActivityTaskQueueResponse::decode(proto)
-                .ok()
-                .map(|task| !task.task_token.is_empty()),
-            "PollNexusTaskQueue" => PollNexusTaskQueueResponse::decode(proto)
-                .ok()
-                .map(|task| !task.task_token.is_empty()),
-            _ => None,
-        };
-        if received == Some(true) {
-            self.observer.task_received();
+            match outcome {
+                AnswerOutcome::Accepted => self.observer.task_answered(token),
+                _ => self.observer.task_refused(token),
+            }
         }
-        Ok(response)
+        if let Ok(response) = result
+            && let Some(task) = rpc.received_task(&response.proto)
+        {
+            // A legacy query's answer carries no behavior: nothing to remember for it.
+            if let ReceivedKind::WorkflowTask { workflow_type } = task.kind {
+                self.task_types
+                    .lock()
+                    .unwrap()
+                    .insert(task.token.clone(), workflow_type);
+            }
+            self.observer.task_received(&task.token);
+        }
     }
 
-    fn remember(&self, task: &PollWorkflowTaskQueueResponse) {
-        let Some(workflow_type) = &task.workflow_type else {
-            return;
-        };
-        if task.task_token.is_empty() {
-            return;
-        }
-        let mut task_types = self.task_types.lock().unwrap();
-        if task_types.len() >= MAX_TRACKED_TASKS {
-            task_types.clear();
-        }
-        task_types.insert(task.task_token.clone(), workflow_type.name.clone());
-    }
-
-    /// Sets the declared behavior on a completion the SDK left `Unspecified`.
+    /// Sets the declared behavior on a completion the SDK left `Unspecified`. Every attempt of a
+    /// completion is stamped: the type is forgotten only once the server has taken it.
     fn stamp_behavior(&self, proto: &Bytes) -> Result<Bytes, Status> {
         let mut completion =
             RespondWorkflowTaskCompletedRequest::decode(proto.clone()).map_err(|error| {
                 Status::internal(format!("versioning relay: undecodable completion: {error}"))
             })?;
-        let workflow_type = self
+        let behavior = self
             .task_types
             .lock()
             .unwrap()
-            .remove(&completion.task_token);
-        let behavior = workflow_type
-            .as_deref()
+            .get(&completion.task_token)
             .and_then(|name| self.behaviors.get(name));
         match behavior {
             Some(behavior) if completion.versioning_behavior() == ProtoBehavior::Unspecified => {
@@ -238,7 +199,7 @@ impl VersioningRelay {
     async fn forward(
         &self,
         request: GrpcRequest,
-        is_poll: bool,
+        is_task_poll: bool,
     ) -> Result<GrpcSuccessResponse, Status> {
         let path = format!("/{}/{}", request.service, request.rpc)
             .parse()
@@ -249,7 +210,7 @@ impl VersioningRelay {
             .map_err(|error| Status::unavailable(format!("versioning relay: {error}")))?;
         let mut call = tonic::Request::new(request.proto);
         *call.metadata_mut() = MetadataMap::from_headers(request.headers);
-        if is_poll {
+        if is_task_poll {
             // The server answers it empty before this deadline; see `poll_gate`.
             call.set_timeout(POLL_DEADLINE);
         }
@@ -259,6 +220,139 @@ impl VersioningRelay {
             headers: metadata.into_headers(),
             proto: proto.to_vec(),
         })
+    }
+}
+
+/// Workflow task tokens awaiting an accepted or refused completion, mapped to their workflow
+/// type, evicted oldest first beyond [`MAX_TRACKED_TASKS`].
+#[derive(Default)]
+struct TaskTypes {
+    /// Token → (insertion number, workflow type).
+    by_token: HashMap<Vec<u8>, (u64, String)>,
+    /// Insertion number → token, oldest first.
+    by_age: BTreeMap<u64, Vec<u8>>,
+    inserted: u64,
+}
+
+impl TaskTypes {
+    fn insert(&mut self, token: Vec<u8>, workflow_type: String) {
+        self.remove(&token);
+        self.inserted += 1;
+        self.by_age.insert(self.inserted, token.clone());
+        self.by_token.insert(token, (self.inserted, workflow_type));
+        while self.by_token.len() > MAX_TRACKED_TASKS {
+            let Some((_, oldest)) = self.by_age.pop_first() else {
+                break;
+            };
+            self.by_token.remove(&oldest);
+        }
+    }
+
+    fn get(&self, token: &[u8]) -> Option<&str> {
+        self.by_token
+            .get(token)
+            .map(|(_, workflow_type)| workflow_type.as_str())
+    }
+
+    fn remove(&mut self, token: &[u8]) {
+        if let Some((inserted, _)) = self.by_token.remove(token) {
+            self.by_age.remove(&inserted);
+        }
+    }
+}
+
+/// How the relay's channel differs from a bare endpoint at the target, set as the SDK's own
+/// connection sets it (`temporalio-client`'s `Connection::connect`), so that routing the worker
+/// through the relay changes nothing on the wire.
+#[derive(Debug, PartialEq)]
+struct ChannelSettings {
+    /// The HTTP/2 `:authority` (and scheme), when not the target's: the TLS server name when
+    /// one overrides the target's host — a proxy or private endpoint routes by it — unless the
+    /// connection names an origin itself.
+    origin: Option<Uri>,
+    /// HTTP/2 keep-alive pings, also while no call is open: an idle worker's connection is
+    /// exactly the one that must be found dead (cut while the process was frozen) before the
+    /// next invocation's first poll waits on it.
+    keep_alive: Option<Http2KeepAlive>,
+}
+
+#[derive(Debug, PartialEq)]
+struct Http2KeepAlive {
+    interval: Duration,
+    timeout: Duration,
+    while_idle: bool,
+}
+
+impl ChannelSettings {
+    fn of(options: &ConnectionOptions) -> Result<Self, String> {
+        let domain_origin =
+            match options
+                .tls_options
+                .as_ref()
+                .and_then(|tls| tls.domain.as_ref())
+            {
+                Some(domain) => Some(format!("https://{domain}").parse::<Uri>().map_err(
+                    |error| {
+                        format!("the TLS server name `{domain}` is not a valid host name: {error}")
+                    },
+                )?),
+                None => None,
+            };
+        Ok(Self {
+            origin: options.override_origin.clone().or(domain_origin),
+            keep_alive: options
+                .keep_alive
+                .as_ref()
+                .map(|keep_alive| Http2KeepAlive {
+                    interval: keep_alive.interval,
+                    timeout: keep_alive.timeout,
+                    while_idle: true,
+                }),
+        })
+    }
+
+    /// The endpoint to the server `options` point at, with TLS as configured there.
+    fn endpoint(self, options: &ConnectionOptions) -> Result<Endpoint, String> {
+        let mut endpoint =
+            Endpoint::from_shared(options.target.to_string()).map_err(|error| error.to_string())?;
+        if let Some(timeout) = options.connect_timeout {
+            endpoint = endpoint.connect_timeout(timeout);
+        }
+        if let Some(keep_alive) = self.keep_alive {
+            endpoint = endpoint
+                .keep_alive_while_idle(keep_alive.while_idle)
+                .http2_keep_alive_interval(keep_alive.interval)
+                .keep_alive_timeout(keep_alive.timeout);
+        }
+        if let Some(origin) = self.origin {
+            endpoint = endpoint.origin(origin);
+        }
+        if let Some(tls) = &options.tls_options {
+            let mut config = ClientTlsConfig::new();
+            // As the SDK: a configured CA replaces the system's roots, and a custom verifier
+            // replaces both.
+            if tls.server_cert_verifier.is_none() {
+                config = match &tls.server_root_ca_cert {
+                    Some(ca) => config.ca_certificate(tonic::transport::Certificate::from_pem(ca)),
+                    None => config.with_native_roots(),
+                };
+            }
+            if let Some(domain) = &tls.domain {
+                config = config.domain_name(domain.clone());
+            }
+            if let Some(client) = &tls.client_tls_options {
+                config = config.identity(tonic::transport::Identity::from_pem(
+                    &client.client_cert,
+                    &client.client_private_key,
+                ));
+            }
+            endpoint = match &tls.server_cert_verifier {
+                Some(verifier) => endpoint.tls_config_with_verifier(config, verifier.clone()),
+                None => endpoint.tls_config(config),
+            }
+            .map_err(|error| error.to_string())?;
+        }
+        Ok(endpoint)
     }
 }
 
@@ -297,5 +391,340 @@ impl Decoder for RawCodec {
 
     fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
         Ok(Some(src.copy_to_bytes(src.remaining())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use temporalio_client::{ClientKeepAliveOptions, TlsOptions, Url};
+    use temporalio_common::protos::temporal::api::{
+        common::v1::WorkflowType,
+        query::v1::WorkflowQuery,
+        workflowservice::v1::{
+            PollWorkflowTaskQueueResponse, RespondQueryTaskCompletedRequest,
+            RespondWorkflowTaskCompletedResponse, RespondWorkflowTaskFailedRequest,
+            RespondWorkflowTaskFailedResponse,
+        },
+    };
+    use tonic::Code;
+
+    /// A relay to a port nobody listens on: these tests never reach a server. (Its channel needs
+    /// a runtime, hence `tokio::test` also where nothing is awaited.)
+    fn relay() -> VersioningRelay {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let options =
+            ConnectionOptions::new(Url::parse(&format!("http://127.0.0.1:{port}")).unwrap())
+                .build();
+        let behaviors = BTreeMap::from([
+            ("Checkout", VersioningBehavior::Pinned),
+            ("Browse", VersioningBehavior::AutoUpgrade),
+        ]);
+        VersioningRelay::new(&options, &behaviors, Default::default(), Default::default()).unwrap()
+    }
+
+    fn response(message: impl Message) -> Result<GrpcSuccessResponse, Status> {
+        Ok(GrpcSuccessResponse {
+            headers: Default::default(),
+            proto: message.encode_to_vec(),
+        })
+    }
+
+    fn workflow_task(token: &[u8], workflow_type: &str) -> PollWorkflowTaskQueueResponse {
+        PollWorkflowTaskQueueResponse {
+            task_token: token.to_vec(),
+            workflow_type: Some(WorkflowType {
+                name: workflow_type.into(),
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// The behavior the relay puts on a completion of the task with `token`.
+    fn stamped(relay: &VersioningRelay, token: &[u8]) -> ProtoBehavior {
+        let completion = RespondWorkflowTaskCompletedRequest {
+            task_token: token.to_vec(),
+            identity: "worker".into(),
+            ..Default::default()
+        };
+        let stamped = relay
+            .stamp_behavior(&completion.encode_to_vec().into())
+            .unwrap();
+        RespondWorkflowTaskCompletedRequest::decode(stamped)
+            .unwrap()
+            .versioning_behavior()
+    }
+
+    fn unavailable() -> Result<GrpcSuccessResponse, Status> {
+        Err(Status::unavailable("connection reset"))
+    }
+
+    #[tokio::test]
+    async fn every_attempt_of_a_completion_carries_the_behavior() {
+        let relay = relay();
+        let poll = WorkerRpc::PollWorkflowTaskQueue;
+        relay.observe(poll, None, &response(workflow_task(b"t1", "Checkout")));
+        relay.observe(poll, None, &response(workflow_task(b"t2", "Browse")));
+        assert_eq!(relay.observer.in_flight(), 2);
+
+        let complete = WorkerRpc::RespondWorkflowTaskCompleted;
+        assert_eq!(stamped(&relay, b"t1"), ProtoBehavior::Pinned);
+        // The client retries the attempt that failed with UNAVAILABLE: the same behavior again.
+        relay.observe(complete, Some(b"t1"), &unavailable());
+        assert_eq!(stamped(&relay, b"t1"), ProtoBehavior::Pinned);
+        assert_eq!(relay.observer.in_flight(), 2, "t1 is still in hand");
+        relay.observe(
+            complete,
+            Some(b"t1"),
+            &response(RespondWorkflowTaskCompletedResponse::default()),
+        );
+        assert_eq!(
+            stamped(&relay, b"t1"),
+            ProtoBehavior::Unspecified,
+            "forgotten once accepted"
+        );
+        assert_eq!(stamped(&relay, b"t2"), ProtoBehavior::AutoUpgrade);
+        assert_eq!(relay.observer.in_flight(), 1);
+        assert_eq!(relay.observer.tasks_completed(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_behavior_the_completion_already_carries_is_kept() {
+        let relay = relay();
+        relay.observe(
+            WorkerRpc::PollWorkflowTaskQueue,
+            None,
+            &response(workflow_task(b"t1", "Checkout")),
+        );
+        let mut completion = RespondWorkflowTaskCompletedRequest {
+            task_token: b"t1".to_vec(),
+            ..Default::default()
+        };
+        completion.set_versioning_behavior(ProtoBehavior::AutoUpgrade);
+        let proto: Bytes = completion.encode_to_vec().into();
+        assert_eq!(relay.stamp_behavior(&proto).unwrap(), proto);
+    }
+
+    #[tokio::test]
+    async fn a_completion_brings_the_next_task_into_hand() {
+        let relay = relay();
+        let complete = WorkerRpc::RespondWorkflowTaskCompleted;
+        relay.observe(
+            WorkerRpc::PollWorkflowTaskQueue,
+            None,
+            &response(workflow_task(b"t1", "Checkout")),
+        );
+        relay.observe(
+            complete,
+            Some(b"t1"),
+            &response(RespondWorkflowTaskCompletedResponse {
+                workflow_task: Some(workflow_task(b"t2", "Checkout")),
+                ..Default::default()
+            }),
+        );
+        assert_eq!(relay.observer.in_flight(), 1);
+        assert_eq!(relay.observer.idle_for(), None);
+        assert_eq!(stamped(&relay, b"t2"), ProtoBehavior::Pinned);
+    }
+
+    #[tokio::test]
+    async fn a_failed_workflow_task_is_forgotten_once_the_failure_is_taken() {
+        let relay = relay();
+        relay.observe(
+            WorkerRpc::PollWorkflowTaskQueue,
+            None,
+            &response(workflow_task(b"t1", "Checkout")),
+        );
+        let fail = WorkerRpc::RespondWorkflowTaskFailed;
+        let request = RespondWorkflowTaskFailedRequest {
+            task_token: b"t1".to_vec(),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let token = fail.answered_token(&request);
+        relay.observe(fail, token.as_deref(), &unavailable());
+        assert_eq!(stamped(&relay, b"t1"), ProtoBehavior::Pinned);
+        relay.observe(
+            fail,
+            token.as_deref(),
+            &response(RespondWorkflowTaskFailedResponse::default()),
+        );
+        assert_eq!(stamped(&relay, b"t1"), ProtoBehavior::Unspecified);
+        assert_eq!(relay.observer.in_flight(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_refused_completion_releases_its_task() {
+        let relay = relay();
+        relay.observe(
+            WorkerRpc::PollWorkflowTaskQueue,
+            None,
+            &response(workflow_task(b"t1", "Checkout")),
+        );
+        relay.observe(
+            WorkerRpc::RespondWorkflowTaskCompleted,
+            Some(b"t1"),
+            &Err(Status::new(Code::NotFound, "workflow task not found")),
+        );
+        assert_eq!(stamped(&relay, b"t1"), ProtoBehavior::Unspecified);
+        assert_eq!(relay.observer.in_flight(), 0);
+        assert_eq!(relay.observer.tasks_completed(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_legacy_query_is_held_until_answered_but_not_remembered() {
+        let relay = relay();
+        let query = PollWorkflowTaskQueueResponse {
+            query: Some(WorkflowQuery {
+                query_type: "status".into(),
+                ..Default::default()
+            }),
+            ..workflow_task(b"q1", "Checkout")
+        };
+        relay.observe(WorkerRpc::PollWorkflowTaskQueue, None, &response(query));
+        assert_eq!(relay.observer.in_flight(), 1);
+        assert!(
+            relay.task_types.lock().unwrap().get(b"q1").is_none(),
+            "its answer carries no behavior"
+        );
+        let answer = WorkerRpc::RespondQueryTaskCompleted;
+        let request = RespondQueryTaskCompletedRequest {
+            task_token: b"q1".to_vec(),
+            ..Default::default()
+        }
+        .encode_to_vec();
+        relay.observe(
+            answer,
+            answer.answered_token(&request).as_deref(),
+            &response(RespondWorkflowTaskFailedResponse::default()),
+        );
+        assert_eq!(relay.observer.in_flight(), 0);
+        assert_eq!(relay.observer.tasks_completed(), 1);
+    }
+
+    #[test]
+    fn the_oldest_task_types_make_room_for_new_ones() {
+        let mut task_types = TaskTypes::default();
+        let token = |n: usize| n.to_be_bytes().to_vec();
+        for n in 0..MAX_TRACKED_TASKS + 10 {
+            task_types.insert(token(n), format!("type {n}"));
+        }
+        assert_eq!(task_types.by_token.len(), MAX_TRACKED_TASKS);
+        assert_eq!(task_types.by_age.len(), MAX_TRACKED_TASKS);
+        assert!(task_types.get(&token(9)).is_none(), "the oldest went");
+        assert_eq!(task_types.get(&token(10)), Some("type 10"));
+        assert_eq!(
+            task_types.get(&token(MAX_TRACKED_TASKS + 9)),
+            Some(format!("type {}", MAX_TRACKED_TASKS + 9).as_str())
+        );
+        task_types.remove(&token(10));
+        assert_eq!(task_types.by_age.len(), MAX_TRACKED_TASKS - 1);
+        // A token remembered again counts as new.
+        task_types.insert(token(11), "again".into());
+        task_types.insert(token(0), "new".into());
+        task_types.insert(token(1), "new".into());
+        assert_eq!(task_types.get(&token(11)), Some("again"));
+        assert!(task_types.get(&token(12)).is_none());
+    }
+
+    fn request(rpc: &str) -> GrpcRequest {
+        GrpcRequest {
+            service: "temporal.api.workflowservice.v1.WorkflowService".into(),
+            rpc: rpc.into(),
+            headers: Default::default(),
+            proto: Bytes::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn only_the_workers_task_polls_wait_at_a_closed_gate() {
+        let relay = relay();
+        relay.gate.close();
+        // A client long poll goes straight on (to a port nobody listens on).
+        let update = tokio::time::timeout(
+            Duration::from_secs(10),
+            relay.call(request("PollWorkflowExecutionUpdate")),
+        )
+        .await
+        .expect("a client long poll is not held");
+        assert_eq!(update.unwrap_err().code(), Code::Unavailable);
+
+        let held = tokio::spawn({
+            let relay = relay.clone();
+            async move { relay.call(request("PollWorkflowTaskQueue")).await }
+        });
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(!held.is_finished(), "a task poll waits at the closed gate");
+        relay.gate.release();
+        let empty = held.await.unwrap().expect("answered empty on release");
+        assert!(empty.proto.is_empty());
+        assert_eq!(relay.gate.outstanding(), 0);
+        assert_eq!(relay.observer.in_flight(), 0);
+    }
+
+    fn options(target: &str) -> ConnectionOptions {
+        ConnectionOptions::new(Url::parse(target).unwrap()).build()
+    }
+
+    #[test]
+    fn the_channel_is_set_up_as_the_sdks_own() {
+        let plain = options("http://localhost:7233");
+        assert_eq!(
+            ChannelSettings::of(&plain).unwrap(),
+            ChannelSettings {
+                origin: None,
+                keep_alive: Some(Http2KeepAlive {
+                    interval: ClientKeepAliveOptions::default().interval,
+                    timeout: ClientKeepAliveOptions::default().timeout,
+                    while_idle: true,
+                }),
+            },
+            "the SDK's default keep-alive, also while idle"
+        );
+
+        let mut tls = options("https://10.0.0.7:7233");
+        tls.tls_options = Some(
+            TlsOptions::builder()
+                .domain("ns.a1b2c.tmprl.cloud".to_owned())
+                .build(),
+        );
+        tls.keep_alive = None;
+        let settings = ChannelSettings::of(&tls).unwrap();
+        assert_eq!(
+            settings.origin,
+            Some(Uri::from_static("https://ns.a1b2c.tmprl.cloud")),
+            "the TLS server name is the authority"
+        );
+        assert_eq!(settings.keep_alive, None);
+
+        tls.override_origin = Some(Uri::from_static("https://gateway.internal"));
+        assert_eq!(
+            ChannelSettings::of(&tls).unwrap().origin,
+            Some(Uri::from_static("https://gateway.internal")),
+            "an origin the connection names wins"
+        );
+
+        tls.override_origin = None;
+        tls.tls_options = Some(
+            TlsOptions::builder()
+                .domain("not a host".to_owned())
+                .build(),
+        );
+        let error = ChannelSettings::of(&tls).unwrap_err();
+        assert!(error.contains("`not a host`"), "{error}");
+    }
+
+    #[test]
+    fn the_endpoint_targets_the_server() {
+        let options = options("http://localhost:7233");
+        let endpoint = ChannelSettings::of(&options)
+            .unwrap()
+            .endpoint(&options)
+            .unwrap();
+        assert_eq!(endpoint.uri(), &Uri::from_static("http://localhost:7233/"));
     }
 }
