@@ -123,7 +123,7 @@ impl RuntimeApi {
             let answer = tokio::time::timeout(timeout + Duration::from_secs(1), answer_rx).await;
             let outcome = match answer {
                 Ok(Ok(Answer::Response(body))) => Outcome::Response(json(&body)),
-                Ok(Ok(Answer::Error(body))) => Outcome::Error(json(&body)),
+                Ok(Ok(Answer::Error(error))) => Outcome::Error(json(&error.body)),
                 _ => Outcome::TimedOut,
             };
             Invocation {
@@ -137,7 +137,11 @@ impl RuntimeApi {
 
     /// What the function posted to `init/error`, if anything.
     pub fn init_error(&self) -> Option<Value> {
-        self.endpoint.init_error().map(|body| json(&body))
+        self.endpoint
+            .init_error()
+            .borrow()
+            .as_ref()
+            .map(|error| json(&error.body))
     }
 
     /// When the process first asked for an event.

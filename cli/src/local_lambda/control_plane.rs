@@ -1,12 +1,16 @@
 //! The Lambda control-plane subset the Temporal server and users call: GetFunction and Invoke
 //! (`Event`, `RequestResponse`, `DryRun`), with AWS's response and error shapes.
 
-use super::pool::{InvokeResult, Service};
+use super::{
+    BodyError,
+    pool::{InvokeResult, Service},
+    read_capped,
+};
 use axum::{
     Json, Router,
-    body::Bytes,
+    body::{Body, Bytes},
     extract::{Path, State},
-    http::{HeaderMap, HeaderValue, StatusCode},
+    http::{HeaderMap, HeaderValue, StatusCode, Uri},
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -22,20 +26,14 @@ pub fn router(service: Arc<Service>) -> Router {
 }
 
 fn not_found(function: &str) -> Response {
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        "x-amzn-errortype",
-        HeaderValue::from_static("ResourceNotFoundException"),
-    );
-    (
+    invoke_error(
         StatusCode::NOT_FOUND,
-        headers,
-        Json(json!({
+        "ResourceNotFoundException",
+        json!({
             "Type": "User",
             "message": format!("Function not found: {function}"),
-        })),
+        }),
     )
-        .into_response()
 }
 
 async fn get_function(
@@ -68,11 +66,45 @@ async fn get_function(
     .into_response()
 }
 
+/// The largest `RequestResponse` payload Lambda accepts (6 MB).
+pub const SYNC_PAYLOAD_LIMIT: usize = 6_291_456;
+/// The largest `Event` payload Lambda accepts (1 MB; 256 KB until 2025).
+pub const EVENT_PAYLOAD_LIMIT: usize = 1_048_576;
+
+/// An error of the Invoke call itself (not of the function), in AWS's shape.
+fn invoke_error(status: StatusCode, error_type: &'static str, body: serde_json::Value) -> Response {
+    let mut headers = HeaderMap::new();
+    headers.insert("x-amzn-errortype", HeaderValue::from_static(error_type));
+    (status, headers, Json(body)).into_response()
+}
+
+fn too_large(message: String) -> Response {
+    invoke_error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "RequestEntityTooLargeException",
+        json!({ "Type": "User", "message": message }),
+    )
+}
+
+/// Lambda's throttle: the function's reserved concurrency is in use (or its `Event` queue full).
+fn throttled() -> Response {
+    invoke_error(
+        StatusCode::TOO_MANY_REQUESTS,
+        "TooManyRequestsException",
+        json!({
+            "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded",
+            "Type": "User",
+            "message": "Rate Exceeded.",
+        }),
+    )
+}
+
 async fn invoke(
     State(service): State<Arc<Service>>,
     Path(function): Path<String>,
+    uri: Uri,
     headers: HeaderMap,
-    payload: Bytes,
+    body: Body,
 ) -> Response {
     let Some(found) = service.find(&function) else {
         return not_found(&function);
@@ -83,10 +115,25 @@ async fn invoke(
         .unwrap_or("RequestResponse")
         .to_owned();
     // The ARN the caller used, qualifier included, as Lambda reports it to the function.
-    let invoked_arn = if function.starts_with("arn:") {
-        function.clone()
-    } else {
-        found.config.arn.clone()
+    let qualifier = uri.query().and_then(|query| {
+        query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("Qualifier="))
+    });
+    let invoked_arn = found.config.invoked_arn(&function, qualifier);
+    let payload = match read_capped(body, SYNC_PAYLOAD_LIMIT).await {
+        Ok(payload) => payload,
+        Err(BodyError::TooLarge { size }) if invocation_type == "Event" => {
+            return too_large(format!(
+                "{size} byte payload is too large for the Event invocation type (limit {EVENT_PAYLOAD_LIMIT} bytes)"
+            ));
+        }
+        Err(BodyError::TooLarge { .. }) => {
+            return too_large(format!(
+                "Request must be smaller than {SYNC_PAYLOAD_LIMIT} bytes for the InvokeFunction operation"
+            ));
+        }
+        Err(BodyError::Broken) => return StatusCode::BAD_REQUEST.into_response(),
     };
     // The Temporal server invokes with no payload; Lambda hands the function `{}` then, which
     // is also what JSON-typed handlers (lambda_runtime's) can deserialize.
@@ -104,14 +151,26 @@ async fn invoke(
     match invocation_type.as_str() {
         "DryRun" => (StatusCode::NO_CONTENT, response_headers).into_response(),
         "Event" => {
-            // Queued: the caller is answered at once, the invocation runs in the background and,
-            // as Lambda does for asynchronous invocations, is retried (same request id) when it
-            // fails, times out or crashes.
+            if payload.len() > EVENT_PAYLOAD_LIMIT {
+                return too_large(format!(
+                    "{} byte payload is too large for the Event invocation type (limit {EVENT_PAYLOAD_LIMIT} bytes)",
+                    payload.len()
+                ));
+            }
+            let Some(queued) = found.queue_event() else {
+                return throttled();
+            };
+            // Queued: the caller is answered at once; the invocation runs when an instance slot
+            // is free and, as Lambda does for asynchronous invocations, is retried (same request
+            // id) when it fails, times out or crashes. It keeps its place in the queue until its
+            // last attempt.
             tokio::spawn(async move {
+                let _queued = queued;
                 let delays = found.config.event_retry_delays.clone();
                 for attempt in 0..=delays.len() {
+                    let slot = found.slot().await;
                     let result = service
-                        .invoke(&found, request_id.clone(), payload.clone(), invoked_arn.clone(), "Event")
+                        .invoke(found.clone(), slot, request_id.clone(), payload.clone(), invoked_arn.clone(), "Event")
                         .await;
                     if matches!(result, InvokeResult::Response(_)) || attempt == delays.len() {
                         break;
@@ -122,24 +181,33 @@ async fn invoke(
             (StatusCode::ACCEPTED, response_headers).into_response()
         }
         "RequestResponse" => {
-            let result = service.invoke(&found, request_id, payload, invoked_arn, "RequestResponse").await;
-            response_headers.insert("x-amz-executed-version", HeaderValue::from_static("$LATEST"));
-            let body = match result {
-                InvokeResult::Response(body) => return (StatusCode::OK, response_headers, body).into_response(),
-                InvokeResult::FunctionError(body) => body,
-                InvokeResult::TimedOut { timeout } => Bytes::from(
-                    json!({
-                        "errorType": "Sandbox.Timedout",
-                        "errorMessage": format!("Task timed out after {:.2} seconds", timeout.as_secs_f64()),
-                    })
-                    .to_string(),
-                ),
-                InvokeResult::Crashed(message) => Bytes::from(
-                    json!({ "errorType": "Runtime.ExitError", "errorMessage": message }).to_string(),
-                ),
+            let Some(slot) = found.try_slot() else {
+                return throttled();
             };
-            response_headers.insert("x-amz-function-error", HeaderValue::from_static("Unhandled"));
-            (StatusCode::OK, response_headers, body).into_response()
+            // Its own task: a caller that hangs up drops this handler, but the invocation runs
+            // to its end, is recorded, and the instance goes back to the pool, as on Lambda.
+            let invocation = {
+                let request_id = request_id.clone();
+                tokio::spawn(async move {
+                    service
+                        .invoke(found, slot, request_id, payload, invoked_arn, "RequestResponse")
+                        .await
+                })
+            };
+            let Ok(result) = invocation.await else {
+                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            };
+            response_headers.insert("x-amz-executed-version", HeaderValue::from_static("$LATEST"));
+            match result.error(&request_id) {
+                None => {
+                    let InvokeResult::Response(body) = result else { unreachable!("no error") };
+                    (StatusCode::OK, response_headers, body).into_response()
+                }
+                Some(error) => {
+                    response_headers.insert("x-amz-function-error", HeaderValue::from_static("Unhandled"));
+                    (StatusCode::OK, response_headers, error.body).into_response()
+                }
+            }
         }
         other => (
             StatusCode::BAD_REQUEST,

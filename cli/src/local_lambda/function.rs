@@ -27,6 +27,8 @@ pub struct FunctionConfig {
     pub event_retry_delays: Vec<Duration>,
     /// How long an instance may sit idle and still be reused (warm).
     pub keep_warm: Duration,
+    /// Whether idle instances are frozen (SIGSTOP) until their next event, as Lambda does.
+    pub freeze: bool,
 }
 
 impl FunctionConfig {
@@ -35,6 +37,23 @@ impl FunctionConfig {
     pub fn matches(&self, name_or_arn: &str) -> bool {
         let unqualified = strip_qualifier(name_or_arn);
         unqualified == self.name || unqualified == self.arn
+    }
+
+    /// The ARN Lambda hands the function as `Lambda-Runtime-Invoked-Function-Arn` for an invoke
+    /// through `name_or_arn` (which [`FunctionConfig::matches`]): this function's ARN with the
+    /// qualifier the caller used, in the name (`shop:live`, `arn:…:function:shop:3`) or as the
+    /// `Qualifier` parameter, and unqualified without one.
+    pub fn invoked_arn(&self, name_or_arn: &str, qualifier_parameter: Option<&str>) -> String {
+        let unqualified = strip_qualifier(name_or_arn);
+        let qualifier = if unqualified != name_or_arn {
+            Some(&name_or_arn[unqualified.len() + 1..])
+        } else {
+            qualifier_parameter.filter(|qualifier| !qualifier.is_empty())
+        };
+        match qualifier {
+            Some(qualifier) => format!("{}:{qualifier}", self.arn),
+            None => self.arn.clone(),
+        }
     }
 }
 
@@ -86,11 +105,12 @@ pub fn parse_all(args: &LambdaArgs) -> Result<Vec<FunctionConfig>, String> {
                 command: command.canonicalize().map_err(|error| error.to_string())?,
                 timeout: std::time::Duration::from_secs(args.timeout),
                 memory_mb: args.memory,
-                concurrency: args.concurrency.max(1),
+                concurrency: usize::try_from(args.concurrency).unwrap_or(usize::MAX),
                 region: args.region.clone(),
                 env: env.clone(),
                 event_retry_delays: event_retry_delays.clone(),
                 keep_warm: Duration::from_secs(args.keep_warm),
+                freeze: !args.no_freeze,
             })
         })
         .collect()
@@ -114,10 +134,25 @@ mod tests {
             env: Vec::new(),
             event_retry_delays: Vec::new(),
             keep_warm: Duration::from_secs(600),
+            freeze: true,
         };
         for designation in ["shop", "shop:3", arn, &format!("{arn}:live")] {
             assert!(function.matches(designation), "{designation}");
         }
         assert!(!function.matches("other"));
+        assert_eq!(
+            function.invoked_arn("shop:live", None),
+            format!("{arn}:live")
+        );
+        assert_eq!(
+            function.invoked_arn(&format!("{arn}:3"), None),
+            format!("{arn}:3")
+        );
+        assert_eq!(
+            function.invoked_arn("shop", Some("live")),
+            format!("{arn}:live")
+        );
+        assert_eq!(function.invoked_arn("shop", None), arn);
+        assert_eq!(function.invoked_arn(arn, Some("")), arn);
     }
 }

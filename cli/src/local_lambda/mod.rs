@@ -28,15 +28,18 @@ pub struct LambdaArgs {
     /// (`:live`, `:3`) is accepted.
     #[arg(long = "function", value_name = "NAME=COMMAND", required = true)]
     pub functions: Vec<String>,
-    /// Function timeout in seconds, as Lambda's `Timeout`.
-    #[arg(long, default_value_t = 30)]
+    /// Function timeout in seconds, as Lambda's `Timeout`: 1 to 900.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=900))]
     pub timeout: u64,
-    /// Memory size in MB reported to functions (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`).
-    #[arg(long, default_value_t = 128)]
+    /// Memory size in MB reported to functions (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`): 128 to
+    /// 10240, as Lambda's `MemorySize`.
+    #[arg(long, default_value_t = 128, value_parser = clap::value_parser!(u32).range(128..=10240))]
     pub memory: u32,
-    /// Instances per function that may run at once (Lambda's concurrency limit).
-    #[arg(long, default_value_t = 4)]
-    pub concurrency: usize,
+    /// Instances per function that may run at once (Lambda's reserved concurrency), at least 1.
+    /// A `RequestResponse` invoke beyond it is refused at once (429
+    /// `TooManyRequestsException`); `Event` invokes queue until an instance is free.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=u32::MAX as u64))]
+    pub concurrency: u64,
     /// `KEY=VALUE` set in every function's environment. Repeatable.
     #[arg(long = "env", value_name = "KEY=VALUE")]
     pub env: Vec<String>,
@@ -59,6 +62,13 @@ pub struct LambdaArgs {
     /// Append one JSON line per invocation to this file.
     #[arg(long)]
     pub records: Option<PathBuf>,
+    /// Do not freeze idle instances. By default an instance is stopped (SIGSTOP) once it has
+    /// answered and asked for its next event, and continued (SIGCONT) when it is handed one, as
+    /// Lambda freezes idle execution environments; so background work does not run between
+    /// invocations and connections may die meanwhile. Turn it off to attach a debugger or a
+    /// profiler to a function process, which a stopped process would confuse.
+    #[arg(long)]
+    pub no_freeze: bool,
 }
 
 /// Runs the service until Ctrl-C or SIGTERM, then stops every function process it started.
@@ -125,6 +135,50 @@ pub fn run(args: LambdaArgs) -> ExitCode {
             }
         }
     })
+}
+
+/// Why a request or response body was not read.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum BodyError {
+    /// Longer than the limit; `size` is its full length (as far as it was drained).
+    TooLarge { size: usize },
+    /// The connection failed mid-body.
+    Broken,
+}
+
+/// Reads a body of at most `limit` bytes. A longer one is drained (up to a bound) rather than
+/// left unread, so that the sender, still writing, gets the error response instead of a reset
+/// connection, and its full size can be reported as Lambda does.
+pub(crate) async fn read_capped(
+    mut body: axum::body::Body,
+    limit: usize,
+) -> Result<axum::body::Bytes, BodyError> {
+    use axum::body::HttpBody;
+    /// Past this, a sender is not worth draining: the connection is dropped instead.
+    const DRAIN_BOUND: usize = 64 << 20;
+    let mut kept: Vec<u8> = Vec::new();
+    let mut size = 0usize;
+    while let Some(frame) =
+        std::future::poll_fn(|context| std::pin::Pin::new(&mut body).poll_frame(context)).await
+    {
+        let Ok(data) = frame.map_err(|_| BodyError::Broken)?.into_data() else {
+            continue;
+        };
+        size += data.len();
+        if size <= limit {
+            kept.extend_from_slice(&data);
+        } else {
+            kept = Vec::new();
+            if size > DRAIN_BOUND {
+                break;
+            }
+        }
+    }
+    if size > limit {
+        Err(BodyError::TooLarge { size })
+    } else {
+        Ok(kept.into())
+    }
 }
 
 /// Milliseconds since the Unix epoch, the unit of Lambda's deadlines and of the records.

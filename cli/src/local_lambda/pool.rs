@@ -1,41 +1,62 @@
 //! Instances of each function: warm ones are reused, cold ones started when all are busy, up to
-//! the concurrency limit; one invocation at a time per instance; an instance that misses its
-//! deadline or dies is killed and forgotten, as Lambda does.
+//! the concurrency limit; one invocation at a time per instance; idle instances frozen until
+//! their next event; an instance that misses its deadline or dies is killed and forgotten, as
+//! Lambda does.
 
 use super::{
     function::FunctionConfig,
     now_ms,
     record::{self, InvocationRecord, Outcome, Sink},
-    runtime_api::{Answer, Job, RuntimeApi},
+    runtime_api::{Answer, FunctionError, Job, RuntimeApi},
 };
 use axum::body::Bytes;
 use std::{
-    process::Stdio,
+    process::{ExitStatus, Stdio},
     sync::{
         Arc, Mutex,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
     },
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 use tokio::{
     process::{Child, Command},
-    sync::{Semaphore, mpsc, oneshot},
+    sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot, watch},
 };
 
 /// How long a process may take to initialise (Lambda's init phase limit).
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `Event` invocations that may wait for an instance; beyond, Lambda's queue refuses (429).
+pub const EVENT_QUEUE_LIMIT: usize = 10_000;
 
 /// What an invocation returned.
 #[derive(Debug)]
 pub enum InvokeResult {
     /// The function's response payload.
     Response(Bytes),
-    /// The function's error document.
-    FunctionError(Bytes),
+    /// The function's error, or a response too large to deliver; the instance lives on.
+    FunctionError(FunctionError),
     /// Killed at its deadline.
     TimedOut { timeout: Duration },
-    /// The process failed to start, initialise, or exited mid-invocation.
-    Crashed(String),
+    /// The process failed to start or initialise, or exited mid-invocation; it is gone.
+    Crashed(FunctionError),
+}
+
+impl InvokeResult {
+    /// The error the caller gets, unless the invocation succeeded.
+    pub fn error(&self, request_id: &str) -> Option<FunctionError> {
+        match self {
+            Self::Response(_) => None,
+            Self::FunctionError(error) | Self::Crashed(error) => Some(error.clone()),
+            Self::TimedOut { timeout } => Some(FunctionError::lambda(
+                "Sandbox.Timedout",
+                format!(
+                    "RequestId: {request_id} Error: Task timed out after {:.2} seconds",
+                    timeout.as_secs_f64()
+                ),
+            )),
+        }
+    }
 }
 
 struct Instance {
@@ -46,6 +67,35 @@ struct Instance {
     started: Instant,
     /// When it last finished an invocation.
     idle_since: Instant,
+    /// Stopped (SIGSTOP) while idle.
+    frozen: bool,
+}
+
+impl Instance {
+    /// Sends `signal` to the process, unless it has been reaped (its pid may be reused).
+    fn signal(&self, signal: libc::c_int) -> bool {
+        let Some(pid) = self.child.id() else {
+            return false;
+        };
+        // SAFETY: kill(2) has no memory-safety preconditions; the pid is our own unreaped child.
+        unsafe { libc::kill(pid as libc::pid_t, signal) == 0 }
+    }
+
+    /// Continues a frozen process.
+    fn thaw(&mut self) {
+        if self.frozen {
+            self.signal(libc::SIGCONT);
+            self.frozen = false;
+        }
+    }
+
+    /// Kills the process and reaps it, in the background. SIGKILL ends a stopped process too.
+    fn retire(mut self) {
+        tokio::spawn(async move {
+            let _ = self.child.start_kill();
+            let _ = self.child.wait().await;
+        });
+    }
 }
 
 /// A hosted function and its instances.
@@ -54,7 +104,19 @@ pub struct Function {
     pub config: FunctionConfig,
     idle: Mutex<Vec<Instance>>,
     slots: Arc<Semaphore>,
+    queued_events: Arc<AtomicUsize>,
     next_instance: AtomicU64,
+}
+
+/// A place in a function's `Event` queue, given up when dropped.
+pub struct QueuedEvent {
+    queued_events: Arc<AtomicUsize>,
+}
+
+impl Drop for QueuedEvent {
+    fn drop(&mut self) {
+        self.queued_events.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// Every hosted function, and where records go.
@@ -62,6 +124,35 @@ pub struct Service {
     functions: Vec<Arc<Function>>,
     records: Sink,
     next_request: AtomicU64,
+}
+
+impl Function {
+    /// A free instance slot now, or `None` at the concurrency limit (Lambda throttles a
+    /// synchronous invoke then rather than making it wait).
+    pub fn try_slot(&self) -> Option<OwnedSemaphorePermit> {
+        self.slots.clone().try_acquire_owned().ok()
+    }
+
+    /// Waits for a free instance slot, in arrival order (the semaphore is fair).
+    pub async fn slot(&self) -> OwnedSemaphorePermit {
+        self.slots
+            .clone()
+            .acquire_owned()
+            .await
+            .expect("the semaphore is never closed")
+    }
+
+    /// A place in the `Event` queue, or `None` when it holds [`EVENT_QUEUE_LIMIT`] events.
+    pub fn queue_event(&self) -> Option<QueuedEvent> {
+        self.queued_events
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |queued| {
+                (queued < EVENT_QUEUE_LIMIT).then_some(queued + 1)
+            })
+            .ok()
+            .map(|_| QueuedEvent {
+                queued_events: self.queued_events.clone(),
+            })
+    }
 }
 
 impl Service {
@@ -75,6 +166,7 @@ impl Service {
                         slots: Arc::new(Semaphore::new(config.concurrency)),
                         config,
                         idle: Mutex::default(),
+                        queued_events: Arc::default(),
                         next_instance: AtomicU64::new(1),
                     })
                 })
@@ -114,28 +206,30 @@ impl Service {
         )
     }
 
-    /// Runs one invocation to its end and records it.
+    /// Runs one invocation in the instance slot `slot` to its end and records it. The caller
+    /// should run it as a task of its own: dropped midway, it would kill a busy instance.
     pub async fn invoke(
         &self,
-        function: &Function,
+        function: Arc<Function>,
+        slot: OwnedSemaphorePermit,
         request_id: String,
         payload: Bytes,
         invoked_arn: String,
         invocation_type: &str,
     ) -> InvokeResult {
-        let _permit = function
-            .slots
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("semaphore open");
+        let _slot = slot;
         let reused = function.take_idle();
         let cold = reused.is_none();
         let mut instance = match reused {
             Some(instance) => instance,
             None => match function.start_instance().await {
                 Ok(instance) => instance,
-                Err(message) => return InvokeResult::Crashed(message),
+                Err(message) => {
+                    return InvokeResult::Crashed(FunctionError::lambda(
+                        "Runtime.InvalidEntrypoint",
+                        message,
+                    ));
+                }
             },
         };
         let (taken_tx, taken_rx) = oneshot::channel();
@@ -155,11 +249,14 @@ impl Service {
         let started_at_ms = now_ms();
         let dispatched = Instant::now();
         let result = if instance.jobs.send(job).await.is_err() {
-            Err(InvokeResult::Crashed(
-                "the instance stopped before taking the event".to_owned(),
-            ))
+            Err(InvokeResult::Crashed(FunctionError::lambda(
+                "Runtime.Unknown",
+                format!(
+                    "RequestId: {request_id} Error: the instance stopped before taking the event"
+                ),
+            )))
         } else {
-            run_to_answer(&mut instance, taken_rx, answer_rx, timeout).await
+            run_to_answer(&mut instance, &request_id, taken_rx, answer_rx, timeout).await
         };
         let (taken, answered, result) = match result {
             Ok((taken, answered, result)) => (taken, answered, result),
@@ -172,6 +269,7 @@ impl Service {
             InvokeResult::TimedOut { .. } => Outcome::Timeout,
             InvokeResult::Crashed(_) => Outcome::Crash,
         };
+        let error = result.error(&request_id);
         let record = InvocationRecord {
             request_id,
             trace_header,
@@ -190,6 +288,8 @@ impl Service {
             duration_ms: duration.as_secs_f64() * 1000.0,
             billed_duration_ms: duration.as_nanos().div_ceil(1_000_000) as u64,
             outcome,
+            error_type: error.as_ref().map(|error| error.error_type.clone()),
+            error_message: error.as_ref().and_then(FunctionError::message),
             deadline_margin_ms: timeout.as_millis() as i64 - duration.as_millis() as i64,
             max_memory_used_mb: instance.child.id().and_then(record::max_memory_mb),
             started_at_ms,
@@ -197,7 +297,12 @@ impl Service {
         self.records.write(&record);
         if matches!(outcome, Outcome::Success | Outcome::Error) {
             instance.idle_since = Instant::now();
+            let parked = instance.api.parked();
+            let id = instance.id.clone();
             function.idle.lock().unwrap().push(instance);
+            if function.config.freeze {
+                tokio::spawn(freeze_when_parked(function.clone(), id, parked));
+            }
         } else {
             let _ = instance.child.start_kill();
             let _ = instance.child.wait().await;
@@ -205,7 +310,8 @@ impl Service {
         result
     }
 
-    /// Stops every idle instance; busy ones are killed when their invocations are dropped.
+    /// Stops every idle instance (frozen ones too); busy ones are killed when their invocations
+    /// are dropped.
     pub async fn stop_all(&self) {
         for function in &self.functions {
             let idle: Vec<Instance> = std::mem::take(&mut *function.idle.lock().unwrap());
@@ -213,6 +319,33 @@ impl Service {
                 let _ = instance.child.start_kill();
                 let _ = instance.child.wait().await;
             }
+        }
+    }
+}
+
+/// Freezes the instance `id` once it is idle and waits in `invocation/next`, as Lambda freezes
+/// an environment when its runtime asks for the next event: whatever the function does after
+/// its answer (a flush, a log line) runs first. Under the idle lock, so that an invocation
+/// taking the instance either finds it frozen (and thaws it) or keeps it from being frozen.
+async fn freeze_when_parked(
+    function: Arc<Function>,
+    id: String,
+    mut parked: watch::Receiver<bool>,
+) {
+    loop {
+        if parked.wait_for(|parked| *parked).await.is_err() {
+            return;
+        }
+        let mut idle = function.idle.lock().unwrap();
+        let Some(instance) = idle.iter_mut().find(|instance| instance.id == id) else {
+            return;
+        };
+        if instance.frozen {
+            return;
+        }
+        if *parked.borrow() {
+            instance.frozen = instance.signal(libc::SIGSTOP);
+            return;
         }
     }
 }
@@ -230,53 +363,101 @@ fn xray_trace_header(request_id: &str) -> String {
     )
 }
 
+/// How Lambda words a process's end: `exit status 3`, `signal: killed` (Go's wording, which
+/// its `Runtime.ExitError` messages carry).
+fn exit_wording(status: std::io::Result<ExitStatus>) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    let Ok(status) = status else {
+        return "unknown status".to_owned();
+    };
+    if let Some(code) = status.code() {
+        return format!("exit status {code}");
+    }
+    match status.signal() {
+        Some(libc::SIGKILL) => "signal: killed".to_owned(),
+        Some(libc::SIGSEGV) => "signal: segmentation fault".to_owned(),
+        Some(libc::SIGABRT) => "signal: aborted".to_owned(),
+        Some(libc::SIGTERM) => "signal: terminated".to_owned(),
+        Some(libc::SIGBUS) => "signal: bus error".to_owned(),
+        Some(libc::SIGILL) => "signal: illegal instruction".to_owned(),
+        Some(signal) => format!("signal: {signal}"),
+        None => status.to_string(),
+    }
+}
+
+/// Lambda's error for a process that ended while it held an invocation or was initialising.
+fn exit_error(request_id: &str, status: std::io::Result<ExitStatus>) -> FunctionError {
+    FunctionError::lambda(
+        "Runtime.ExitError",
+        format!(
+            "RequestId: {request_id} Error: Runtime exited with error: {}",
+            exit_wording(status)
+        ),
+    )
+}
+
 /// Waits for the instance to take the event and answer it, within its init and run limits.
 async fn run_to_answer(
     instance: &mut Instance,
+    request_id: &str,
     taken_rx: oneshot::Receiver<(Instant, u64)>,
     answer_rx: oneshot::Receiver<Answer>,
     timeout: Duration,
 ) -> Result<(Instant, Instant, InvokeResult), InvokeResult> {
+    let mut init_error = instance.api.init_error();
     let taken = tokio::select! {
+        // An init error first: the process exits right after posting it.
+        biased;
         taken = taken_rx => match taken {
             Ok((at, _deadline_ms)) => at,
-            Err(_) => return Err(InvokeResult::Crashed("the instance dropped the event".to_owned())),
+            Err(_) => return Err(InvokeResult::Crashed(FunctionError::lambda(
+                "Runtime.Unknown",
+                format!("RequestId: {request_id} Error: the instance dropped the event"),
+            ))),
         },
-        status = instance.child.wait() => {
-            let init_error = instance.api.init_error().map(|body| String::from_utf8_lossy(&body).into_owned());
-            return Err(InvokeResult::Crashed(format!(
-                "the process exited during init ({}){}",
-                status.map(|status| status.to_string()).unwrap_or_default(),
-                init_error.map(|error| format!(": {error}")).unwrap_or_default()
-            )));
+        // Lambda ends the init phase when the runtime reports its failure, with the runtime's
+        // own error; it does not wait for the process to exit.
+        Ok(error) = init_error.wait_for(Option::is_some) => {
+            return Err(InvokeResult::Crashed(error.clone().expect("waited for an error")));
         }
+        status = instance.child.wait() => return Err(InvokeResult::Crashed(exit_error(request_id, status))),
         _ = tokio::time::sleep(INIT_TIMEOUT) => {
-            return Err(InvokeResult::Crashed(format!("the process did not ask for an event within {INIT_TIMEOUT:?}")));
+            return Err(InvokeResult::Crashed(FunctionError::lambda(
+                "Sandbox.Timedout",
+                format!("RequestId: {request_id} Error: the process did not ask for an event within {INIT_TIMEOUT:?} (init phase)"),
+            )));
         }
     };
     let deadline = taken + timeout;
     let result = tokio::select! {
         answer = answer_rx => match answer {
             Ok(Answer::Response(body)) => InvokeResult::Response(body),
-            Ok(Answer::Error(body)) => InvokeResult::FunctionError(body),
-            Err(_) => InvokeResult::Crashed("the event was lost".to_owned()),
+            Ok(Answer::Error(error)) => InvokeResult::FunctionError(error),
+            Err(_) => InvokeResult::Crashed(FunctionError::lambda(
+                "Runtime.Unknown",
+                format!("RequestId: {request_id} Error: the event was lost"),
+            )),
         },
-        status = instance.child.wait() => InvokeResult::Crashed(format!(
-            "the process exited during the invocation ({})",
-            status.map(|status| status.to_string()).unwrap_or_default()
-        )),
+        status = instance.child.wait() => InvokeResult::Crashed(exit_error(request_id, status)),
         _ = tokio::time::sleep_until(deadline.into()) => InvokeResult::TimedOut { timeout },
     };
     Ok((taken, Instant::now(), result))
 }
 
 impl Function {
+    /// A warm instance, thawed, if one is idle and alive.
     fn take_idle(&self) -> Option<Instance> {
         let mut idle = self.idle.lock().unwrap();
-        // Instances idle past the keep-warm time are reclaimed (killed on drop), as Lambda does.
-        idle.retain(|instance| instance.idle_since.elapsed() < self.config.keep_warm);
+        // Instances idle past the keep-warm time are reclaimed, as Lambda does.
+        let (warm, expired): (Vec<Instance>, Vec<Instance>) = std::mem::take(&mut *idle)
+            .into_iter()
+            .partition(|instance| instance.idle_since.elapsed() < self.config.keep_warm);
+        *idle = warm;
+        expired.into_iter().for_each(Instance::retire);
         while let Some(mut instance) = idle.pop() {
+            // A stopped process is not reported here (no WUNTRACED): only one that exited.
             if matches!(instance.child.try_wait(), Ok(None)) {
+                instance.thaw();
                 return Some(instance);
             }
         }
@@ -326,6 +507,7 @@ impl Function {
             api,
             started,
             idle_since: started,
+            frozen: false,
         })
     }
 }

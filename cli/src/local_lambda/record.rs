@@ -14,7 +14,8 @@ pub enum Outcome {
     Error,
     /// The function did not answer by its deadline; the instance was killed.
     Timeout,
-    /// The process failed to initialise or exited during the invocation.
+    /// The process failed to initialise (exited, or posted `init/error`) or exited during the
+    /// invocation; the instance is gone.
     Crash,
 }
 
@@ -41,6 +42,11 @@ pub struct InvocationRecord {
     pub billed_duration_ms: u64,
     /// How it ended.
     pub outcome: Outcome,
+    /// Unless it succeeded, the error type the caller got (the function's own, or Lambda's:
+    /// `Sandbox.Timedout`, `Runtime.ExitError`, `Function.ResponseSizeTooLarge`, …).
+    pub error_type: Option<String>,
+    /// Unless it succeeded, the error document's `errorMessage`.
+    pub error_message: Option<String>,
     /// Deadline minus answer time (negative: late).
     pub deadline_margin_ms: i64,
     /// Peak resident memory of the instance so far (`VmHWM`), in MB.
@@ -52,12 +58,16 @@ pub struct InvocationRecord {
 impl InvocationRecord {
     fn log_line(&self) -> String {
         format!(
-            "lambda: {} {} {} instance={} {}{} duration={:.1}ms billed={}ms margin={}ms max_memory={}",
+            "lambda: {} {} {}{} instance={} {}{} duration={:.1}ms billed={}ms margin={}ms max_memory={}",
             self.function,
             self.request_id,
             serde_json::to_string(&self.outcome)
                 .unwrap()
                 .trim_matches('"'),
+            self.error_type
+                .as_deref()
+                .map(|error_type| format!(" error={error_type}"))
+                .unwrap_or_default(),
             self.instance,
             if self.cold { "cold" } else { "warm" },
             self.init_duration_ms

@@ -2,21 +2,80 @@
 //! answers with `response` or `error` (or `init/error` before its first event). Each instance
 //! gets its own listener, as each Lambda sandbox has its own endpoint.
 
+use super::{BodyError, read_capped};
 use axum::{
     Router,
-    body::Bytes,
+    body::{Body, Bytes},
     extract::{Path, State},
     http::{HeaderMap, HeaderValue, StatusCode},
     response::IntoResponse,
     routing::{get, post},
 };
+use serde_json::json;
 use std::{
     collections::HashMap,
     net::SocketAddr,
     sync::{Arc, Mutex},
     time::Instant,
 };
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// The largest response a function may post. Lambda documents 6 MB; the number it enforces and
+/// names in its errors is this one.
+pub const RESPONSE_LIMIT: usize = 6_291_556;
+
+/// An error a function (or Lambda on its behalf) reports: its type, as in the
+/// `Lambda-Runtime-Function-Error-Type` header or the document's `errorType`, and the document
+/// the caller gets.
+#[derive(Debug, Clone)]
+pub struct FunctionError {
+    /// `Runtime.ExitError`, `Function.ResponseSizeTooLarge`, the function's own type, …
+    pub error_type: String,
+    /// The error document (`{"errorType": …, "errorMessage": …}`).
+    pub body: Bytes,
+}
+
+impl FunctionError {
+    /// An error raised by Lambda itself, with its document.
+    pub fn lambda(error_type: &str, message: String) -> Self {
+        Self {
+            error_type: error_type.to_owned(),
+            body: Bytes::from(
+                json!({ "errorType": error_type, "errorMessage": message }).to_string(),
+            ),
+        }
+    }
+
+    /// What a function posted: the type from the header, else from the document, else
+    /// Lambda's default for an unnamed error.
+    fn posted(headers: &HeaderMap, body: Bytes) -> Self {
+        let from_header = headers
+            .get("lambda-runtime-function-error-type")
+            .and_then(|value| value.to_str().ok())
+            .filter(|value| !value.is_empty())
+            .map(str::to_owned);
+        let from_body = || {
+            serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()?
+                .get("errorType")?
+                .as_str()
+                .map(str::to_owned)
+        };
+        let error_type = from_header
+            .or_else(from_body)
+            .unwrap_or_else(|| "Unhandled".to_owned());
+        Self { error_type, body }
+    }
+
+    /// The document's `errorMessage`, for records.
+    pub fn message(&self) -> Option<String> {
+        serde_json::from_slice::<serde_json::Value>(&self.body)
+            .ok()?
+            .get("errorMessage")?
+            .as_str()
+            .map(str::to_owned)
+    }
+}
 
 /// An event for the instance.
 pub struct Job {
@@ -41,15 +100,18 @@ pub struct Job {
 pub enum Answer {
     /// `invocation/{id}/response`.
     Response(Bytes),
-    /// `invocation/{id}/error`.
-    Error(Bytes),
+    /// `invocation/{id}/error`, or a response too large to deliver.
+    Error(FunctionError),
 }
 
 struct ApiState {
     jobs: tokio::sync::Mutex<mpsc::Receiver<Job>>,
     in_flight: Mutex<HashMap<String, oneshot::Sender<Answer>>>,
     first_next: Mutex<Option<Instant>>,
-    init_error: Mutex<Option<Bytes>>,
+    /// Whether the process is waiting in `invocation/next` with no event for it: done with its
+    /// last invocation, the moment Lambda freezes an environment.
+    parked: watch::Sender<bool>,
+    init_error: watch::Sender<Option<FunctionError>>,
 }
 
 /// A running Runtime API endpoint.
@@ -67,7 +129,8 @@ impl RuntimeApi {
             jobs: tokio::sync::Mutex::new(jobs),
             in_flight: Mutex::default(),
             first_next: Mutex::default(),
-            init_error: Mutex::default(),
+            parked: watch::Sender::new(false),
+            init_error: watch::Sender::new(None),
         });
         let router = Router::new()
             .route("/2018-06-01/runtime/invocation/next", get(next))
@@ -95,9 +158,14 @@ impl RuntimeApi {
         *self.state.first_next.lock().unwrap()
     }
 
-    /// What the process posted to `init/error`, if anything.
-    pub fn init_error(&self) -> Option<Bytes> {
-        self.state.init_error.lock().unwrap().clone()
+    /// Tells whether the process waits in `invocation/next` with nothing to hand it.
+    pub fn parked(&self) -> watch::Receiver<bool> {
+        self.state.parked.subscribe()
+    }
+
+    /// Tells what the process posted to `init/error`, once it does.
+    pub fn init_error(&self) -> watch::Receiver<Option<FunctionError>> {
+        self.state.init_error.subscribe()
     }
 }
 
@@ -113,7 +181,19 @@ async fn next(State(state): State<Arc<ApiState>>) -> impl IntoResponse {
         .lock()
         .unwrap()
         .get_or_insert_with(Instant::now);
-    let job = state.jobs.lock().await.recv().await;
+    let job = {
+        let mut jobs = state.jobs.lock().await;
+        // Parked until an event arrives or the process gives up the request.
+        struct Unpark<'a>(&'a watch::Sender<bool>);
+        impl Drop for Unpark<'_> {
+            fn drop(&mut self) {
+                self.0.send_replace(false);
+            }
+        }
+        state.parked.send_replace(true);
+        let _unpark = Unpark(&state.parked);
+        jobs.recv().await
+    };
     let Some(job) = job else {
         return (StatusCode::GONE, HeaderMap::new(), Bytes::new());
     };
@@ -152,20 +232,65 @@ fn answer(state: &ApiState, id: &str, answer: Answer) -> StatusCode {
 async fn response(
     State(state): State<Arc<ApiState>>,
     Path(id): Path<String>,
-    body: Bytes,
-) -> StatusCode {
-    answer(&state, &id, Answer::Response(body))
+    body: Body,
+) -> impl IntoResponse {
+    match read_capped(body, RESPONSE_LIMIT).await {
+        Ok(body) => (answer(&state, &id, Answer::Response(body)), Bytes::new()),
+        // Lambda fails the invocation and tells the runtime, which may go on to its next event.
+        Err(BodyError::TooLarge { size }) => {
+            let status = answer(
+                &state,
+                &id,
+                Answer::Error(FunctionError::lambda(
+                    "Function.ResponseSizeTooLarge",
+                    format!(
+                        "Response payload size ({size} bytes) exceeded maximum allowed payload size ({RESPONSE_LIMIT} bytes)."
+                    ),
+                )),
+            );
+            let status = if status == StatusCode::ACCEPTED {
+                StatusCode::PAYLOAD_TOO_LARGE
+            } else {
+                status
+            };
+            let body = json!({
+                "errorType": "RequestEntityTooLarge",
+                "errorMessage": format!("Exceeded maximum allowed payload size ({RESPONSE_LIMIT} bytes)."),
+            });
+            (status, Bytes::from(body.to_string()))
+        }
+        Err(BodyError::Broken) => (StatusCode::BAD_REQUEST, Bytes::new()),
+    }
 }
 
 async fn error(
     State(state): State<Arc<ApiState>>,
     Path(id): Path<String>,
-    body: Bytes,
+    headers: HeaderMap,
+    body: Body,
 ) -> StatusCode {
-    answer(&state, &id, Answer::Error(body))
+    match read_capped(body, RESPONSE_LIMIT).await {
+        Ok(body) => answer(
+            &state,
+            &id,
+            Answer::Error(FunctionError::posted(&headers, body)),
+        ),
+        Err(_) => StatusCode::PAYLOAD_TOO_LARGE,
+    }
 }
 
-async fn init_error(State(state): State<Arc<ApiState>>, body: Bytes) -> StatusCode {
-    *state.init_error.lock().unwrap() = Some(body);
+async fn init_error(
+    State(state): State<Arc<ApiState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> StatusCode {
+    // After the first `next`, init is over: Lambda refuses the call.
+    if state.first_next.lock().unwrap().is_some() {
+        return StatusCode::FORBIDDEN;
+    }
+    let body = read_capped(body, RESPONSE_LIMIT).await.unwrap_or_default();
+    state
+        .init_error
+        .send_replace(Some(FunctionError::posted(&headers, body)));
     StatusCode::ACCEPTED
 }
