@@ -50,6 +50,7 @@ mod task_observer;
 mod versioning;
 mod versioning_relay;
 mod work_end;
+mod worker_rpc;
 
 pub use deployment_guard::GUARD_VARIABLE;
 pub use error::ServerlessError;

@@ -8,6 +8,8 @@ pub mod lambda_service;
 pub mod local_loop;
 pub mod otlp_receiver;
 pub mod runtime_api;
+pub mod soak;
+pub mod tcp_proxy;
 pub mod workflow_timing;
 
 use std::path::PathBuf;

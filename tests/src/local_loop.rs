@@ -28,6 +28,9 @@ pub struct LoopExtras<'a> {
     pub server_args: &'a [&'a str],
     /// Where the service's and the functions' output goes (discarded if `None`).
     pub log: Option<&'a Path>,
+    /// The functions' `TEMPORAL_ADDRESS`, given the dev server's address (default: that
+    /// address), e.g. a proxy in front of the server whose connections a test cuts.
+    pub function_address: Option<&'a dyn Fn(&str) -> String>,
 }
 
 /// A running loop; everything is stopped when dropped.
@@ -106,7 +109,13 @@ impl LocalLoop {
             "--concurrency".to_owned(),
             concurrency.to_string(),
             "--env".to_owned(),
-            format!("TEMPORAL_ADDRESS={}", server.address),
+            format!(
+                "TEMPORAL_ADDRESS={}",
+                extras.function_address.map_or_else(
+                    || server.address.clone(),
+                    |address| address(&server.address)
+                )
+            ),
             "--env".to_owned(),
             "TEMPORAL_NAMESPACE=default".to_owned(),
         ];

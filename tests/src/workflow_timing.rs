@@ -21,6 +21,13 @@ pub struct WorkflowTiming {
     pub start_to_close: Duration,
     /// Every event, as (kind, milliseconds since the execution started), for failure messages.
     pub timeline: Vec<(String, i64)>,
+    /// Workflow tasks that timed out before a worker started them (schedule-to-start: a sticky
+    /// queue nobody polled; the task moves to the normal queue).
+    pub sticky_task_timeouts: usize,
+    /// Workflow tasks a worker started and never answered (start-to-close: a stall).
+    pub started_task_timeouts: usize,
+    /// Activity attempts beyond the first.
+    pub activity_retries: usize,
 }
 
 impl WorkflowTiming {
@@ -62,6 +69,14 @@ impl WorkflowTiming {
                 .iter()
                 .map(|(kind, at)| (kind.clone(), (*at - started).num_milliseconds()))
                 .collect(),
+            sticky_task_timeouts: task_timeouts(history, "SCHEDULE_TO_START"),
+            started_task_timeouts: task_timeouts(history, "START_TO_CLOSE"),
+            activity_retries: history["events"]
+                .as_array()?
+                .iter()
+                .filter_map(|event| event["activityTaskStartedEventAttributes"]["attempt"].as_u64())
+                .filter(|attempt| *attempt > 1)
+                .count(),
         })
     }
 }
@@ -72,6 +87,19 @@ fn event_kind(event_type: &str) -> String {
         .trim_start_matches("EVENT_TYPE_")
         .replace('_', "")
         .to_lowercase()
+}
+
+/// Workflow tasks timed out with `timeoutType` `TIMEOUT_TYPE_<kind>`.
+fn task_timeouts(history: &Value, kind: &str) -> usize {
+    history["events"].as_array().map_or(0, |events| {
+        events
+            .iter()
+            .filter_map(|event| {
+                event["workflowTaskTimedOutEventAttributes"]["timeoutType"].as_str()
+            })
+            .filter(|timeout| timeout.trim_start_matches("TIMEOUT_TYPE_") == kind)
+            .count()
+    })
 }
 
 /// The longest time from a task's first scheduling to a worker starting it. A workflow task that
@@ -111,7 +139,8 @@ mod tests {
             {"eventType": "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED", "eventTime": "2026-11-22T01:00:00.050Z"},
             {"eventType": "EVENT_TYPE_ACTIVITY_TASK_STARTED", "eventTime": "2026-11-22T01:00:00.060Z"},
             {"eventType": "WorkflowTaskScheduled", "eventTime": "2026-11-22T01:00:01.000Z"},
-            {"eventType": "WorkflowTaskTimedOut", "eventTime": "2026-11-22T01:00:01.100Z"},
+            {"eventType": "WorkflowTaskTimedOut", "eventTime": "2026-11-22T01:00:01.100Z",
+             "workflowTaskTimedOutEventAttributes": {"timeoutType": "TIMEOUT_TYPE_SCHEDULE_TO_START"}},
             {"eventType": "WorkflowTaskScheduled", "eventTime": "2026-11-22T01:00:01.100Z"},
             {"eventType": "WorkflowTaskStarted", "eventTime": "2026-11-22T01:00:01.250Z"},
             {"eventType": "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED", "eventTime": "2026-11-22T01:00:01.300Z"},
@@ -121,6 +150,11 @@ mod tests {
         assert_eq!(timing.longest_task_wait, Duration::from_millis(250));
         assert_eq!(timing.longest_activity_wait, Duration::from_millis(10));
         assert_eq!(timing.start_to_close, Duration::from_millis(1300));
+        assert_eq!(
+            (timing.sticky_task_timeouts, timing.started_task_timeouts),
+            (1, 0)
+        );
+        assert_eq!(timing.activity_retries, 0);
     }
 
     #[test]

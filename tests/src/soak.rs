@@ -1,0 +1,840 @@
+//! The chaos soak (`scripts/soak`, and its short version in `tests/tests/soak.rs`): workflows
+//! arriving at random (Poisson) moments on the whole local loop, with activities shorter and
+//! longer than an invocation's work time, while busy function processes are SIGKILLed and their
+//! connections to the server reset through a [`TcpProxy`]. Everything is read back from the
+//! server's histories and the Lambda service's records, and checked against the targets.
+
+use crate::{
+    local_loop::{LocalLoop, LoopExtras},
+    percentile,
+    tcp_proxy::TcpProxy,
+    workflow_timing::WorkflowTiming,
+};
+use serde_json::{Value, json};
+use std::{
+    collections::{HashMap, HashSet},
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    sync::{Mutex, OnceLock},
+    time::{Duration, Instant},
+};
+
+/// The task queue the soak's function serves.
+pub const TASK_QUEUE: &str = "soak-q";
+
+/// The activity durations (ms) workflows draw from: many short, some longer than the 3 s work
+/// time a 10 s function has, so that activities outlive the invocation that started them.
+pub const ACTIVITY_MILLIS: [u64; 9] = [0, 0, 50, 100, 100, 300, 1000, 2500, 4000];
+
+/// p99 of completion overhead (start → close minus the activity's own time) the soak aims at:
+/// one function timeout of 10 s plus a little.
+pub const P99_OVERHEAD_TARGET_MS: u64 = 10_500;
+
+/// One soak scenario.
+#[derive(Debug, Clone)]
+pub struct SoakConfig {
+    /// Mean workflow arrivals per second.
+    pub rate_per_second: f64,
+    /// How long workflows arrive; `rate × duration` workflows are started.
+    pub duration: Duration,
+    /// The function's timeout.
+    pub function_timeout_seconds: u64,
+    /// The function's concurrency limit.
+    pub concurrency: usize,
+    /// SIGKILL one busy function process this often while workflows arrive.
+    pub kill_every: Option<Duration>,
+    /// Reset every function ↔ server connection this often while workflows arrive.
+    pub cut_every: Option<Duration>,
+    /// Run the dev server completing outstanding polls on `ShutdownWorker` (Temporal Cloud's
+    /// mode) instead of leaving them to time out.
+    pub poll_complete_on_shutdown: bool,
+    /// Seeds arrivals, activity durations and which busy process is killed.
+    pub seed: u64,
+    /// How long after the last arrival every workflow may take to close.
+    pub close_timeout: Duration,
+}
+
+impl SoakConfig {
+    /// The full scenario: 2.5 workflows/s for 120 s (300), 10 s function timeout, concurrency
+    /// 10, a busy process killed every 15 s, connections cut every 40 s.
+    pub fn full() -> Self {
+        Self {
+            rate_per_second: 2.5,
+            duration: Duration::from_secs(120),
+            function_timeout_seconds: 10,
+            concurrency: 10,
+            kill_every: Some(Duration::from_secs(15)),
+            cut_every: Some(Duration::from_secs(40)),
+            poll_complete_on_shutdown: false,
+            seed: fastrand::u64(..),
+            close_timeout: Duration::from_secs(120),
+        }
+    }
+
+    /// The short version for CI: 75 workflows over ~30 s, kills every 8 s and cuts every 12 s
+    /// (≥ 2 kills, ≥ 1 cut).
+    pub fn quick() -> Self {
+        Self {
+            duration: Duration::from_secs(30),
+            kill_every: Some(Duration::from_secs(8)),
+            cut_every: Some(Duration::from_secs(12)),
+            ..Self::full()
+        }
+    }
+
+    /// The same scenario with no fault injected.
+    pub fn without_faults(self) -> Self {
+        Self {
+            kill_every: None,
+            cut_every: None,
+            ..self
+        }
+    }
+
+    /// Whether any fault is injected.
+    pub fn faults(&self) -> bool {
+        self.kill_every.is_some() || self.cut_every.is_some()
+    }
+
+    /// How many workflows the scenario starts.
+    pub fn workflows(&self) -> usize {
+        (self.rate_per_second * self.duration.as_secs_f64()).round() as usize
+    }
+
+    fn json(&self) -> Value {
+        json!({
+            "rate_per_second": self.rate_per_second,
+            "duration_s": self.duration.as_secs_f64(),
+            "workflows": self.workflows(),
+            "function_timeout_s": self.function_timeout_seconds,
+            "concurrency": self.concurrency,
+            "kill_every_s": self.kill_every.map(|every| every.as_secs_f64()),
+            "cut_every_s": self.cut_every.map(|every| every.as_secs_f64()),
+            "poll_complete_on_shutdown": self.poll_complete_on_shutdown,
+            "seed": self.seed,
+            "activity_millis": ACTIVITY_MILLIS,
+        })
+    }
+}
+
+/// One workflow the soak started.
+#[derive(Debug, Clone)]
+struct Arrival {
+    at: Duration,
+    id: String,
+    activity_millis: u64,
+}
+
+/// What a soak measured.
+#[derive(Debug, Clone)]
+pub struct SoakReport {
+    /// The scenario.
+    pub config: SoakConfig,
+    /// Workflows started.
+    pub started: usize,
+    /// Workflows the CLI failed to start, with the error.
+    pub start_failures: Vec<String>,
+    /// Workflows completed.
+    pub completed: usize,
+    /// Started workflows not completed within the close timeout.
+    pub lost: Vec<String>,
+    /// Per completed workflow, start → close minus its activity's own time (ms), sorted.
+    pub overhead_ms: Vec<u64>,
+    /// Workflow-task timeouts of kind schedule-to-start (a sticky queue's fallback).
+    pub sticky_task_timeouts: usize,
+    /// Workflow-task timeouts of kind start-to-close (a started task never answered: a stall).
+    pub started_task_timeouts: usize,
+    /// Workflows with a start-to-close workflow-task timeout, for a closer look.
+    pub stalled_workflows: Vec<String>,
+    /// Activity attempts beyond the first.
+    pub activity_retries: usize,
+    /// Invocations during the run (the registration invocation excluded).
+    pub invocations: usize,
+    /// Invocations that missed their deadline.
+    pub lambda_timeouts: usize,
+    /// Invocations whose process died (the kills, and anything else).
+    pub crashes: usize,
+    /// Billed milliseconds of those invocations.
+    pub billed_ms: u64,
+    /// Busy processes SIGKILLed.
+    pub kills: usize,
+    /// Connection cuts.
+    pub cuts: usize,
+    /// Connections reset by the cuts.
+    pub reset_connections: u64,
+    /// Connections the proxy accepted.
+    pub proxied_connections: u64,
+    /// From the first arrival to the last.
+    pub arrival_time: Duration,
+    /// The Lambda service's and the functions' output.
+    pub log: PathBuf,
+}
+
+/// One target and whether the run met it.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// What is measured.
+    pub name: &'static str,
+    /// The measured value.
+    pub value: String,
+    /// The target, as text.
+    pub goal: String,
+    /// Whether it was met.
+    pub met: bool,
+    /// A loss or correctness target (asserted in CI), not a timing one (only printed).
+    pub correctness: bool,
+}
+
+impl SoakReport {
+    /// Workflow-task timeouts of both kinds.
+    pub fn task_timeouts(&self) -> usize {
+        self.sticky_task_timeouts + self.started_task_timeouts
+    }
+
+    /// Every target, met or not.
+    pub fn targets(&self) -> Vec<Target> {
+        let lost = self.lost.len() + self.start_failures.len();
+        let p99 = percentile(&self.overhead_ms, 0.99);
+        let allowed_task_timeouts = self.kills + self.cuts;
+        vec![
+            Target {
+                name: "lost workflows",
+                value: lost.to_string(),
+                goal: "0".to_owned(),
+                met: lost == 0,
+                correctness: true,
+            },
+            Target {
+                name: "Lambda timeouts",
+                value: self.lambda_timeouts.to_string(),
+                goal: "0".to_owned(),
+                met: self.lambda_timeouts == 0,
+                correctness: true,
+            },
+            Target {
+                name: "workflow-task timeouts",
+                value: self.task_timeouts().to_string(),
+                goal: if self.config.faults() {
+                    format!("≤ kills + cuts = {allowed_task_timeouts}")
+                } else {
+                    "0 (no faults)".to_owned()
+                },
+                met: self.task_timeouts() <= allowed_task_timeouts,
+                correctness: true,
+            },
+            Target {
+                name: "p99 completion overhead (ms)",
+                value: p99.to_string(),
+                goal: format!("≤ {P99_OVERHEAD_TARGET_MS}"),
+                met: p99 <= P99_OVERHEAD_TARGET_MS,
+                correctness: false,
+            },
+        ]
+    }
+
+    /// The loss and correctness targets missed, as readable lines (empty: all met).
+    pub fn correctness_failures(&self) -> Vec<String> {
+        self.targets()
+            .into_iter()
+            .filter(|target| target.correctness && !target.met)
+            .map(|target| format!("{}: {} (target {})", target.name, target.value, target.goal))
+            .collect()
+    }
+
+    /// Whether every target, timing included, was met.
+    pub fn all_met(&self) -> bool {
+        self.targets().iter().all(|target| target.met)
+    }
+
+    /// The figures and the targets as a Markdown table.
+    pub fn table(&self) -> String {
+        let config = &self.config;
+        let overhead = &self.overhead_ms;
+        let mut rows = vec![
+            format!(
+                "| scenario | {} workflows over {:.0} s, timeout {} s, concurrency {}, {}, {}, seed {} | |",
+                self.started,
+                self.arrival_time.as_secs_f64(),
+                config.function_timeout_seconds,
+                config.concurrency,
+                if config.faults() {
+                    format!(
+                        "kill every {}, cut every {}",
+                        config
+                            .kill_every
+                            .map_or("never".to_owned(), |every| format!("{every:?}")),
+                        config
+                            .cut_every
+                            .map_or("never".to_owned(), |every| format!("{every:?}"))
+                    )
+                } else {
+                    "no faults".to_owned()
+                },
+                if config.poll_complete_on_shutdown {
+                    "server completes polls on shutdown"
+                } else {
+                    "default server"
+                },
+                config.seed
+            ),
+            format!(
+                "| completed / lost (not started) | {} / {} ({}) | |",
+                self.completed,
+                self.lost.len(),
+                self.start_failures.len()
+            ),
+            format!(
+                "| completion overhead p50 / p90 / p99 / max (ms) | {} / {} / {} / {} | |",
+                percentile(overhead, 0.5),
+                percentile(overhead, 0.9),
+                percentile(overhead, 0.99),
+                overhead.last().copied().unwrap_or(0)
+            ),
+            format!(
+                "| workflow-task timeouts: sticky schedule-to-start / start-to-close | {} / {} | |",
+                self.sticky_task_timeouts, self.started_task_timeouts
+            ),
+            format!("| activity retries | {} | |", self.activity_retries),
+            format!(
+                "| invocations (crashed) | {} ({}) | |",
+                self.invocations, self.crashes
+            ),
+            format!(
+                "| billed ms (per workflow) | {} ({:.0}) | |",
+                self.billed_ms,
+                self.billed_ms as f64 / self.started.max(1) as f64
+            ),
+            format!(
+                "| kills / cuts (connections reset, accepted) | {} / {} ({}, {}) | |",
+                self.kills, self.cuts, self.reset_connections, self.proxied_connections
+            ),
+        ];
+        for target in self.targets() {
+            rows.push(format!(
+                "| **{}** | {} | {} {} |",
+                target.name,
+                target.value,
+                target.goal,
+                if target.met { "PASS" } else { "FAIL" }
+            ));
+        }
+        let mut table = "| measure | value | target |\n|---|---|---|\n".to_owned();
+        table.push_str(&rows.join("\n"));
+        table.push('\n');
+        table
+    }
+
+    /// The figures as JSON.
+    pub fn json(&self) -> Value {
+        let overhead = &self.overhead_ms;
+        json!({
+            "config": self.config.json(),
+            "started": self.started,
+            "start_failures": self.start_failures,
+            "completed": self.completed,
+            "lost": self.lost,
+            "completion_overhead_ms": {
+                "p50": percentile(overhead, 0.5),
+                "p90": percentile(overhead, 0.9),
+                "p99": percentile(overhead, 0.99),
+                "max": overhead.last(),
+            },
+            "workflow_task_timeouts": {
+                "sticky_schedule_to_start": self.sticky_task_timeouts,
+                "start_to_close": self.started_task_timeouts,
+            },
+            "stalled_workflows": self.stalled_workflows,
+            "activity_retries": self.activity_retries,
+            "invocations": self.invocations,
+            "lambda_timeouts": self.lambda_timeouts,
+            "crashes": self.crashes,
+            "billed_ms": self.billed_ms,
+            "kills": self.kills,
+            "cuts": self.cuts,
+            "reset_connections": self.reset_connections,
+            "proxied_connections": self.proxied_connections,
+            "arrival_s": self.arrival_time.as_secs_f64(),
+            "targets": self.targets().iter().map(|target| json!({
+                "name": target.name,
+                "value": target.value,
+                "target": target.goal,
+                "met": target.met,
+                "correctness": target.correctness,
+            })).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// Runs `config` on a fresh local loop hosting `fixture` (the fixture function) through `cli`
+/// (`temporal-serverless`); progress goes to stdout. `Err` if the loop could not be set up.
+pub fn run(config: &SoakConfig, fixture: &Path, cli: &Path) -> Result<SoakReport, String> {
+    let log = std::env::temp_dir().join(format!(
+        "tsls-soak-{}-{}.log",
+        std::process::id(),
+        crate::free_port()
+    ));
+    let proxy: OnceLock<TcpProxy> = OnceLock::new();
+    let through_proxy = |server: &str| -> String {
+        proxy
+            .get_or_init(|| TcpProxy::start(server))
+            .address()
+            .to_owned()
+    };
+    let server_args: &[&str] = if config.poll_complete_on_shutdown {
+        &[
+            "--dynamic-config-value",
+            "frontend.enableCancelWorkerPollsOnShutdown=true",
+        ]
+    } else {
+        &[]
+    };
+    println!(
+        "soak: seed {} — starting the dev server, the local Lambda service and the proxy",
+        config.seed
+    );
+    let lambda = LocalLoop::start_with(
+        cli,
+        "fixture",
+        fixture,
+        config.function_timeout_seconds,
+        config.concurrency,
+        &[("TEMPORAL_TASK_QUEUE", TASK_QUEUE)],
+        LoopExtras {
+            server_args,
+            log: Some(&log),
+            function_address: Some(&through_proxy),
+            ..LoopExtras::default()
+        },
+    );
+    let proxy = proxy
+        .get()
+        .expect("the loop asked for the functions' address");
+    lambda.deploy(fixture, true)?;
+    lambda.server.wait_for(
+        Duration::from_secs(30),
+        "the registration invocation's record",
+        |_| (!lambda.records().is_empty()).then_some(()),
+    );
+    let baseline = lambda.records().len();
+
+    let mut rng = fastrand::Rng::with_seed(config.seed);
+    let arrivals = arrivals(config, &mut rng);
+    let last_arrival = arrivals.last().map_or(Duration::ZERO, |arrival| arrival.at);
+    println!(
+        "soak: {} workflows over {:.0} s",
+        arrivals.len(),
+        last_arrival.as_secs_f64()
+    );
+    let start_failures = Mutex::new(Vec::new());
+    let (mut kills, mut cuts) = (0, 0);
+    let fixture_exe = fixture.canonicalize().unwrap_or_else(|_| fixture.into());
+    let began = Instant::now();
+    std::thread::scope(|scope| {
+        let mut pending = arrivals.iter().peekable();
+        let mut next_kill = config.kill_every;
+        let mut kill_due = false;
+        let mut next_cut = config.cut_every;
+        loop {
+            let now = began.elapsed();
+            while let Some(arrival) = pending.next_if(|arrival| arrival.at <= now) {
+                let (server, failures) = (&lambda.server, &start_failures);
+                // Each start is a CLI process (~100 ms): in its own thread, so arrivals keep
+                // their moments.
+                scope.spawn(move || {
+                    if let Err(error) = server.start_workflow(
+                        TASK_QUEUE,
+                        "SlowActivity",
+                        &arrival.id,
+                        &arrival.activity_millis.to_string(),
+                    ) {
+                        failures
+                            .lock()
+                            .unwrap()
+                            .push(format!("{}: {error}", arrival.id));
+                    }
+                });
+            }
+            if let Some(at) = next_kill.filter(|at| *at <= now && *at <= last_arrival) {
+                if kill_due {
+                    println!("soak: {now:.1?} no busy function process to kill since the last");
+                }
+                kill_due = true;
+                next_kill = config.kill_every.map(|every| at + every);
+            }
+            if kill_due {
+                let busy = busy_processes(proxy, &answered(&lambda), &fixture_exe);
+                if let Some(victim) = rng.choice(busy.iter()) {
+                    let killed = Command::new("kill")
+                        .args(["-s", "KILL", &victim.pid.to_string()])
+                        .stderr(Stdio::null())
+                        .status()
+                        .is_ok_and(|status| status.success());
+                    if killed {
+                        kills += 1;
+                        kill_due = false;
+                        println!(
+                            "soak: {now:.1?} SIGKILL pid {} (invocation {}, one of {} busy)",
+                            victim.pid,
+                            victim.request_id,
+                            busy.len()
+                        );
+                    }
+                }
+            }
+            if let Some(at) = next_cut.filter(|at| *at <= now && *at <= last_arrival) {
+                let reset = proxy.cut_all();
+                cuts += 1;
+                next_cut = config.cut_every.map(|every| at + every);
+                println!("soak: {now:.1?} cut {reset} connections");
+            }
+            let faults_left = next_kill.is_some_and(|at| at <= last_arrival)
+                || next_cut.is_some_and(|at| at <= last_arrival);
+            if pending.peek().is_none() && !faults_left {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    });
+    let arrival_time = began.elapsed();
+
+    println!(
+        "soak: waiting (at most {:?}) for every workflow to close",
+        config.close_timeout
+    );
+    let closing = Instant::now();
+    while closing.elapsed() < config.close_timeout && running_workflows(&lambda) != Some(0) {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // Invocations still running end within their timeout; a timeout is recorded only then.
+    let settling = Instant::now();
+    let settle_bound = Duration::from_secs(config.function_timeout_seconds + 3);
+    while settling.elapsed() < settle_bound
+        && !busy_processes(proxy, &answered(&lambda), &fixture_exe).is_empty()
+    {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+
+    println!("soak: reading {} histories", arrivals.len());
+    let timings = read_histories(&lambda, &arrivals);
+    let records = lambda.records().split_off(baseline);
+    let start_failures = start_failures.into_inner().unwrap();
+    let failed_ids: HashSet<String> = start_failures
+        .iter()
+        .filter_map(|failure| failure.split(':').next().map(str::to_owned))
+        .collect();
+    let mut report = SoakReport {
+        config: config.clone(),
+        started: arrivals.len() - start_failures.len(),
+        completed: 0,
+        lost: Vec::new(),
+        overhead_ms: Vec::new(),
+        sticky_task_timeouts: 0,
+        started_task_timeouts: 0,
+        stalled_workflows: Vec::new(),
+        activity_retries: 0,
+        invocations: records.len(),
+        lambda_timeouts: outcomes(&records, "timeout"),
+        crashes: outcomes(&records, "crash"),
+        billed_ms: records
+            .iter()
+            .filter_map(|record| record["billed_duration_ms"].as_u64())
+            .sum(),
+        kills,
+        cuts,
+        reset_connections: proxy.reset_connections(),
+        proxied_connections: proxy.accepted(),
+        arrival_time,
+        log,
+        start_failures,
+    };
+    for (arrival, timing) in arrivals.iter().zip(timings) {
+        match timing {
+            Some(timing) => {
+                report.completed += 1;
+                report.overhead_ms.push(
+                    (timing.start_to_close.as_millis() as u64)
+                        .saturating_sub(arrival.activity_millis),
+                );
+                report.sticky_task_timeouts += timing.sticky_task_timeouts;
+                report.started_task_timeouts += timing.started_task_timeouts;
+                report.activity_retries += timing.activity_retries;
+                if timing.started_task_timeouts > 0 {
+                    report.stalled_workflows.push(arrival.id.clone());
+                }
+            }
+            None if failed_ids.contains(&arrival.id) => {}
+            None => report.lost.push(arrival.id.clone()),
+        }
+    }
+    report.overhead_ms.sort_unstable();
+    Ok(report)
+}
+
+/// The workflows to start: Poisson arrivals (exponential gaps at the mean rate), each with an
+/// activity duration drawn from [`ACTIVITY_MILLIS`].
+fn arrivals(config: &SoakConfig, rng: &mut fastrand::Rng) -> Vec<Arrival> {
+    let mut at = Duration::ZERO;
+    (0..config.workflows())
+        .map(|n| {
+            let gap = -(1.0 - rng.f64()).ln() / config.rate_per_second;
+            at += Duration::from_secs_f64(gap);
+            Arrival {
+                at,
+                id: format!("soak-{}-{n}", config.seed),
+                activity_millis: ACTIVITY_MILLIS[rng.usize(..ACTIVITY_MILLIS.len())],
+            }
+        })
+        .collect()
+}
+
+/// Request ids of every invocation the Lambda service has recorded (recorded when it ends).
+fn answered(lambda: &LocalLoop) -> HashSet<String> {
+    lambda
+        .records()
+        .iter()
+        .filter_map(|record| record["request_id"].as_str().map(str::to_owned))
+        .collect()
+}
+
+fn outcomes(records: &[Value], outcome: &str) -> usize {
+    records
+        .iter()
+        .filter(|record| record["outcome"] == outcome)
+        .count()
+}
+
+/// Workflows of the soak still running; `None` if the server did not say.
+fn running_workflows(lambda: &LocalLoop) -> Option<u64> {
+    let count = lambda
+        .server
+        .cli_json(&[
+            "workflow",
+            "count",
+            "--query",
+            "WorkflowType='SlowActivity' AND ExecutionStatus='Running'",
+        ])
+        .ok()?;
+    match &count["count"] {
+        Value::String(text) => text.parse().ok(),
+        other => other.as_u64(),
+    }
+}
+
+/// Every arrival's timing (`None`: not completed), read by a few threads at once (each read is
+/// a CLI process).
+fn read_histories(lambda: &LocalLoop, arrivals: &[Arrival]) -> Vec<Option<WorkflowTiming>> {
+    const READERS: usize = 4;
+    let chunk = arrivals.len().div_ceil(READERS).max(1);
+    std::thread::scope(|scope| {
+        let readers: Vec<_> = arrivals
+            .chunks(chunk)
+            .map(|arrivals| {
+                scope.spawn(move || {
+                    arrivals
+                        .iter()
+                        .map(|arrival| WorkflowTiming::read(&lambda.server, &arrival.id))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        readers
+            .into_iter()
+            .flat_map(|reader| reader.join().unwrap())
+            .collect()
+    })
+}
+
+/// A function process serving an invocation.
+#[derive(Debug, Clone)]
+pub struct BusyProcess {
+    /// Its PID.
+    pub pid: u32,
+    /// The invocation it serves.
+    pub request_id: String,
+}
+
+/// The function processes that hold an invocation now.
+///
+/// A process is busy when its connection through `proxy` last carried a worker identity (the
+/// runtime's default, `<request id>@<ARN>`, sent with every poll) whose invocation the Lambda
+/// service has not recorded as ended (`answered`), and it is not stopped (a frozen instance is
+/// idle). An instance that has just been handed an invocation but not polled yet still shows its
+/// previous, answered request id: it is skipped, never mistaken. Connections are matched to
+/// processes by the client's port in `/proc/net/tcp` and the socket inodes in `/proc/PID/fd`;
+/// only processes running `fixture_exe` are considered.
+pub fn busy_processes(
+    proxy: &TcpProxy,
+    answered: &HashSet<String>,
+    fixture_exe: &Path,
+) -> Vec<BusyProcess> {
+    let proxy_port: u16 = proxy
+        .address()
+        .rsplit(':')
+        .next()
+        .and_then(|port| port.parse().ok())
+        .unwrap_or(0);
+    let in_flight: HashMap<u16, String> = proxy
+        .connections()
+        .into_iter()
+        .filter_map(|connection| {
+            let request_id = connection.last_request_id?;
+            (!answered.contains(&request_id)).then_some((connection.client.port(), request_id))
+        })
+        .collect();
+    if in_flight.is_empty() {
+        return Vec::new();
+    }
+    let sockets = loopback_sockets();
+    function_processes(fixture_exe)
+        .into_iter()
+        .filter(|pid| !matches!(process_state(*pid), Some('T' | 't' | 'Z' | 'X') | None))
+        .filter_map(|pid| {
+            let request_id = socket_inodes(pid).into_iter().find_map(|inode| {
+                let (local, remote) = sockets.get(&inode)?;
+                (*remote == proxy_port).then(|| in_flight.get(local).cloned())?
+            })?;
+            Some(BusyProcess { pid, request_id })
+        })
+        .collect()
+}
+
+/// PIDs of the processes running `exe` (also once a rebuild has replaced the file).
+fn function_processes(exe: &Path) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let replaced = format!("{} (deleted)", exe.display());
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/exe"))
+                .is_ok_and(|running| running == exe || running.to_str() == Some(&replaced))
+        })
+        .collect()
+}
+
+/// The state letter of `/proc/PID/stat` (`R`, `S`, `T` stopped, …).
+fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// Inodes of the sockets `pid` has open.
+fn socket_inodes(pid: u32) -> Vec<u64> {
+    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| {
+            let target = std::fs::read_link(entry.ok()?.path()).ok()?;
+            let target = target.to_str()?;
+            target
+                .strip_prefix("socket:[")?
+                .strip_suffix(']')?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+/// Every TCP socket of the machine: inode → (local port, remote port).
+fn loopback_sockets() -> HashMap<u64, (u16, u16)> {
+    let mut sockets = HashMap::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let text = std::fs::read_to_string(table).unwrap_or_default();
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let port = |address: &str| u16::from_str_radix(address.rsplit(':').next()?, 16).ok();
+            if let (Some(local), Some(remote), Some(inode)) = (
+                fields.get(1).and_then(|address| port(address)),
+                fields.get(2).and_then(|address| port(address)),
+                fields.get(9).and_then(|inode| inode.parse().ok()),
+            ) {
+                sockets.insert(inode, (local, remote));
+            }
+        }
+    }
+    sockets
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arrivals_come_at_the_mean_rate_with_every_duration() {
+        let config = SoakConfig {
+            seed: 7,
+            ..SoakConfig::full()
+        };
+        let arrivals = arrivals(&config, &mut fastrand::Rng::with_seed(7));
+        assert_eq!(arrivals.len(), 300);
+        let last = arrivals.last().unwrap().at.as_secs_f64();
+        assert!(
+            (90.0..150.0).contains(&last),
+            "300 arrivals at 2.5/s took {last} s"
+        );
+        assert!(arrivals.windows(2).all(|pair| pair[0].at <= pair[1].at));
+        for millis in ACTIVITY_MILLIS {
+            assert!(
+                arrivals
+                    .iter()
+                    .any(|arrival| arrival.activity_millis == millis)
+            );
+        }
+        let again = super::arrivals(&config, &mut fastrand::Rng::with_seed(7));
+        assert_eq!(
+            again.last().unwrap().at,
+            arrivals.last().unwrap().at,
+            "seeded"
+        );
+    }
+
+    #[test]
+    fn the_quick_scenario_has_enough_workflows_and_faults() {
+        let quick = SoakConfig::quick();
+        assert!(quick.workflows() >= 60);
+        let first_arrival_bound = quick.duration.as_secs_f64() * 0.8;
+        assert!(quick.kill_every.unwrap().as_secs_f64() * 2.0 <= first_arrival_bound);
+        assert!(quick.cut_every.unwrap().as_secs_f64() <= first_arrival_bound);
+    }
+
+    #[test]
+    fn task_timeouts_are_allowed_only_for_faults() {
+        let report = |kills, cuts, sticky, started, faults: bool| {
+            let config = if faults {
+                SoakConfig::quick()
+            } else {
+                SoakConfig::quick().without_faults()
+            };
+            SoakReport {
+                config,
+                started: 1,
+                start_failures: Vec::new(),
+                completed: 1,
+                lost: Vec::new(),
+                overhead_ms: vec![100],
+                sticky_task_timeouts: sticky,
+                started_task_timeouts: started,
+                stalled_workflows: Vec::new(),
+                activity_retries: 0,
+                invocations: 1,
+                lambda_timeouts: 0,
+                crashes: 0,
+                billed_ms: 1,
+                kills,
+                cuts,
+                reset_connections: 0,
+                proxied_connections: 0,
+                arrival_time: Duration::ZERO,
+                log: PathBuf::new(),
+            }
+        };
+        assert!(report(2, 1, 2, 1, true).correctness_failures().is_empty());
+        assert_eq!(report(2, 1, 2, 2, true).correctness_failures().len(), 1);
+        assert_eq!(report(0, 0, 0, 1, false).correctness_failures().len(), 1);
+        assert!(report(0, 0, 0, 0, false).all_met());
+        assert!(report(0, 0, 0, 0, false).table().contains("PASS"));
+    }
+}

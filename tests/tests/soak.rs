@@ -1,0 +1,74 @@
+//! The short chaos soak (the full one is `scripts/soak`): workflows at random moments on the
+//! whole local loop, with activities shorter and longer than the 3 s work time of a 10 s
+//! function. Asserted are the loss and correctness targets only; the timing figures are printed.
+//! `SOAK_SEED` replays a run (the seed is printed).
+
+use std::path::{Path, PathBuf};
+use temporal_serverless_tests::{
+    cli_beside,
+    soak::{self, SoakConfig, SoakReport},
+};
+
+fn fixture() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_fixture_function"))
+}
+
+fn cli() -> PathBuf {
+    cli_beside(fixture())
+}
+
+fn quick() -> SoakConfig {
+    let mut config = SoakConfig::quick();
+    if let Some(seed) = std::env::var("SOAK_SEED")
+        .ok()
+        .and_then(|seed| seed.parse().ok())
+    {
+        config.seed = seed;
+    }
+    config
+}
+
+fn run(config: &SoakConfig) -> SoakReport {
+    let report = soak::run(config, fixture(), &cli()).unwrap_or_else(|error| panic!("{error}"));
+    println!("{}", report.table());
+    report
+}
+
+/// Fails with the table, the stalled workflows and the log's path.
+fn assert_correct(report: &SoakReport) {
+    let failures = report.correctness_failures();
+    assert!(
+        failures.is_empty(),
+        "{}\n{}\nstalled workflows: {:?}\nlost: {:?}\nnot started: {:?}\nthe functions' log: {}",
+        failures.join("\n"),
+        report.table(),
+        report.stalled_workflows,
+        report.lost,
+        report.start_failures,
+        report.log.display()
+    );
+    let _ = std::fs::remove_file(&report.log);
+}
+
+#[test]
+fn kills_and_cuts_lose_no_workflow_and_cost_at_most_one_task_timeout_each() {
+    let config = quick();
+    let report = run(&config);
+    assert!(report.started >= 60, "{} workflows started", report.started);
+    assert!(
+        report.kills >= 2 && report.cuts >= 1,
+        "the scenario needs ≥ 2 kills and ≥ 1 cut, got {} and {}: were function processes busy?\n{}",
+        report.kills,
+        report.cuts,
+        report.table()
+    );
+    assert_correct(&report);
+}
+
+#[test]
+fn without_faults_no_workflow_task_times_out() {
+    let report = run(&quick().without_faults());
+    assert!(report.started >= 60, "{} workflows started", report.started);
+    assert_eq!(report.kills + report.cuts, 0);
+    assert_correct(&report);
+}
