@@ -19,6 +19,10 @@
 //! than it is worth (the deployment read is slow and rate-limited), so that case is left to
 //! `temporal-serverless doctor`.
 //!
+//! A namespace the server does not know answers every read with NotFound too; that is not a
+//! missing version (creating one would fail the same way), so the guard reports the namespace
+//! (`TemporalServerless.NamespaceNotFound`, naming TEMPORAL_NAMESPACE) and does not poll.
+//!
 //! A passing check is cached for the process and the invoked function ARN (warm invocations
 //! through the same ARN pay nothing; aliases of one Lambda version share instances, so another
 //! ARN is checked again); failing ones are repeated, so that a fixed version works without a new
@@ -31,6 +35,7 @@ use crate::{
     lambda_arn::{find_all, is_qualified, strip_qualifier},
     manifest::Manifest,
 };
+use prost::Message;
 use temporalio_client::{Client, NamespacedClient};
 use temporalio_common::protos::temporal::api::{
     common::v1::WorkflowExecution,
@@ -82,6 +87,15 @@ pub(crate) enum Checked {
     Unverified(String),
 }
 
+/// Why a read of the server gave no answer about the version.
+#[derive(Debug)]
+enum Unread {
+    /// The server does not know the namespace (its message).
+    NoNamespace(String),
+    /// Anything else: unavailable, rate-limited, denied.
+    Unanswered(String),
+}
+
 /// Checks the version before the process's first poll (and the first through another invoked
 /// ARN); `Err` means do not poll.
 pub(crate) async fn check(
@@ -92,7 +106,11 @@ pub(crate) async fn check(
     match refusal(client, manifest, invoked_arn).await {
         Ok(None) => Ok(Checked::Passed),
         Ok(Some(refused)) => Err(refused),
-        Err(unanswered) => {
+        Err(Unread::NoNamespace(message)) => Err(ServerlessError::NamespaceNotFound {
+            namespace: client.namespace(),
+            message,
+        }),
+        Err(Unread::Unanswered(unanswered)) => {
             tracing::warn!(
                 "the deployment guard could not read Worker Deployment {} ({unanswered}); polling without it",
                 manifest.deployment_name
@@ -107,7 +125,7 @@ async fn refusal(
     client: &Client,
     manifest: &Manifest<'_>,
     invoked_arn: &str,
-) -> Result<Option<ServerlessError>, String> {
+) -> Result<Option<ServerlessError>, Unread> {
     let namespace = client.namespace();
     let server = Server {
         client,
@@ -216,7 +234,7 @@ impl Server<'_> {
     async fn describe_version(
         &self,
         build_id: &str,
-    ) -> Result<Option<WorkerDeploymentVersionInfo>, String> {
+    ) -> Result<Option<WorkerDeploymentVersionInfo>, Unread> {
         let request = DescribeWorkerDeploymentVersionRequest {
             namespace: self.namespace.to_owned(),
             deployment_version: Some(WorkerDeploymentVersion {
@@ -233,14 +251,16 @@ impl Server<'_> {
             .await
         {
             Ok(response) => Ok(response.into_inner().worker_deployment_version_info),
-            Err(status) if status.code() == tonic::Code::NotFound => Ok(None),
-            Err(status) => Err(self.unanswered(status)),
+            Err(status) => match unread(status) {
+                None => Ok(None),
+                Some(unread) => Err(unread),
+            },
         }
     }
 
     /// Whether the Worker Controller Instance of `build_id`'s version is running (its workflow
     /// id is the server's `temporal-sys-worker-controller-instance:<deployment>:<build ID>`).
-    async fn controller_running(&self, build_id: &str) -> Result<bool, String> {
+    async fn controller_running(&self, build_id: &str) -> Result<bool, Unread> {
         let request = DescribeWorkflowExecutionRequest {
             namespace: self.namespace.to_owned(),
             execution: Some(WorkflowExecution {
@@ -262,14 +282,16 @@ impl Server<'_> {
                 .into_inner()
                 .workflow_execution_info
                 .is_some_and(|info| info.status() == WorkflowExecutionStatus::Running)),
-            Err(status) if status.code() == tonic::Code::NotFound => Ok(false),
-            Err(status) => Err(self.unanswered(status)),
+            Err(status) => match unread(status) {
+                None => Ok(false),
+                Some(unread) => Err(unread),
+            },
         }
     }
 
     /// Build IDs, other than `except`, of the deployment's versions whose compute provider is
     /// exactly `arn`.
-    async fn builds_invoking(&self, arn: &str, except: &str) -> Result<Vec<String>, String> {
+    async fn builds_invoking(&self, arn: &str, except: &str) -> Result<Vec<String>, Unread> {
         let request = DescribeWorkerDeploymentRequest {
             namespace: self.namespace.to_owned(),
             deployment_name: self.deployment.to_owned(),
@@ -294,7 +316,7 @@ impl Server<'_> {
                 {
                     tokio::time::sleep(RATE_LIMIT_BACKOFF * attempt).await;
                 }
-                Err(status) => return Err(self.unanswered(status)),
+                Err(status) => return Err(Unread::Unanswered(unanswered(&status))),
             }
         };
         let mut summaries = deployment
@@ -334,10 +356,40 @@ impl Server<'_> {
         }
         Ok(builds)
     }
+}
 
-    fn unanswered(&self, status: tonic::Status) -> String {
-        format!("{:?}: {}", status.code(), status.message())
+/// What a failed read says: `None` when the thing read does not exist (NotFound), the namespace's
+/// absence when that is why.
+fn unread(status: tonic::Status) -> Option<Unread> {
+    if namespace_not_found(&status) {
+        return Some(Unread::NoNamespace(status.message().to_owned()));
     }
+    if status.code() == tonic::Code::NotFound {
+        return None;
+    }
+    Some(Unread::Unanswered(unanswered(&status)))
+}
+
+fn unanswered(status: &tonic::Status) -> String {
+    format!("{:?}: {}", status.code(), status.message())
+}
+
+/// Whether a NotFound is the namespace's: the server attaches a `NamespaceNotFoundFailure` (and
+/// says "Namespace <name> is not found."); a missing version or workflow says otherwise.
+fn namespace_not_found(status: &tonic::Status) -> bool {
+    const FAILURE_TYPE: &str = "temporal.api.errordetails.v1.NamespaceNotFoundFailure";
+    if status.code() != tonic::Code::NotFound {
+        return false;
+    }
+    let detailed = temporalio_common::protos::google::rpc::Status::decode(status.details())
+        .is_ok_and(|details| {
+            details
+                .details
+                .iter()
+                .any(|detail| detail.type_url.ends_with(FAILURE_TYPE))
+        });
+    let message = status.message().to_ascii_lowercase();
+    detailed || (message.starts_with("namespace ") && message.ends_with("not found."))
 }
 
 /// The Lambda ARNs in a version's compute config.
@@ -377,6 +429,50 @@ fn fix_command(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_namespace_is_told_apart_from_a_missing_version() {
+        use temporalio_common::protos::{
+            google::rpc::Status as RpcStatus,
+            temporal::api::errordetails::v1::NamespaceNotFoundFailure,
+        };
+        let message = "Namespace no-such-namespace is not found.";
+        // The detail's `Any` type is prost-types', not a dependency here: filled in place.
+        let mut details = RpcStatus {
+            code: tonic::Code::NotFound as i32,
+            message: message.to_owned(),
+            details: vec![Default::default()],
+        };
+        details.details[0].type_url =
+            "type.googleapis.com/temporal.api.errordetails.v1.NamespaceNotFoundFailure".to_owned();
+        details.details[0].value = NamespaceNotFoundFailure {
+            namespace: "no-such-namespace".to_owned(),
+        }
+        .encode_to_vec();
+        let details = details.encode_to_vec();
+        let with_details =
+            tonic::Status::with_details(tonic::Code::NotFound, "not found", details.into());
+        assert!(matches!(
+            unread(with_details),
+            Some(Unread::NoNamespace(said)) if said == "not found"
+        ));
+        // Without the detail (a proxy may drop it), the server's words.
+        assert!(matches!(
+            unread(tonic::Status::not_found(message)),
+            Some(Unread::NoNamespace(_))
+        ));
+        assert!(
+            unread(tonic::Status::not_found(
+                "Worker Deployment Version not found"
+            ))
+            .is_none()
+        );
+        assert!(unread(tonic::Status::not_found("workflow not found for ID: x")).is_none());
+        assert!(matches!(
+            unread(tonic::Status::permission_denied("Request unauthorized.")),
+            Some(Unread::Unanswered(said)) if said == "PermissionDenied: Request unauthorized."
+        ));
+    }
 
     #[test]
     fn the_guard_is_on_unless_switched_off() {

@@ -66,6 +66,20 @@ pub enum ServerlessError {
         /// The command that fixes it.
         fix: String,
     },
+    /// The namespace the function connects to does not exist on the server (a server may also
+    /// answer so for a namespace the credentials may not see); the function did not poll (see
+    /// `deployment_guard`). Not [`Self::VersionNotReady`]: creating a version would not help.
+    #[error(
+        "namespace {namespace} is not found on the Temporal server (it said: {message}); the function takes its namespace from TEMPORAL_NAMESPACE \
+         (or `namespace` in temporal.toml; `default` when neither is set). Fix: set TEMPORAL_NAMESPACE to the namespace your Worker Deployment is in \
+         (on Temporal Cloud: <namespace>.<account id>), and check that the API key or client certificate may use it"
+    )]
+    NamespaceNotFound {
+        /// The namespace the function used.
+        namespace: String,
+        /// The server's message.
+        message: String,
+    },
     /// The invocation was for another build of the deployment than the binary carries: the
     /// invocation loop (see `deployment_guard`).
     #[error(
@@ -102,6 +116,7 @@ impl ServerlessError {
             Self::Authentication { .. } => "TemporalServerless.Authentication",
             Self::DeadlineTooShort(_) => "TemporalServerless.DeadlineTooShort",
             Self::VersionNotReady { .. } => "TemporalServerless.VersionNotReady",
+            Self::NamespaceNotFound { .. } => "TemporalServerless.NamespaceNotFound",
             Self::BuildMismatch { .. } => "TemporalServerless.BuildMismatch",
             Self::Worker(_) => "TemporalServerless.Worker",
         }

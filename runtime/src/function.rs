@@ -80,7 +80,14 @@ pub fn run_function(spec: FunctionSpec) -> ExitCode {
     match start(spec) {
         Ok(code) => code,
         Err(error) => {
-            tracing::error!(%error, "the function cannot start");
+            tracing::error!(%error, error_type = error.error_type(), "the function cannot start");
+            // So that Lambda records our error type, not `Runtime.ExitError`. A dry run is not
+            // Lambda's init phase.
+            if std::env::var_os(DRY_RUN_VARIABLE).is_none() {
+                crate::init_error::report_cold_start_failure(error, |name| {
+                    std::env::var(name).ok()
+                });
+            }
             ExitCode::FAILURE
         }
     }
@@ -110,7 +117,7 @@ fn start(spec: FunctionSpec) -> Result<ExitCode, ServerlessError> {
         .map_err(|error| {
             ServerlessError::Worker(format!("cannot start the tokio runtime: {error}"))
         })?;
-    let result = tokio.block_on(async move {
+    tokio.block_on(async move {
         // Inside the tokio runtime: the OTLP/gRPC exporters' channels need it.
         #[cfg(feature = "otel")]
         let telemetry = worker
@@ -122,7 +129,9 @@ fn start(spec: FunctionSpec) -> Result<ExitCode, ServerlessError> {
         let runtime_options = Default::default();
         #[cfg(feature = "otel")]
         let runtime_options = otel_runtime_options(telemetry.as_ref())?;
-        let runtime = Runtime::from_current_tokio(runtime_options)?;
+        let runtime = Runtime::from_current_tokio(runtime_options).map_err(|error| {
+            ServerlessError::Worker(format!("cannot start the Temporal runtime: {error}"))
+        })?;
         let process = Arc::new(Process {
             manifest,
             task_queue,
@@ -137,7 +146,7 @@ fn start(spec: FunctionSpec) -> Result<ExitCode, ServerlessError> {
             #[cfg(feature = "otel")]
             telemetry,
         });
-        lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let served = lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
             let process = process.clone();
             async move {
                 process
@@ -146,11 +155,13 @@ fn start(spec: FunctionSpec) -> Result<ExitCode, ServerlessError> {
                     .map_err(lambda_runtime::Diagnostic::from)
             }
         }))
-        .await
-    });
-    result
-        .map(|()| ExitCode::SUCCESS)
-        .map_err(|error| ServerlessError::Worker(error.to_string()))
+        .await;
+        // Past the init phase: init/error no longer applies, so not a cold start failure.
+        if let Err(error) = &served {
+            tracing::error!(%error, "the Lambda runtime loop ended");
+        }
+        Ok(served.map_or(ExitCode::FAILURE, |()| ExitCode::SUCCESS))
+    })
 }
 
 /// The SDK runtime's options: its worker metrics go to our meter when metrics are on.

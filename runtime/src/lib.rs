@@ -38,6 +38,7 @@ mod deployment_guard;
 mod error;
 mod function;
 mod hooks;
+mod init_error;
 pub mod lambda_arn;
 mod lambda_worker;
 mod logging;
