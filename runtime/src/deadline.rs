@@ -6,6 +6,8 @@
 
 use std::time::Duration;
 
+/// Lambda's longest function timeout: no invocation has more time than this.
+pub const LAMBDA_MAX_TIMEOUT: Duration = Duration::from_secs(900);
 /// Work time at or below which an invocation is refused: it could not finish even one task.
 pub const MIN_WORK_TIME: Duration = Duration::from_secs(1);
 /// Work time below which a warning is logged: long activities will not fit.
@@ -89,6 +91,17 @@ mod tests {
             "{message}"
         );
         assert!(plan(Duration::from_secs(3), BUFFER).is_err());
+    }
+
+    #[test]
+    fn any_buffer_plans_without_overflow() {
+        let error = plan(LAMBDA_MAX_TIMEOUT, Duration::MAX).unwrap_err();
+        assert!(error.to_string().contains("leaving 0 ms"), "{error}");
+        assert!(plan(Duration::MAX, Duration::MAX).is_err());
+        assert_eq!(
+            plan(Duration::MAX, BUFFER).unwrap().work_time,
+            Duration::MAX - BUFFER
+        );
     }
 
     #[test]

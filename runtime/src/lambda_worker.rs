@@ -2,6 +2,7 @@
 //! defaults that suit a Worker living inside one Lambda invocation.
 
 use crate::{
+    deadline,
     hooks::{HookError, ShutdownHook},
     versioning::{ServerlessWorkflow, VersioningBehavior},
 };
@@ -38,6 +39,14 @@ pub const DEFAULT_GRACEFUL_SHUTDOWN: Duration = Duration::from_secs(5);
 /// Extra time kept back, beyond the graceful shutdown, for the worker to stop and the shutdown
 /// hooks to run before Lambda's deadline.
 pub const SHUTDOWN_HOOK_ALLOWANCE: Duration = Duration::from_secs(2);
+/// The graceful shutdown must be shorter than this: with the [`SHUTDOWN_HOOK_ALLOWANCE`], a
+/// longer one leaves no work time ([`deadline::MIN_WORK_TIME`]) in even Lambda's longest timeout
+/// ([`deadline::LAMBDA_MAX_TIMEOUT`], 900 s), so every invocation would be refused.
+pub const GRACEFUL_SHUTDOWN_LIMIT: Duration = Duration::from_secs(
+    deadline::LAMBDA_MAX_TIMEOUT.as_secs()
+        - SHUTDOWN_HOOK_ALLOWANCE.as_secs()
+        - deadline::MIN_WORK_TIME.as_secs(),
+);
 /// How long a workflow task may wait on a worker's sticky queue (see `worker_options`).
 const STICKY_QUEUE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -182,8 +191,22 @@ impl LambdaWorker {
     }
 
     /// Time in-flight activities get once the work time is over (default
-    /// [`DEFAULT_GRACEFUL_SHUTDOWN`] = 5 s). The shutdown deadline buffer grows with it.
+    /// [`DEFAULT_GRACEFUL_SHUTDOWN`] = 5 s). The shutdown deadline buffer grows with it. At or
+    /// above [`GRACEFUL_SHUTDOWN_LIMIT`] (897 s) no invocation could work: a configuration error,
+    /// and the default is kept.
     pub fn graceful_shutdown(&mut self, period: Duration) -> &mut Self {
+        if period >= GRACEFUL_SHUTDOWN_LIMIT {
+            self.configuration_errors.push(format!(
+                "graceful_shutdown({period:?}) is out of range: it must be shorter than {} s, so that with the {} s kept for \
+                 shutdown hooks some work time is left in Lambda's longest timeout ({} s); a few seconds is usual \
+                 (default {} s), and long activities should heartbeat instead",
+                GRACEFUL_SHUTDOWN_LIMIT.as_secs(),
+                SHUTDOWN_HOOK_ALLOWANCE.as_secs(),
+                deadline::LAMBDA_MAX_TIMEOUT.as_secs(),
+                DEFAULT_GRACEFUL_SHUTDOWN.as_secs(),
+            ));
+            return self;
+        }
         self.graceful_shutdown = period;
         self
     }
@@ -239,7 +262,8 @@ impl LambdaWorker {
     /// The time kept back before Lambda's deadline: graceful shutdown +
     /// [`SHUTDOWN_HOOK_ALLOWANCE`] (default 7 s).
     pub fn shutdown_deadline_buffer(&self) -> Duration {
-        self.graceful_shutdown + SHUTDOWN_HOOK_ALLOWANCE
+        self.graceful_shutdown
+            .saturating_add(SHUTDOWN_HOOK_ALLOWANCE)
     }
 
     /// The versioning behavior declared by each registered workflow type, by type name.
@@ -291,5 +315,51 @@ impl LambdaWorker {
         // Always off: see the type's documentation.
         options.max_eager_activity_reservations_per_workflow_task = 0;
         options
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_out_of_range_graceful_shutdown_is_a_configuration_error() {
+        let mut worker = LambdaWorker::default();
+        worker.graceful_shutdown(Duration::MAX);
+        assert_eq!(worker.configuration_errors().len(), 1);
+        let error = &worker.configuration_errors()[0];
+        assert!(
+            error.contains("graceful_shutdown") && error.contains("shorter than 897 s"),
+            "{error}"
+        );
+        // The default stays, so nothing computed from it can overflow before the error is seen.
+        assert_eq!(worker.graceful_shutdown, DEFAULT_GRACEFUL_SHUTDOWN);
+        assert_eq!(worker.shutdown_deadline_buffer(), Duration::from_secs(7));
+
+        let mut worker = LambdaWorker::default();
+        worker.graceful_shutdown(GRACEFUL_SHUTDOWN_LIMIT);
+        assert_eq!(worker.configuration_errors().len(), 1);
+    }
+
+    #[test]
+    fn the_longest_graceful_shutdown_still_leaves_work_time_in_the_longest_timeout() {
+        let mut worker = LambdaWorker::default();
+        worker.graceful_shutdown(GRACEFUL_SHUTDOWN_LIMIT - Duration::from_millis(1));
+        assert!(worker.configuration_errors().is_empty());
+        let plan = deadline::plan(
+            deadline::LAMBDA_MAX_TIMEOUT,
+            worker.shutdown_deadline_buffer(),
+        )
+        .unwrap();
+        assert!(plan.work_time > deadline::MIN_WORK_TIME, "{plan:?}");
+    }
+
+    #[test]
+    fn any_idle_window_is_accepted() {
+        // The idle window is only compared with how long the worker has been idle, never added
+        // to: one longer than any work time just never ends an invocation early.
+        let mut worker = LambdaWorker::default();
+        worker.idle_exit(Some(Duration::MAX)).idle_exit(None);
+        assert!(worker.configuration_errors().is_empty());
     }
 }
