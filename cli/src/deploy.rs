@@ -60,10 +60,7 @@ pub fn run(args: &DeployArgs) -> ExitCode {
 fn deploy(args: &DeployArgs) -> Result<(), String> {
     let (deployment, build_id) = read_artifact(&args.artifact)?;
     let (deployment, build_id) = (deployment.as_str(), build_id.as_str());
-    let cli = TemporalCli {
-        program: args.temporal_cli.clone(),
-        connection: args.connection.clone(),
-    };
+    let cli = TemporalCli::new(args.temporal_cli.clone(), args.connection.clone());
     if !is_qualified(&args.function_arn) {
         eprintln!(
             "warning: {} is unqualified: the version would follow $LATEST, so new code could serve \
@@ -109,6 +106,14 @@ fn deploy(args: &DeployArgs) -> Result<(), String> {
         }
         if args.set_current {
             println!("{}", cli.render(&set_current));
+        }
+        if cli.masks_secrets() {
+            // Printed commands end up in terminals, CI logs and scripts: the secrets stay out.
+            eprintln!(
+                "note: secret values are shown as {}; put them back, or leave them out and set \
+                 TEMPORAL_API_KEY / TEMPORAL_TLS_CLIENT_KEY_PATH in the environment instead",
+                temporal_serverless::redact::MASK
+            );
         }
         return Ok(());
     }

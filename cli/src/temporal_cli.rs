@@ -1,11 +1,15 @@
 //! The `temporal` CLI, which users already have and have configured for their server: `deploy`
-//! and `doctor` drive it, passing the user's connection arguments to every command.
+//! and `doctor` drive it, passing the user's connection arguments to every command. Whatever is
+//! shown of a command (rendered command lines, its errors) has its secrets masked
+//! ([`temporal_serverless::redact`]): the connection arguments carry `--api-key` and
+//! `--tls-key-data`.
 
 use serde_json::Value;
 use std::{
     path::PathBuf,
     process::{Command, Stdio},
 };
+use temporal_serverless::redact;
 
 /// The CLI and the connection arguments for every command.
 pub struct TemporalCli {
@@ -16,15 +20,37 @@ pub struct TemporalCli {
 }
 
 impl TemporalCli {
-    /// The command line as a user would type it.
+    /// The CLI with `connection` passed to every command. Remembers the secrets among the
+    /// connection arguments and in this process's environment (which the CLI inherits:
+    /// `TEMPORAL_API_KEY`), so that nothing this process prints shows them, even echoed back
+    /// by the CLI or the server.
+    pub fn new(program: PathBuf, connection: Vec<String>) -> Self {
+        redact::remember_environment(std::env::vars());
+        for secret in redact::secret_values_in_args(&connection) {
+            redact::remember(&secret);
+        }
+        Self {
+            program,
+            connection,
+        }
+    }
+
+    /// The command line as a user would type it, with secret values masked (`--api-key ***`).
     pub fn render(&self, command: &[&str]) -> String {
         let mut words = vec![self.program.display().to_string()];
         words.extend(command.iter().map(|word| word.to_string()));
         words.extend(self.connection.iter().cloned());
-        words.join(" ")
+        redact::args(&words).join(" ")
     }
 
-    /// Runs `command`; its stdout, or an error naming the command and quoting its stderr.
+    /// Whether [`TemporalCli::render`] masks something: the printed commands then need the
+    /// secrets put back before they run.
+    pub fn masks_secrets(&self) -> bool {
+        !redact::secret_values_in_args(&self.connection).is_empty()
+    }
+
+    /// Runs `command`; its stdout, or an error naming the command and quoting its stderr, both
+    /// with secrets masked.
     pub fn run(&self, command: &[&str]) -> Result<String, String> {
         let output = Command::new(&self.program)
             .args(command)
@@ -38,7 +64,7 @@ impl TemporalCli {
             Err(format!(
                 "`{}` failed: {}",
                 self.render(command),
-                String::from_utf8_lossy(&output.stderr).trim()
+                redact::text(String::from_utf8_lossy(&output.stderr).trim())
             ))
         }
     }
@@ -104,6 +130,42 @@ pub fn routes_to_current(description: &Value, deployment: &str, build_id: &str) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failing_command_shows_no_secret_of_its_arguments_or_its_echo() {
+        const SENTINEL: &str = "SENTINEL-7f3a9c-SECRET-cli";
+        // Stands in for a CLI or server that echoes the request it refused.
+        let dir = std::env::temp_dir().join(format!("tsls-cli-echo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let program = dir.join("temporal");
+        std::fs::write(&program, "#!/bin/sh\necho \"refused: $*\" >&2\nexit 1\n").unwrap();
+        let executable = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+        std::fs::set_permissions(&program, executable).unwrap();
+        let cli = TemporalCli::new(
+            program,
+            [
+                "--address",
+                "127.0.0.1:7233",
+                "--api-key",
+                SENTINEL,
+                "--tls-key-data",
+                &format!("-----BEGIN PRIVATE KEY-----\nMII{SENTINEL}\n-----END PRIVATE KEY-----"),
+                "--codec-auth",
+                &format!("Bearer {SENTINEL}"),
+            ]
+            .map(str::to_owned)
+            .to_vec(),
+        );
+        let error = cli.run(&["workflow", "list"]).unwrap_err();
+        assert!(!error.contains("SENTINEL"), "{error}");
+        assert!(
+            error.contains("workflow list --address 127.0.0.1:7233 --api-key ***")
+                && error.contains("refused: workflow list"),
+            "{error}"
+        );
+        assert!(cli.masks_secrets());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn reads_bound_task_queues_from_the_cli_json() {

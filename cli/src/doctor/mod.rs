@@ -69,10 +69,7 @@ pub fn run(args: &DoctorArgs) -> ExitCode {
         from_artifact,
         expected_arn: args.function_arn.clone(),
     };
-    let cli = TemporalCli {
-        program: args.temporal_cli.clone(),
-        connection: args.connection.clone(),
-    };
+    let cli = TemporalCli::new(args.temporal_cli.clone(), args.connection.clone());
     let endpoint = args
         .lambda_endpoint
         .clone()
