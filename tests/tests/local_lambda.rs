@@ -597,10 +597,7 @@ fn a_crash_mid_invocation_is_a_runtime_exit_error() {
     );
     let records = service.records();
     assert_eq!(records.last().unwrap()["cold"], false, "{records:#?}");
-    assert_eq!(
-        invoke_ok(&service, "faulty", json!({}))["pid"].is_u64(),
-        true
-    );
+    invoke_ok(&service, "faulty", json!({}));
     assert_eq!(service.records().last().unwrap()["cold"], true);
 }
 
