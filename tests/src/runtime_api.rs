@@ -144,6 +144,16 @@ impl RuntimeApi {
             .map(|error| json(&error.body))
     }
 
+    /// The `Lambda-Runtime-Function-Error-Type` of what the function posted to `init/error` (the
+    /// document's `errorType` if the header was missing), if it posted anything.
+    pub fn init_error_type(&self) -> Option<String> {
+        self.endpoint
+            .init_error()
+            .borrow()
+            .as_ref()
+            .map(|error| error.error_type.clone())
+    }
+
     /// When the process first asked for an event.
     pub fn first_next(&self) -> Option<Instant> {
         self.endpoint.first_next()

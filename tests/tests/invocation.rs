@@ -433,15 +433,20 @@ fn an_invocation_with_nothing_to_do_ends_after_the_idle_window() {
     );
 }
 
-/// The guard's verdict of one invocation by a fresh process (the guard runs once per process).
-fn guarded_invocation(server: &DevServer, guard: &str) -> (Invocation, FunctionProcess) {
+/// The guard's verdict of one invocation by a fresh process (the guard runs once per process),
+/// connected to `namespace`.
+fn guarded_invocation(
+    server: &DevServer,
+    namespace: &str,
+    guard: &str,
+) -> (Invocation, FunctionProcess) {
     let api = RuntimeApi::start();
     let function = FunctionProcess::spawn(
         fixture(),
         &api,
         &[
             ("TEMPORAL_ADDRESS", server.address.as_str()),
-            ("TEMPORAL_NAMESPACE", "default"),
+            ("TEMPORAL_NAMESPACE", namespace),
             ("TEMPORAL_TASK_QUEUE", "e2e-guard"),
             (temporal_serverless::GUARD_VARIABLE, guard),
         ],
@@ -469,7 +474,7 @@ fn the_guard_refuses_to_poll_for_a_version_that_is_missing_or_has_no_compute_pro
     let server = DevServer::start(&[], &[]);
 
     // Version missing: the invocation fails at once, with the fixing command, and polls nothing.
-    let (invocation, function) = guarded_invocation(&server, "on");
+    let (invocation, function) = guarded_invocation(&server, "default", "on");
     let message = expect_error(&invocation, &function, "TemporalServerless.VersionNotReady");
     assert!(message.contains("does not exist"), "{message}");
     assert!(
@@ -489,7 +494,7 @@ fn the_guard_refuses_to_poll_for_a_version_that_is_missing_or_has_no_compute_pro
 
     // The Lambda invoked by hand first, without the guard: its poll creates the version, with no
     // compute provider — the troubleshooting guide's missing Worker Controller Instance.
-    let (invocation, function) = guarded_invocation(&server, "off");
+    let (invocation, function) = guarded_invocation(&server, "default", "off");
     assert!(
         matches!(invocation.outcome, Outcome::Response(_)),
         "{invocation:?}\n{}",
@@ -498,7 +503,7 @@ fn the_guard_refuses_to_poll_for_a_version_that_is_missing_or_has_no_compute_pro
     assert!(version_exists(&server));
 
     // From then on the guard names that state.
-    let (invocation, function) = guarded_invocation(&server, "on");
+    let (invocation, function) = guarded_invocation(&server, "default", "on");
     let message = expect_error(&invocation, &function, "TemporalServerless.VersionNotReady");
     assert!(message.contains("no compute provider"), "{message}");
     assert!(
@@ -508,4 +513,91 @@ fn the_guard_refuses_to_poll_for_a_version_that_is_missing_or_has_no_compute_pro
         "{message}"
     );
     println!("guard: {message}");
+}
+
+#[test]
+fn a_namespace_the_server_does_not_know_is_reported_as_such_not_as_a_missing_version() {
+    let server = DevServer::start(&[], &[]);
+    let (invocation, function) = guarded_invocation(&server, "no-such-namespace", "on");
+    let message = expect_error(
+        &invocation,
+        &function,
+        "TemporalServerless.NamespaceNotFound",
+    );
+    assert!(
+        message.contains("namespace no-such-namespace is not found")
+            && message.contains("TEMPORAL_NAMESPACE"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("create-version"),
+        "creating a version is not the fix: {message}"
+    );
+    assert!(
+        invocation.duration < Duration::from_secs(3),
+        "{invocation:?}"
+    );
+    println!("wrong namespace: {message}");
+}
+
+/// Waits (at most 20 s) for a function process that cannot start to exit.
+fn wait_for_exit(function: &mut FunctionProcess) {
+    let started = Instant::now();
+    while function.is_running() && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !function.is_running(),
+        "still running after 20 s:\n{}",
+        function.output()
+    );
+}
+
+#[test]
+fn a_cold_start_failure_reaches_lambda_as_an_init_error_with_its_type() {
+    // No task queue anywhere: the fixture's attribute and main name none, and TEMPORAL_TASK_QUEUE
+    // is unset. The process must say so to Lambda before exiting, not just exit (which Lambda
+    // would record as Runtime.ExitError).
+    let address = format!("127.0.0.1:{}", free_port());
+    let api = RuntimeApi::start();
+    let mut function = FunctionProcess::spawn(fixture(), &api, &[("TEMPORAL_ADDRESS", &address)]);
+    wait_for_exit(&mut function);
+    let output = function.output();
+    let posted = api.init_error().unwrap_or_else(|| {
+        panic!("nothing posted to init/error:\n{output}");
+    });
+    assert_eq!(
+        posted["errorType"], "TemporalServerless.NoTaskQueue",
+        "{posted:#}"
+    );
+    assert!(
+        posted["errorMessage"]
+            .as_str()
+            .is_some_and(|message| message.contains("TEMPORAL_TASK_QUEUE")),
+        "{posted:#}"
+    );
+    assert_eq!(
+        api.init_error_type().as_deref(),
+        Some("TemporalServerless.NoTaskQueue"),
+        "the Lambda-Runtime-Function-Error-Type header"
+    );
+    assert!(
+        api.first_next().is_none(),
+        "it never asked for an event:\n{output}"
+    );
+
+    // A dry run is not Lambda's init phase: the same failure is only printed.
+    let api = RuntimeApi::start();
+    let mut dry_run = FunctionProcess::spawn(
+        fixture(),
+        &api,
+        &[(temporal_serverless::DRY_RUN_VARIABLE, "1")],
+    );
+    wait_for_exit(&mut dry_run);
+    assert!(
+        dry_run.output().contains("no task queue"),
+        "{}",
+        dry_run.output()
+    );
+    assert!(api.init_error().is_none(), "{:?}", api.init_error());
 }
