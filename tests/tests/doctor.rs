@@ -9,6 +9,7 @@ use std::{
 };
 use temporal_serverless_tests::{
     cli_beside,
+    dev_server::temporal_cli,
     function_process::FunctionProcess,
     lambda_service::LambdaService,
     local_loop::{LocalLoop, LoopExtras},
@@ -101,6 +102,38 @@ fn missing_version_manual_first_invocation_and_missing_compute_provider() {
         verdict(&checks, "version exists").0,
         "failed",
         "the guarded invocation must not have created the version: {checks:#}"
+    );
+    // A namespace the server does not have is not a missing version: no deploy fix for it.
+    let output = std::process::Command::new(cli())
+        .args([
+            "doctor",
+            "--artifact",
+            fixture().to_str().unwrap(),
+            "--json",
+        ])
+        .args(["--temporal-cli", temporal_cli().to_str().unwrap()])
+        .args(["--", "--address", &lambda.server.address])
+        .args(["--namespace", "no-such-namespace"])
+        .env_remove("AWS_ENDPOINT_URL_LAMBDA")
+        .output()
+        .expect("doctor runs");
+    assert!(!output.status.success());
+    let checks: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let check = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|check| check["name"] == "version exists")
+        .unwrap();
+    assert_eq!(check["verdict"], "failed", "{check:#}");
+    let (saw, fix) = (check["saw"].as_str().unwrap(), check["fix"].to_string());
+    assert!(
+        saw.contains("no-such-namespace is not found") && !saw.contains("does not exist"),
+        "{check:#}"
+    );
+    assert!(
+        fix.contains("TEMPORAL_NAMESPACE") && !fix.contains("deploy"),
+        "{check:#}"
     );
 
     // 2. The function run by hand without the guard (the guide's case): its poll creates the

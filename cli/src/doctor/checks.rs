@@ -4,7 +4,7 @@
 use super::evidence::{Evidence, Target, controller_id};
 use serde::Serialize;
 use serde_json::Value;
-use temporal_serverless::lambda_arn::{is_qualified, strip_qualifier};
+use temporal_serverless::lambda_arn::{self, is_qualified, strip_qualifier};
 
 /// A check's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -89,7 +89,7 @@ pub fn run(target: &Target, evidence: &Evidence, shutdown_buffer_seconds: u64) -
         .arns
         .first()
         .or(target.expected_arn.as_ref())
-        .and_then(|arn| arn.split(':').nth(6))
+        .map(|arn| lambda_arn::function_name(arn))
         .unwrap_or("<function>")
         .to_owned();
     checks.push(not_checked(
@@ -122,6 +122,13 @@ fn version_exists(target: &Target, evidence: &Evidence, version: &str, arn: &str
                 "temporal-serverless deploy --artifact bootstrap --function-arn {arn} (or: temporal worker deployment create-version --deployment-name {} --build-id {} --aws-lambda-function-arn {arn} ...); do not invoke the function by hand before: its poll would create the version without a compute provider",
                 target.deployment, target.build_id
             ),
+        ),
+        Err(error) if error.to_lowercase().contains("namespace") => failed(
+            name,
+            format!("cannot read the version: {error}"),
+            "pass the namespace the Worker Deployment is in after `--` (`--namespace ..`, the \
+             function's TEMPORAL_NAMESPACE), and check that the API key or certificate may use it"
+                .to_owned(),
         ),
         Err(error) => failed(
             name,

@@ -70,7 +70,13 @@ pub fn gather(cli: &TemporalCli, target: &Target, lambda_endpoint: Option<&str>)
         &target.build_id,
     ]) {
         Ok(description) => Ok(Some(description)),
-        Err(error) if error.to_lowercase().contains("not found") => Ok(None),
+        // "Namespace <name> is not found." is not a missing version: the connection is wrong.
+        Err(error)
+            if error.to_lowercase().contains("not found")
+                && !error.to_lowercase().contains("namespace") =>
+        {
+            Ok(None)
+        }
         Err(error) => Err(error),
     };
     let controller = read_controller(cli, &target.deployment, &target.build_id);
