@@ -3,9 +3,10 @@
 //! on AWS. It serves the control-plane subset the server and users call (GetFunction, Invoke)
 //! and, to each function process it spawns, Lambda's Runtime API.
 //!
-//! Flow of one invocation: Invoke request → [`control_plane`] → [`pool`] picks a warm instance
-//! or starts a cold one → the instance's [`runtime_api`] hands it the event → response, error or
-//! time-out → [`record`] → Invoke response.
+//! Flow of one invocation: Invoke request → [`control_plane`] (payload limits, throttle or
+//! queue) → [`pool`] picks a warm instance (thawing it) or starts a cold one → the instance's
+//! [`runtime_api`] hands it the event → response, error, time-out or crash → [`record`] →
+//! Invoke response. Back in the pool, the instance is frozen once it asks for its next event.
 
 pub mod control_plane;
 pub mod function;
