@@ -285,30 +285,24 @@ struct Http2KeepAlive {
 
 impl ChannelSettings {
     fn of(options: &ConnectionOptions) -> Result<Self, String> {
-        let domain_origin =
-            match options
-                .tls_options
-                .as_ref()
-                .and_then(|tls| tls.domain.as_ref())
-            {
-                Some(domain) => Some(format!("https://{domain}").parse::<Uri>().map_err(
-                    |error| {
-                        format!("the TLS server name `{domain}` is not a valid host name: {error}")
-                    },
-                )?),
-                None => None,
-            };
-        Ok(Self {
-            origin: options.override_origin.clone().or(domain_origin),
-            keep_alive: options
-                .keep_alive
-                .as_ref()
-                .map(|keep_alive| Http2KeepAlive {
-                    interval: keep_alive.interval,
-                    timeout: keep_alive.timeout,
-                    while_idle: true,
-                }),
-        })
+        let tls_server_name = options
+            .tls_options
+            .as_ref()
+            .and_then(|tls| tls.domain.as_ref());
+        let origin = match (&options.override_origin, tls_server_name) {
+            (Some(origin), _) => Some(origin.clone()),
+            (None, Some(server_name)) => Some(server_name_origin(server_name)?),
+            (None, None) => None,
+        };
+        let keep_alive = options
+            .keep_alive
+            .as_ref()
+            .map(|keep_alive| Http2KeepAlive {
+                interval: keep_alive.interval,
+                timeout: keep_alive.timeout,
+                while_idle: true,
+            });
+        Ok(Self { origin, keep_alive })
     }
 
     /// The endpoint to the server `options` point at, with TLS as configured there.
@@ -354,6 +348,17 @@ impl ChannelSettings {
         }
         Ok(endpoint)
     }
+}
+
+/// The origin that makes a TLS server name the HTTP/2 authority.
+fn server_name_origin(server_name: &str) -> Result<Uri, String> {
+    format!("https://{server_name}").parse().map_err(|error| {
+        format!(
+            "the TLS server name `{server_name}` is not a host name ({error}); set \
+             TEMPORAL_TLS_SERVER_NAME (or `server_name` in the profile's tls table) to the host \
+             name on the server's certificate"
+        )
+    })
 }
 
 /// Passes protobuf bytes through untouched.
@@ -444,6 +449,15 @@ mod tests {
         }
     }
 
+    /// The worker's workflow poll brought this task.
+    fn polled(relay: &VersioningRelay, token: &[u8], workflow_type: &str) {
+        relay.observe(
+            WorkerRpc::PollWorkflowTaskQueue,
+            None,
+            &response(workflow_task(token, workflow_type)),
+        );
+    }
+
     /// The behavior the relay puts on a completion of the task with `token`.
     fn stamped(relay: &VersioningRelay, token: &[u8]) -> ProtoBehavior {
         let completion = RespondWorkflowTaskCompletedRequest {
@@ -466,9 +480,8 @@ mod tests {
     #[tokio::test]
     async fn every_attempt_of_a_completion_carries_the_behavior() {
         let relay = relay();
-        let poll = WorkerRpc::PollWorkflowTaskQueue;
-        relay.observe(poll, None, &response(workflow_task(b"t1", "Checkout")));
-        relay.observe(poll, None, &response(workflow_task(b"t2", "Browse")));
+        polled(&relay, b"t1", "Checkout");
+        polled(&relay, b"t2", "Browse");
         assert_eq!(relay.observer.in_flight(), 2);
 
         let complete = WorkerRpc::RespondWorkflowTaskCompleted;
@@ -495,11 +508,7 @@ mod tests {
     #[tokio::test]
     async fn a_behavior_the_completion_already_carries_is_kept() {
         let relay = relay();
-        relay.observe(
-            WorkerRpc::PollWorkflowTaskQueue,
-            None,
-            &response(workflow_task(b"t1", "Checkout")),
-        );
+        polled(&relay, b"t1", "Checkout");
         let mut completion = RespondWorkflowTaskCompletedRequest {
             task_token: b"t1".to_vec(),
             ..Default::default()
@@ -513,11 +522,7 @@ mod tests {
     async fn a_completion_brings_the_next_task_into_hand() {
         let relay = relay();
         let complete = WorkerRpc::RespondWorkflowTaskCompleted;
-        relay.observe(
-            WorkerRpc::PollWorkflowTaskQueue,
-            None,
-            &response(workflow_task(b"t1", "Checkout")),
-        );
+        polled(&relay, b"t1", "Checkout");
         relay.observe(
             complete,
             Some(b"t1"),
@@ -534,11 +539,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_workflow_task_is_forgotten_once_the_failure_is_taken() {
         let relay = relay();
-        relay.observe(
-            WorkerRpc::PollWorkflowTaskQueue,
-            None,
-            &response(workflow_task(b"t1", "Checkout")),
-        );
+        polled(&relay, b"t1", "Checkout");
         let fail = WorkerRpc::RespondWorkflowTaskFailed;
         let request = RespondWorkflowTaskFailedRequest {
             task_token: b"t1".to_vec(),
@@ -560,11 +561,7 @@ mod tests {
     #[tokio::test]
     async fn a_refused_completion_releases_its_task() {
         let relay = relay();
-        relay.observe(
-            WorkerRpc::PollWorkflowTaskQueue,
-            None,
-            &response(workflow_task(b"t1", "Checkout")),
-        );
+        polled(&relay, b"t1", "Checkout");
         relay.observe(
             WorkerRpc::RespondWorkflowTaskCompleted,
             Some(b"t1"),

@@ -261,9 +261,11 @@ mod tests {
         query::v1::WorkflowQuery,
         workflowservice::v1::{
             PollActivityTaskQueueResponse, PollNexusTaskQueueResponse,
-            PollWorkflowTaskQueueResponse, RespondActivityTaskCompletedRequest,
-            RespondNexusTaskFailedRequest, RespondQueryTaskCompletedRequest,
-            RespondWorkflowTaskCompletedRequest, RespondWorkflowTaskCompletedResponse,
+            PollWorkflowTaskQueueResponse, RespondActivityTaskCanceledRequest,
+            RespondActivityTaskCompletedRequest, RespondActivityTaskFailedRequest,
+            RespondNexusTaskCompletedRequest, RespondNexusTaskFailedRequest,
+            RespondQueryTaskCompletedRequest, RespondWorkflowTaskCompletedRequest,
+            RespondWorkflowTaskCompletedResponse, RespondWorkflowTaskFailedRequest,
         },
     };
 
@@ -305,53 +307,91 @@ mod tests {
     #[test]
     fn answers_name_their_task_token() {
         let token = b"token-1".to_vec();
-        let activity = RespondActivityTaskCompletedRequest {
-            task_token: token.clone(),
-            result: Some(Payloads {
-                payloads: vec![Payload {
-                    data: vec![7; 4096],
+        let task_token = token.clone();
+        let large_result = Some(Payloads {
+            payloads: vec![Payload {
+                data: vec![7; 4096],
+                ..Default::default()
+            }],
+        });
+        let answers = [
+            (
+                WorkerRpc::RespondWorkflowTaskCompleted,
+                RespondWorkflowTaskCompletedRequest {
+                    task_token: task_token.clone(),
+                    identity: "worker".into(),
                     ..Default::default()
-                }],
-            }),
-            identity: "worker".into(),
-            ..Default::default()
+                }
+                .encode_to_vec(),
+            ),
+            (
+                WorkerRpc::RespondWorkflowTaskFailed,
+                RespondWorkflowTaskFailedRequest {
+                    task_token: task_token.clone(),
+                    ..Default::default()
+                }
+                .encode_to_vec(),
+            ),
+            (
+                WorkerRpc::RespondQueryTaskCompleted,
+                RespondQueryTaskCompletedRequest {
+                    task_token: task_token.clone(),
+                    ..Default::default()
+                }
+                .encode_to_vec(),
+            ),
+            (
+                WorkerRpc::RespondActivityTaskCompleted,
+                RespondActivityTaskCompletedRequest {
+                    task_token: task_token.clone(),
+                    result: large_result,
+                    identity: "worker".into(),
+                    ..Default::default()
+                }
+                .encode_to_vec(),
+            ),
+            (
+                WorkerRpc::RespondActivityTaskFailed,
+                RespondActivityTaskFailedRequest {
+                    task_token: task_token.clone(),
+                    ..Default::default()
+                }
+                .encode_to_vec(),
+            ),
+            (
+                WorkerRpc::RespondActivityTaskCanceled,
+                RespondActivityTaskCanceledRequest {
+                    task_token: task_token.clone(),
+                    ..Default::default()
+                }
+                .encode_to_vec(),
+            ),
+            (
+                WorkerRpc::RespondNexusTaskCompleted,
+                RespondNexusTaskCompletedRequest {
+                    namespace: "default".into(),
+                    identity: "worker".into(),
+                    task_token: task_token.clone(),
+                    ..Default::default()
+                }
+                .encode_to_vec(),
+            ),
+            (
+                WorkerRpc::RespondNexusTaskFailed,
+                RespondNexusTaskFailedRequest {
+                    namespace: "default".into(),
+                    identity: "worker".into(),
+                    task_token,
+                    ..Default::default()
+                }
+                .encode_to_vec(),
+            ),
+        ];
+        for (rpc, request) in &answers {
+            assert_eq!(rpc.answered_token(request), Some(token.clone()), "{rpc:?}");
+            assert_eq!(WorkerRpc::ShutdownWorker.answered_token(request), None);
+            assert_eq!(WorkerRpc::Other.answered_token(request), None);
         }
-        .encode_to_vec();
-        assert_eq!(
-            WorkerRpc::RespondActivityTaskCompleted.answered_token(&activity),
-            Some(token.clone())
-        );
-        let nexus = RespondNexusTaskFailedRequest {
-            namespace: "default".into(),
-            identity: "worker".into(),
-            task_token: token.clone(),
-            ..Default::default()
-        }
-        .encode_to_vec();
-        assert_eq!(
-            WorkerRpc::RespondNexusTaskFailed.answered_token(&nexus),
-            Some(token.clone())
-        );
-        let query = RespondQueryTaskCompletedRequest {
-            task_token: token.clone(),
-            ..Default::default()
-        }
-        .encode_to_vec();
-        assert_eq!(
-            WorkerRpc::RespondQueryTaskCompleted.answered_token(&query),
-            Some(token.clone())
-        );
-        let completion = RespondWorkflowTaskCompletedRequest {
-            task_token: token.clone(),
-            ..Default::default()
-        }
-        .encode_to_vec();
-        assert_eq!(
-            WorkerRpc::RespondWorkflowTaskCompleted.answered_token(&completion),
-            Some(token)
-        );
-        assert_eq!(WorkerRpc::ShutdownWorker.answered_token(&completion), None);
-        assert_eq!(WorkerRpc::Other.answered_token(&completion), None);
     }
 
     #[test]
