@@ -144,7 +144,8 @@ pub struct SoakReport {
     pub sticky_task_timeouts: usize,
     /// Workflow-task timeouts of kind start-to-close (a started task never answered: a stall).
     pub started_task_timeouts: usize,
-    /// Workflows with a start-to-close workflow-task timeout, for a closer look.
+    /// Workflows with a start-to-close workflow-task timeout, each with which invocation started
+    /// the task and when (to be found in [`SoakReport::log`]).
     pub stalled_workflows: Vec<String>,
     /// Activity attempts beyond the first.
     pub activity_retries: usize,
@@ -560,7 +561,9 @@ pub fn run(config: &SoakConfig, fixture: &Path, cli: &Path) -> Result<SoakReport
                 report.started_task_timeouts += timing.started_task_timeouts;
                 report.activity_retries += timing.activity_retries;
                 if timing.started_task_timeouts > 0 {
-                    report.stalled_workflows.push(arrival.id.clone());
+                    report
+                        .stalled_workflows
+                        .push(stall_details(&lambda, &arrival.id));
                 }
             }
             None if failed_ids.contains(&arrival.id) => {}
@@ -569,6 +572,49 @@ pub fn run(config: &SoakConfig, fixture: &Path, cli: &Path) -> Result<SoakReport
     }
     report.overhead_ms.sort_unstable();
     Ok(report)
+}
+
+/// `<id>: <the timed-out tasks: when started, by which invocation, when timed out>`.
+fn stall_details(lambda: &LocalLoop, id: &str) -> String {
+    let Ok(history) = lambda
+        .server
+        .cli_json(&["workflow", "show", "--workflow-id", id])
+    else {
+        return id.to_owned();
+    };
+    let events = history["events"].as_array().cloned().unwrap_or_default();
+    let time = |event: &Value| {
+        chrono::DateTime::parse_from_rfc3339(event["eventTime"].as_str().unwrap_or_default()).ok()
+    };
+    let began = events.first().and_then(time);
+    let since_start = |event: &Value| match (began, time(event)) {
+        (Some(began), Some(at)) => format!("+{} ms", (at - began).num_milliseconds()),
+        _ => "?".to_owned(),
+    };
+    let stalls: Vec<String> = events
+        .iter()
+        .filter(|event| {
+            event["workflowTaskTimedOutEventAttributes"]["timeoutType"]
+                .as_str()
+                .is_some_and(|kind| kind.ends_with("START_TO_CLOSE"))
+        })
+        .map(|timed_out| {
+            let started_id = &timed_out["workflowTaskTimedOutEventAttributes"]["startedEventId"];
+            let started = events.iter().find(|event| event["eventId"] == *started_id);
+            format!(
+                "task started {} by {}, timed out {}",
+                started.map_or("?".to_owned(), since_start),
+                started
+                    .and_then(
+                        |event| event["workflowTaskStartedEventAttributes"]["identity"].as_str()
+                    )
+                    .and_then(|identity| identity.split('@').next())
+                    .unwrap_or("?"),
+                since_start(timed_out)
+            )
+        })
+        .collect();
+    format!("{id}: {}", stalls.join("; "))
 }
 
 /// The workflows to start: Poisson arrivals (exponential gaps at the mean rate), each with an

@@ -97,6 +97,13 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // The tree at the start (a dirty one is marked): what the binaries were built from when run
+    // by scripts/soak.
+    let commit = std::process::Command::new("git")
+        .args(["describe", "--always", "--dirty"])
+        .output()
+        .ok()
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned());
     let report = match soak::run(&options.config, &options.fixture, &options.cli) {
         Ok(report) => report,
         Err(error) => {
@@ -104,11 +111,6 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let commit = std::process::Command::new("git")
-        .args(["log", "-1", "--format=%h"])
-        .output()
-        .ok()
-        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned());
     println!();
     println!(
         "commit {}",
@@ -116,10 +118,10 @@ fn main() -> ExitCode {
     );
     print!("{}", report.table());
     if !report.stalled_workflows.is_empty() {
-        println!(
-            "\nworkflows with a start-to-close workflow-task timeout: {}",
-            report.stalled_workflows.join(", ")
-        );
+        println!("\nworkflows with a start-to-close workflow-task timeout:");
+        for stall in &report.stalled_workflows {
+            println!("  {stall}");
+        }
     }
     if !report.lost.is_empty() {
         println!("\nlost: {}", report.lost.join(", "));
