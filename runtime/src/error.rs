@@ -101,6 +101,13 @@ pub enum ServerlessError {
     /// The worker could not be built or failed while running.
     #[error("the Temporal worker failed: {0}")]
     Worker(String),
+    /// The invocation panicked (a bug: ours or a library's). The process stays up; the next
+    /// invocation starts afresh, and tasks it held are retried by the server after their timeout.
+    #[error(
+        "the invocation panicked: {0}; the function keeps serving, and tasks this invocation held \
+         are retried after their timeout. Please report this with the log"
+    )]
+    Panic(String),
 }
 
 impl ServerlessError {
@@ -119,6 +126,7 @@ impl ServerlessError {
             Self::NamespaceNotFound { .. } => "TemporalServerless.NamespaceNotFound",
             Self::BuildMismatch { .. } => "TemporalServerless.BuildMismatch",
             Self::Worker(_) => "TemporalServerless.Worker",
+            Self::Panic(_) => "TemporalServerless.Panic",
         }
     }
 }

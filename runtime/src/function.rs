@@ -9,7 +9,7 @@
 use crate::otel;
 use crate::{
     config, deadline, deployment_guard, error::ServerlessError, hooks, lambda_worker::LambdaWorker,
-    manifest::Manifest, poll_gate::PollGate, task_observer::TaskObserver,
+    manifest::Manifest, panics, poll_gate::PollGate, task_observer::TaskObserver,
     versioning_relay::VersioningRelay, work_end,
 };
 use lambda_runtime::{LambdaEvent, service_fn};
@@ -126,7 +126,7 @@ fn start(spec: FunctionSpec) -> Result<ExitCode, ServerlessError> {
             .map(|setup| otel::Telemetry::start(setup, &manifest, |name| std::env::var(name).ok()))
             .transpose()?;
         #[cfg(not(feature = "otel"))]
-        let runtime_options = Default::default();
+        let runtime_options = lambda_runtime_options();
         #[cfg(feature = "otel")]
         let runtime_options = otel_runtime_options(telemetry.as_ref())?;
         let runtime = Runtime::from_current_tokio(runtime_options).map_err(|error| {
@@ -149,8 +149,7 @@ fn start(spec: FunctionSpec) -> Result<ExitCode, ServerlessError> {
         let served = lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
             let process = process.clone();
             async move {
-                process
-                    .invoke(event)
+                panics::caught(process.invoke(event))
                     .await
                     .map_err(lambda_runtime::Diagnostic::from)
             }
@@ -164,18 +163,37 @@ fn start(spec: FunctionSpec) -> Result<ExitCode, ServerlessError> {
     })
 }
 
-/// The SDK runtime's options: its worker metrics go to our meter when metrics are on.
+/// Workers send no SDK worker heartbeats on Lambda. A heartbeat every 60 s from a process frozen
+/// between invocations would tell the server of workers that are not polling, and each
+/// heartbeating worker starts a host-metrics thread and joins a per-namespace heartbeat worker that
+/// polls a control queue of its own from the process.
+fn worker_heartbeat_interval() -> Option<Duration> {
+    None
+}
+
+/// The SDK runtime's options for Lambda.
+#[cfg(not(feature = "otel"))]
+fn lambda_runtime_options() -> temporalio_sdk::runtime::RuntimeOptions {
+    temporalio_sdk::runtime::RuntimeOptions::builder()
+        .heartbeat_interval(worker_heartbeat_interval())
+        .build()
+        .expect("no heartbeat interval is in range")
+}
+
+/// The SDK runtime's options for Lambda; its worker metrics go to our meter when metrics are on.
 #[cfg(feature = "otel")]
 fn otel_runtime_options(
     telemetry: Option<&otel::Telemetry>,
 ) -> Result<temporalio_sdk::runtime::RuntimeOptions, ServerlessError> {
+    let builder = temporalio_sdk::runtime::RuntimeOptions::builder()
+        .heartbeat_interval(worker_heartbeat_interval());
     let Some(meter) = telemetry.and_then(otel::Telemetry::core_meter) else {
-        return Ok(Default::default());
+        return builder.build().map_err(ServerlessError::Worker);
     };
     let telemetry_options = temporalio_common::telemetry::TelemetryOptions::builder()
         .metrics(meter)
         .build();
-    temporalio_sdk::runtime::RuntimeOptions::builder()
+    builder
         .telemetry_options(telemetry_options)
         .build()
         .map_err(ServerlessError::Worker)
@@ -293,6 +311,9 @@ impl Process {
         let options =
             self.worker
                 .worker_options(&self.task_queue, identity, self.deployment_options());
+        // The client's registry of its workers: each invocation's worker must leave it when it
+        // ends, or the registry keeps it (and what it holds) for the life of the process.
+        let registry = client.connection().workers();
         let mut worker = Worker::new(&self.runtime, client, options)
             .map_err(|error| ServerlessError::Worker(error.to_string()))?;
         let shutdown = worker.shutdown_handle();
@@ -304,13 +325,21 @@ impl Process {
         );
         let timer = tokio::spawn(
             async move {
+                // Shuts the worker down however this task ends, a panic included: otherwise the
+                // worker would run on until the invocation is abandoned.
+                let _shutdown = panics::OnDrop::new(shutdown);
                 let reason =
                     work_end::wait_for_work_end(work_time, idle_exit, &observer, &gate).await;
                 tracing::Span::current().record("stop_reason", reason.as_str());
-                shutdown();
             }
             .instrument(tracing::Span::current()),
         );
+        // Aborted however `serve` ends, so that a timer cannot outlive its invocation and close
+        // the gate on the next one.
+        let _timer_abort = panics::OnDrop::new({
+            let abort = timer.abort_handle();
+            move || abort.abort()
+        });
         // `run` returns once the worker has shut down: polls ended, in-flight tasks finished
         // or cancelled after the graceful period. An activity that ignores its cancellation
         // would hold `run` past Lambda's deadline, so the worker is abandoned at the end of
@@ -336,6 +365,18 @@ impl Process {
             }
         };
         timer.abort();
+        let timer_panic = match timer.await {
+            Err(error) if error.is_panic() => Some(panics::message(&*error.into_panic())),
+            _ => None,
+        };
+        if let Some(message) = &timer_panic {
+            tracing::error!(panic = %message, "the invocation's work-end timer panicked; the worker was shut down");
+        }
+        // What Core's `finalize_shutdown` does last; the SDK's `run` never calls it. Fails only
+        // if the worker never registered.
+        if let Err(error) = registry.finalize_unregister(worker.worker_instance_key()) {
+            tracing::debug!(%error, "worker was not registered with the client");
+        }
         if outcome.is_err() {
             // A connection broken while the process was frozen shows up here; the next
             // invocation connects afresh.
@@ -367,6 +408,9 @@ impl Process {
         let tasks_completed = self.observer.tasks_completed();
         tracing::Span::current().record("tasks_completed", tasks_completed);
         outcome.map_err(|error| ServerlessError::Worker(error.to_string()))?;
+        if let Some(message) = timer_panic {
+            return Err(ServerlessError::Panic(message));
+        }
         tracing::info!(
             duration_ms = started.elapsed().as_millis() as u64,
             failed_hooks,

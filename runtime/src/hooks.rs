@@ -2,7 +2,8 @@
 //! answers, in registration order. A failing hook is logged and the rest still run, because one
 //! broken flush must not keep the others (telemetry, connections) from theirs.
 
-use futures::future::BoxFuture;
+use futures::{FutureExt, future::BoxFuture};
+use std::panic::AssertUnwindSafe;
 
 /// What a hook may fail with.
 pub type HookError = Box<dyn std::error::Error + Send + Sync>;
@@ -13,13 +14,18 @@ pub(crate) enum ShutdownHook {
     Async(Box<dyn Fn() -> BoxFuture<'static, Result<(), HookError>> + Send + Sync>),
 }
 
-/// Runs every hook in order; returns how many failed.
+/// Runs every hook in order; returns how many failed. A hook that panics has failed like one that
+/// returned an error: the invocation still answers and the process keeps serving.
 pub(crate) async fn run_all(hooks: &[ShutdownHook]) -> usize {
     let mut failed = 0;
     for (index, hook) in hooks.iter().enumerate() {
         let result = match hook {
-            ShutdownHook::Sync(hook) => hook(),
-            ShutdownHook::Async(hook) => hook().await,
+            ShutdownHook::Sync(hook) => std::panic::catch_unwind(AssertUnwindSafe(hook))
+                .unwrap_or_else(|panic| Err(panicked(&panic))),
+            ShutdownHook::Async(hook) => AssertUnwindSafe(async { hook().await })
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|panic| Err(panicked(&panic))),
         };
         if let Err(error) = result {
             failed += 1;
@@ -27,6 +33,11 @@ pub(crate) async fn run_all(hooks: &[ShutdownHook]) -> usize {
         }
     }
     failed
+}
+
+/// A panic's message, as the error of the hook that panicked.
+fn panicked(panic: &(dyn std::any::Any + Send)) -> HookError {
+    format!("panicked: {}", crate::panics::message(panic)).into()
 }
 
 #[cfg(test)]
@@ -63,9 +74,11 @@ mod tests {
             ShutdownHook::Sync(Box::new(record("first", false))),
             ShutdownHook::Sync(Box::new(record("failing", true))),
             ShutdownHook::Async(Box::new(async_hook)),
+            ShutdownHook::Sync(Box::new(|| panic!("sync hook bug"))),
+            ShutdownHook::Async(Box::new(|| Box::pin(async { panic!("async hook bug") }))),
             ShutdownHook::Sync(Box::new(record("last", false))),
         ];
-        assert_eq!(run_all(&hooks).await, 1);
+        assert_eq!(run_all(&hooks).await, 3, "an error and two panics");
         assert_eq!(
             *order.lock().unwrap(),
             vec!["first", "failing", "async", "last"]

@@ -45,6 +45,7 @@ mod logging;
 pub mod manifest;
 #[cfg(feature = "otel")]
 pub mod otel;
+mod panics;
 mod poll_gate;
 pub mod redact;
 mod task_observer;

@@ -13,6 +13,9 @@ use tokio::time::Instant;
 
 /// How often the worker's idleness is looked at.
 const IDLE_CHECK_INTERVAL: Duration = Duration::from_millis(50);
+/// How often, once the polls are drained, the worker is checked for tasks still in hand: the
+/// answer ends the invocation, so this adds directly to its billed time.
+const HAND_CHECK_INTERVAL: Duration = Duration::from_millis(5);
 
 /// Why the worker was stopped, as recorded on the invocation's span.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +55,7 @@ pub(crate) async fn wait_for_work_end(
             .zip(observer.idle_for())
             .is_some_and(|(window, idle)| idle >= window)
     };
+    let holds_nothing = || observer.in_flight() == 0;
     loop {
         let now = Instant::now();
         let over = now >= drain_from;
@@ -70,6 +74,14 @@ pub(crate) async fn wait_for_work_end(
                     outstanding_polls = gate.outstanding(),
                     "polls did not come back in time; shutting down with them outstanding"
                 );
+            }
+            // A poll that came back during the drain may have brought a task. Shutting the worker
+            // down now would lose it: Core drops a task it has polled but not yet handed to the
+            // worker, and the server waits out the task's timeout (10 s for a workflow task). So
+            // the worker answers what it holds first, within the work time; an activity that
+            // outlasts it is the graceful shutdown's to end.
+            while !holds_nothing() && Instant::now() < work_ends {
+                tokio::time::sleep(HAND_CHECK_INTERVAL.min(work_ends - Instant::now())).await;
             }
             return if was_idle && !over {
                 StopReason::Idle
@@ -100,6 +112,54 @@ mod tests {
         // Not idle before the first poll: the work time decides, minus the drain.
         assert_eq!(reason, StopReason::WorkTimeOver);
         assert_eq!(started.elapsed(), Duration::from_secs(10) - DRAIN_TIMEOUT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_task_brought_by_a_draining_poll_is_answered_before_the_worker_stops() {
+        use crate::poll_gate::Admission;
+        use std::sync::Arc;
+        let (observer, gate) = (
+            Arc::new(TaskObserver::default()),
+            Arc::new(PollGate::default()),
+        );
+        observer.invocation_started(std::time::Instant::now(), "r");
+        observer.poll_sent("PollWorkflowTaskQueue");
+        let Admission::Forward(poll) = gate.admit().await else {
+            panic!("an open gate forwards polls");
+        };
+        let started = Instant::now();
+        let ending = tokio::spawn({
+            let (observer, gate) = (observer.clone(), gate.clone());
+            async move { wait_for_work_end(Duration::from_secs(4), None, &observer, &gate).await }
+        });
+        // The drain starts at 2 s (half of a short work time); the poll comes back with a task.
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        observer.task_received(b"task");
+        drop(poll);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert!(
+            !ending.is_finished(),
+            "the worker holds a task: stopping it now would lose the task"
+        );
+        observer.task_answered(b"task");
+        assert_eq!(ending.await.unwrap(), StopReason::WorkTimeOver);
+        assert!(
+            started.elapsed() < Duration::from_millis(2700),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_task_held_past_the_work_time_is_left_to_the_graceful_shutdown() {
+        let (observer, gate) = (TaskObserver::default(), PollGate::default());
+        observer.invocation_started(std::time::Instant::now(), "r");
+        observer.poll_sent("PollActivityTaskQueue");
+        observer.task_received(b"long activity");
+        let started = Instant::now();
+        let reason = wait_for_work_end(Duration::from_secs(4), None, &observer, &gate).await;
+        assert_eq!(reason, StopReason::WorkTimeOver);
+        assert_eq!(started.elapsed(), Duration::from_secs(4));
     }
 
     #[tokio::test(start_paused = true)]
