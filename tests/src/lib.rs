@@ -3,6 +3,7 @@
 //! Everything binds to 127.0.0.1, is bounded in time, and is stopped by PID on drop.
 
 pub mod dev_server;
+pub mod endurance;
 pub mod function_process;
 pub mod lambda_service;
 pub mod local_loop;
