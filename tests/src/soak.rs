@@ -144,6 +144,9 @@ pub struct SoakReport {
     pub sticky_task_timeouts: usize,
     /// Workflow-task timeouts of kind start-to-close (a started task never answered: a stall).
     pub started_task_timeouts: usize,
+    /// Schedule-to-start workflow-task timeouts by the workflow's activity duration (ms): whether
+    /// they follow activities that outlive an invocation's work time.
+    pub sticky_by_activity_ms: std::collections::BTreeMap<u64, usize>,
     /// Workflows with a start-to-close workflow-task timeout, each with which invocation started
     /// the task and when (to be found in [`SoakReport::log`]).
     pub stalled_workflows: Vec<String>,
@@ -295,6 +298,14 @@ impl SoakReport {
                 "| workflow-task timeouts: sticky schedule-to-start / start-to-close | {} / {} | |",
                 self.sticky_task_timeouts, self.started_task_timeouts
             ),
+            format!(
+                "| schedule-to-start timeouts by activity ms | {} | |",
+                self.sticky_by_activity_ms
+                    .iter()
+                    .map(|(millis, count)| format!("{millis}: {count}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
             format!("| activity retries | {} | |", self.activity_retries),
             format!(
                 "| invocations (crashed) | {} ({}) | |",
@@ -344,6 +355,7 @@ impl SoakReport {
                 "sticky_schedule_to_start": self.sticky_task_timeouts,
                 "start_to_close": self.started_task_timeouts,
             },
+            "sticky_timeouts_by_activity_ms": self.sticky_by_activity_ms,
             "stalled_workflows": self.stalled_workflows,
             "activity_retries": self.activity_retries,
             "invocations": self.invocations,
@@ -532,6 +544,7 @@ pub fn run(config: &SoakConfig, fixture: &Path, cli: &Path) -> Result<SoakReport
         overhead_ms: Vec::new(),
         sticky_task_timeouts: 0,
         started_task_timeouts: 0,
+        sticky_by_activity_ms: Default::default(),
         stalled_workflows: Vec::new(),
         activity_retries: 0,
         invocations: records.len(),
@@ -558,6 +571,12 @@ pub fn run(config: &SoakConfig, fixture: &Path, cli: &Path) -> Result<SoakReport
                         .saturating_sub(arrival.activity_millis),
                 );
                 report.sticky_task_timeouts += timing.sticky_task_timeouts;
+                if timing.sticky_task_timeouts > 0 {
+                    *report
+                        .sticky_by_activity_ms
+                        .entry(arrival.activity_millis)
+                        .or_default() += timing.sticky_task_timeouts;
+                }
                 report.started_task_timeouts += timing.started_task_timeouts;
                 report.activity_retries += timing.activity_retries;
                 if timing.started_task_timeouts > 0 {
@@ -863,6 +882,7 @@ mod tests {
                 overhead_ms: vec![100],
                 sticky_task_timeouts: sticky,
                 started_task_timeouts: started,
+                sticky_by_activity_ms: Default::default(),
                 stalled_workflows: Vec::new(),
                 activity_retries: 0,
                 invocations: 1,
