@@ -12,6 +12,24 @@ pub fn is_partition(name: &str) -> bool {
     matches!(name, "aws" | "aws-cn" | "aws-us-gov" | "aws-eusc") || name.starts_with("aws-iso")
 }
 
+/// The partition a region belongs to, as its ARNs name it: `cn-north-1` → `aws-cn`,
+/// `us-gov-west-1` → `aws-us-gov`, `us-isob-east-1` → `aws-iso-b`, `us-east-1` → `aws`.
+pub fn partition_of_region(region: &str) -> &'static str {
+    const PREFIXES: [(&str, &str); 7] = [
+        ("cn-", "aws-cn"),
+        ("us-gov-", "aws-us-gov"),
+        ("eusc-", "aws-eusc"),
+        ("us-iso-", "aws-iso"),
+        ("us-isob-", "aws-iso-b"),
+        ("eu-isoe-", "aws-iso-e"),
+        ("us-isof-", "aws-iso-f"),
+    ];
+    PREFIXES
+        .iter()
+        .find(|(prefix, _)| region.starts_with(prefix))
+        .map_or("aws", |(_, partition)| partition)
+}
+
 /// The parts of a full Lambda function ARN, `arn:<partition>:lambda:<region>:<account>:function:
 /// <name>[:<qualifier>]`; `None` for anything else (a name, a partial ARN, another service's ARN).
 fn function_arn_parts(arn: &str) -> Option<Vec<&str>> {
@@ -126,6 +144,23 @@ mod tests {
         assert_eq!(function_name("shop:live"), "shop");
         assert_eq!(strip_qualifier("arnold:live"), "arnold");
         assert!(!is_qualified("shop"));
+    }
+
+    #[test]
+    fn regions_map_to_their_partitions() {
+        for (region, partition) in [
+            ("us-east-1", "aws"),
+            ("eu-central-1", "aws"),
+            ("cn-north-1", "aws-cn"),
+            ("cn-northwest-1", "aws-cn"),
+            ("us-gov-west-1", "aws-us-gov"),
+            ("us-iso-east-1", "aws-iso"),
+            ("us-isob-east-1", "aws-iso-b"),
+            ("eusc-de-east-1", "aws-eusc"),
+        ] {
+            assert_eq!(partition_of_region(region), partition, "{region}");
+            assert!(is_partition(partition_of_region(region)), "{region}");
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 
 use super::LambdaArgs;
 use std::{path::PathBuf, time::Duration};
-use temporal_serverless::lambda_arn::strip_qualifier;
+use temporal_serverless::lambda_arn::{partition_of_region, strip_qualifier};
 
 /// One hosted function.
 #[derive(Debug, Clone)]
@@ -99,8 +99,10 @@ pub fn parse_all(args: &LambdaArgs) -> Result<Vec<FunctionConfig>, String> {
             Ok(FunctionConfig {
                 name: name.to_owned(),
                 arn: format!(
-                    "arn:aws:lambda:{}:{}:function:{name}",
-                    args.region, args.account
+                    "arn:{}:lambda:{}:{}:function:{name}",
+                    partition_of_region(&args.region),
+                    args.region,
+                    args.account
                 ),
                 command: command.canonicalize().map_err(|error| error.to_string())?,
                 timeout: std::time::Duration::from_secs(args.timeout),
@@ -121,38 +123,44 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_function_is_found_by_name_or_arn_with_any_qualifier() {
-        let arn = "arn:aws:lambda:us-east-1:000000000000:function:shop";
-        let function = FunctionConfig {
-            name: "shop".to_owned(),
-            arn: arn.to_owned(),
-            command: PathBuf::from("bootstrap"),
-            timeout: Duration::from_secs(30),
-            memory_mb: 128,
-            concurrency: 1,
-            region: "us-east-1".to_owned(),
-            env: Vec::new(),
-            event_retry_delays: Vec::new(),
-            keep_warm: Duration::from_secs(600),
-            freeze: true,
-        };
-        for designation in ["shop", "shop:3", arn, &format!("{arn}:live")] {
-            assert!(function.matches(designation), "{designation}");
+    fn a_function_is_found_by_name_or_arn_with_any_qualifier_in_any_partition() {
+        // Every partition's ARNs, as `--region` makes them.
+        for arn in [
+            "arn:aws:lambda:us-east-1:000000000000:function:shop",
+            "arn:aws-cn:lambda:cn-north-1:000000000000:function:shop",
+            "arn:aws-us-gov:lambda:us-gov-west-1:000000000000:function:shop",
+        ] {
+            let function = FunctionConfig {
+                name: "shop".to_owned(),
+                arn: arn.to_owned(),
+                command: PathBuf::from("bootstrap"),
+                timeout: Duration::from_secs(30),
+                memory_mb: 128,
+                concurrency: 1,
+                region: arn.split(':').nth(3).unwrap().to_owned(),
+                env: Vec::new(),
+                event_retry_delays: Vec::new(),
+                keep_warm: Duration::from_secs(600),
+                freeze: true,
+            };
+            for designation in ["shop", "shop:3", arn, &format!("{arn}:live")] {
+                assert!(function.matches(designation), "{designation}");
+            }
+            assert!(!function.matches("other"));
+            assert_eq!(
+                function.invoked_arn("shop:live", None),
+                format!("{arn}:live")
+            );
+            assert_eq!(
+                function.invoked_arn(&format!("{arn}:3"), None),
+                format!("{arn}:3")
+            );
+            assert_eq!(
+                function.invoked_arn("shop", Some("live")),
+                format!("{arn}:live")
+            );
+            assert_eq!(function.invoked_arn("shop", None), arn);
+            assert_eq!(function.invoked_arn(arn, Some("")), arn);
         }
-        assert!(!function.matches("other"));
-        assert_eq!(
-            function.invoked_arn("shop:live", None),
-            format!("{arn}:live")
-        );
-        assert_eq!(
-            function.invoked_arn(&format!("{arn}:3"), None),
-            format!("{arn}:3")
-        );
-        assert_eq!(
-            function.invoked_arn("shop", Some("live")),
-            format!("{arn}:live")
-        );
-        assert_eq!(function.invoked_arn("shop", None), arn);
-        assert_eq!(function.invoked_arn(arn, Some("")), arn);
     }
 }

@@ -25,7 +25,8 @@ pub struct LambdaArgs {
     #[arg(long, default_value = "127.0.0.1:9001")]
     pub listen: SocketAddr,
     /// A function, as `NAME=COMMAND` (a built `bootstrap` or any `#[serverless_worker]` binary).
-    /// Repeatable. Its ARN is `arn:aws:lambda:<region>:<account>:function:NAME`; any qualifier
+    /// Repeatable. Its ARN is `arn:<partition>:lambda:<region>:<account>:function:NAME`
+    /// (`aws`, or the region's: `aws-cn` for `cn-north-1`, …); any qualifier
     /// (`:live`, `:3`) is accepted.
     #[arg(long = "function", value_name = "NAME=COMMAND", required = true)]
     pub functions: Vec<String>,
