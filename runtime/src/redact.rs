@@ -46,17 +46,17 @@ const SECRET_WORDS: &[&str] = &[
     "token",
     "password",
     "passwd",
-    "pwd",
     "auth",
     "authorization",
 ];
 
 /// Last components that make a secret-looking name something else: where a secret is kept
-/// (`client_key_path`, `--tls-key-path`: a path reveals nothing without the file, and errors
-/// must be able to name the file they could not read) or what describes it (`AWS_ACCESS_KEY_ID`,
-/// which AWS treats as public, `key_type`, `token_count`).
+/// (`client_key_path`, `--tls-key-path`, `client.key.pem`: a path reveals nothing without the
+/// file, and errors must be able to name the file they could not read) or what describes it
+/// (`AWS_ACCESS_KEY_ID`, which AWS treats as public, `key_type`, `token_count`).
 const NOT_SECRET_LAST_WORDS: &[&str] = &[
-    "path", "file", "dir", "id", "name", "type", "count", "len", "length", "size",
+    "path", "file", "dir", "id", "name", "type", "count", "len", "length", "size", "toml", "pem",
+    "crt", "json", "yaml", "yml", "txt",
 ];
 
 /// The secrets this process knows, longest first (so a value containing another is masked
@@ -315,7 +315,9 @@ fn assigned_value_ranges(text: &str) -> Vec<Range<usize>> {
         while at < bytes.len() && is_name_byte(bytes[at]) {
             at += 1;
         }
-        if !is_secret_name(&text[name_start..at]) {
+        // After a `/`, a name is a file's (`/etc/tls/client.key: no such file`).
+        let in_path = name_start > 0 && bytes[name_start - 1] == b'/';
+        if in_path || !is_secret_name(&text[name_start..at]) {
             continue;
         }
         let mut cursor = at;
@@ -444,13 +446,21 @@ mod tests {
             format!("auth = \"Bearer {SENTINEL}\""),
             format!("password: {SENTINEL}, user: me"),
             format!("api_key = [\"{SENTINEL}\", 1]"),
+            // A JSON log line holding a multi-line message.
+            format!("{{\"message\":\"line\\napi_key = \\\"{SENTINEL}\\\"\"}}"),
             format!("client_key_data = \"\"\"\n{SENTINEL}\n\"\"\""),
         ] {
             assert_masked(&by_name_and_shape(&line));
         }
         // What is not a secret stays readable.
-        let plain = "address = \"ns.tmprl.cloud:7233\" client_key_path = \"/etc/key.pem\"";
-        assert_eq!(by_name_and_shape(plain), plain);
+        for plain in [
+            "address = \"ns.tmprl.cloud:7233\" client_key_path = \"/etc/key.pem\"",
+            "cannot load /tmp/api-key.toml: Configuration loading error",
+            "cannot read /etc/tls/client.key: No such file",
+            "PWD=/work/main",
+        ] {
+            assert_eq!(by_name_and_shape(plain), plain);
+        }
         let json = format!("{{\"api_key\":\"{SENTINEL}\",\"namespace\":\"ns\"}}");
         assert_eq!(
             by_name_and_shape(&json),

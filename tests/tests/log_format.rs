@@ -1,0 +1,89 @@
+//! The function's logs as CloudWatch receives them: plain text without terminal colour codes
+//! (Lambda has no terminal, and CloudWatch shows escape codes as garbage), or one JSON object
+//! per line with `AWS_LAMBDA_LOG_FORMAT=JSON`. The fixture serves one invocation against the
+//! real dev server, so the log holds the runtime's own lines and the SDK's.
+
+use serde_json::{Value, json};
+use std::{path::Path, time::Duration};
+use temporal_serverless_tests::{
+    dev_server::DevServer,
+    function_process::FunctionProcess,
+    runtime_api::{Outcome, RuntimeApi},
+};
+
+fn fixture() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_fixture_function"))
+}
+
+/// Everything the function printed while serving one invocation, with `envs` added.
+fn log_of_one_invocation(server: &DevServer, task_queue: &str, envs: &[(&str, &str)]) -> String {
+    let api = RuntimeApi::start();
+    let mut all_envs = vec![
+        ("TEMPORAL_ADDRESS", server.address.as_str()),
+        ("TEMPORAL_NAMESPACE", "default"),
+        ("TEMPORAL_TASK_QUEUE", task_queue),
+        // A server without a Worker Controller: the version is registered by this poll.
+        (temporal_serverless::GUARD_VARIABLE, "off"),
+    ];
+    all_envs.extend_from_slice(envs);
+    let function = FunctionProcess::spawn(fixture(), &api, &all_envs);
+    let invocation = api.invoke(json!({}), Duration::from_secs(9));
+    let output = function.output();
+    assert!(
+        matches!(invocation.outcome, Outcome::Response(_)),
+        "{:?}\n{output}",
+        invocation.outcome
+    );
+    output
+}
+
+#[test]
+fn text_logs_carry_no_colour_codes_and_json_logs_are_one_object_per_line() {
+    let server = DevServer::start(&[], &[]);
+
+    let text = log_of_one_invocation(&server, "log-format-text", &[]);
+    assert!(
+        !text.contains('\u{1b}'),
+        "escape codes in the text log:\n{}",
+        text.escape_debug()
+    );
+    // Fields read as `name=value`, as a log query expects them.
+    assert!(text.contains("connected to Temporal connect_ms="), "{text}");
+    assert!(text.contains("invocation done duration_ms="), "{text}");
+    assert!(text.contains("invocation{request_id="), "{text}");
+
+    let json_log = log_of_one_invocation(
+        &server,
+        "log-format-json",
+        &[("AWS_LAMBDA_LOG_FORMAT", "JSON")],
+    );
+    assert!(!json_log.contains('\u{1b}'), "{}", json_log.escape_debug());
+    let lines: Vec<Value> = json_log
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            serde_json::from_str(line)
+                .unwrap_or_else(|error| panic!("not a JSON line ({error}): {line}"))
+        })
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .all(|line| line["level"].is_string() && line["fields"].is_object()),
+        "{json_log}"
+    );
+    let connected = lines
+        .iter()
+        .find(|line| line["fields"]["message"] == "connected to Temporal")
+        .unwrap_or_else(|| panic!("no connection line: {json_log}"));
+    assert!(connected["fields"]["connect_ms"].is_u64(), "{connected:#}");
+    assert!(
+        connected["span"]["request_id"].is_string(),
+        "the invocation's span on its lines: {connected:#}"
+    );
+    println!(
+        "{} text lines, {} JSON lines",
+        text.lines().count(),
+        lines.len()
+    );
+}
