@@ -433,6 +433,37 @@ fn an_invocation_with_nothing_to_do_ends_after_the_idle_window() {
     );
 }
 
+#[test]
+fn a_panicking_shutdown_hook_fails_the_hook_not_the_process() {
+    let server = DevServer::start(&[], &[]);
+    let api = RuntimeApi::start();
+    let function = FunctionProcess::spawn(
+        fixture(),
+        &api,
+        &[
+            ("TEMPORAL_ADDRESS", server.address.as_str()),
+            ("TEMPORAL_NAMESPACE", "default"),
+            ("TEMPORAL_TASK_QUEUE", "e2e-panicking-hook"),
+            (temporal_serverless::GUARD_VARIABLE, "off"),
+            ("FIXTURE_IDLE_EXIT_MS", "50"),
+            ("FIXTURE_PANICKING_HOOK", "1"),
+        ],
+    );
+    for _ in 0..2 {
+        let invocation = api.invoke(json!({}), Duration::from_secs(9));
+        let Outcome::Response(answer) = &invocation.outcome else {
+            panic!("{:?}\n{}", invocation.outcome, function.output());
+        };
+        assert_eq!(answer["failed_hooks"], 1, "{answer:#}");
+    }
+    let output = strip_ansi(&function.output());
+    assert_eq!(
+        output.matches("panicked: fixture hook bug").count(),
+        2,
+        "each invocation logs its hook's panic:\n{output}"
+    );
+}
+
 /// The guard's verdict of one invocation by a fresh process (the guard runs once per process),
 /// connected to `namespace`.
 fn guarded_invocation(
@@ -584,6 +615,34 @@ fn a_cold_start_failure_reaches_lambda_as_an_init_error_with_its_type() {
     assert!(
         api.first_next().is_none(),
         "it never asked for an event:\n{output}"
+    );
+
+    // An OpenTelemetry endpoint that cannot be used fails inside the runtime's setup: still
+    // before the first event, still with its own type.
+    let api = RuntimeApi::start();
+    let mut function = FunctionProcess::spawn(
+        fixture(),
+        &api,
+        &[
+            ("TEMPORAL_ADDRESS", &address),
+            ("TEMPORAL_TASK_QUEUE", "q"),
+            ("FIXTURE_OTEL", "1"),
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://[not a host]:4317"),
+        ],
+    );
+    wait_for_exit(&mut function);
+    let posted = api
+        .init_error()
+        .unwrap_or_else(|| panic!("nothing posted to init/error:\n{}", function.output()));
+    assert_eq!(
+        posted["errorType"], "TemporalServerless.Configure",
+        "{posted:#}"
+    );
+    assert!(
+        posted["errorMessage"]
+            .as_str()
+            .is_some_and(|message| message.contains("OTEL_EXPORTER_OTLP_ENDPOINT")),
+        "{posted:#}"
     );
 
     // A dry run is not Lambda's init phase: the same failure is only printed.
