@@ -21,11 +21,11 @@ pub(crate) async fn run_all(hooks: &[ShutdownHook]) -> usize {
     for (index, hook) in hooks.iter().enumerate() {
         let result = match hook {
             ShutdownHook::Sync(hook) => std::panic::catch_unwind(AssertUnwindSafe(hook))
-                .unwrap_or_else(|panic| Err(panicked(&panic))),
+                .unwrap_or_else(|panic| Err(panicked(&*panic))),
             ShutdownHook::Async(hook) => AssertUnwindSafe(async { hook().await })
                 .catch_unwind()
                 .await
-                .unwrap_or_else(|panic| Err(panicked(&panic))),
+                .unwrap_or_else(|panic| Err(panicked(&*panic))),
         };
         if let Err(error) = result {
             failed += 1;
@@ -79,6 +79,13 @@ mod tests {
             ShutdownHook::Sync(Box::new(record("last", false))),
         ];
         assert_eq!(run_all(&hooks).await, 3, "an error and two panics");
+        let hooks = [ShutdownHook::Sync(Box::new(|| panic!("named bug")))];
+        let error = std::panic::catch_unwind(AssertUnwindSafe(|| match &hooks[0] {
+            ShutdownHook::Sync(hook) => hook(),
+            ShutdownHook::Async(_) => unreachable!(),
+        }))
+        .unwrap_err();
+        assert_eq!(panicked(&*error).to_string(), "panicked: named bug");
         assert_eq!(
             *order.lock().unwrap(),
             vec!["first", "failing", "async", "last"]

@@ -4,6 +4,7 @@
 //! provoke many idle exits shorten it). `FIXTURE_OTEL=1` turns OpenTelemetry on, exporting to
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` with a metric period far longer than any invocation, so that what
 //! the collector receives by an invocation's answer can only come from the end-of-invocation flush.
+//! `FIXTURE_PANICKING_HOOK=1` registers a shutdown hook that panics.
 
 use std::time::Duration;
 use temporal_serverless::prelude::*;
@@ -89,6 +90,9 @@ fn main(worker: &mut LambdaWorker) {
         .and_then(|value| value.parse().ok())
     {
         worker.idle_exit(Some(Duration::from_millis(millis)));
+    }
+    if std::env::var_os("FIXTURE_PANICKING_HOOK").is_some() {
+        worker.on_shutdown(|| -> Result<(), std::io::Error> { panic!("fixture hook bug") });
     }
     if std::env::var_os("FIXTURE_OTEL").is_some() {
         worker.opentelemetry(
