@@ -277,6 +277,7 @@ fn control_plane_shapes_and_lambda_semantics() {
 fn idle_instances_are_frozen_until_their_next_event() {
     let service = start("echo", echo(), &["--concurrency", "1"]);
     let first = invoke_ok(&service, "echo", json!({"n": 1}));
+    let answered = Instant::now();
     let pid = first["pid"].as_u64().unwrap();
     // Stopped once it has answered and asked for its next event, as Lambda freezes it.
     eventually(
@@ -284,8 +285,11 @@ fn idle_instances_are_frozen_until_their_next_event() {
         Duration::from_secs(5),
         || (process_state(pid) == Some('T')).then_some(()),
     );
+    println!("stopped within {:?} of its answer", answered.elapsed());
     // Thawed for the next event, synchronous or not; its connections survived the freeze.
+    let thawing = Instant::now();
     let second = invoke_ok(&service, "echo", json!({"n": 2}));
+    println!("the frozen instance answered in {:?}", thawing.elapsed());
     assert_eq!(second["pid"], pid, "the frozen instance is reused");
     assert_eq!(second["echo"]["n"], 2);
     let (status, head, _) = service.invoke("echo", "Event", json!({"n": 3}));
@@ -296,7 +300,7 @@ fn idle_instances_are_frozen_until_their_next_event() {
     eventually("frozen again", Duration::from_secs(5), || {
         (process_state(pid) == Some('T')).then_some(())
     });
-    let idle_ms = Instant::now();
+    let stopping = Instant::now();
     drop(service);
     // Stopping the service ends its frozen instances too.
     eventually(
@@ -306,7 +310,7 @@ fn idle_instances_are_frozen_until_their_next_event() {
     );
     println!(
         "frozen instance gone {:?} after the stop",
-        idle_ms.elapsed()
+        stopping.elapsed()
     );
 
     // Without freezing, an idle instance just waits (sleeping in its `next` request).
