@@ -12,7 +12,7 @@ pub fn print(checks: &[Check], json: bool) {
     print!("{}", render(checks, json));
 }
 
-/// The checklist as [`print`] prints it.
+/// The checklist as [`print()`] prints it.
 pub fn render(checks: &[Check], json: bool) -> String {
     let checks: Vec<Check> = checks.iter().map(redacted).collect();
     if json {
