@@ -99,10 +99,17 @@ fn a_broken_temporal_toml_never_shows_its_api_key_in_the_error_or_the_log() {
     }
 }
 
-/// `temporal-serverless` with `args`, bounded by the `temporal` CLI's own time-outs.
-fn temporal_serverless(args: &[&str]) -> Output {
+/// `temporal-serverless SUBCOMMAND` for the fixture artifact, driving the real `temporal` CLI,
+/// with `options` and then `connection` after `--`; bounded by the `temporal` CLI's own time-outs.
+fn temporal_serverless(subcommand: &str, options: &[&str], connection: &[String]) -> Output {
     Command::new(cli_beside(fixture()))
-        .args(args)
+        .args([subcommand, "--artifact", fixture().to_str().unwrap()])
+        .args(["--function-arn", FUNCTION_ARN])
+        .arg("--temporal-cli")
+        .arg(temporal_cli())
+        .args(options)
+        .arg("--")
+        .args(connection)
         .env_remove("TEMPORAL_API_KEY")
         .stdin(Stdio::null())
         .output()
@@ -133,22 +140,8 @@ fn text(bytes: &[u8]) -> String {
 
 #[test]
 fn deploy_print_masks_the_secret_connection_arguments() {
-    let cli = temporal_cli();
     let connection = secret_connection("ns.tmprl.cloud:7233");
-    let mut args = vec![
-        "deploy",
-        "--artifact",
-        fixture().to_str().unwrap(),
-        "--function-arn",
-        FUNCTION_ARN,
-        "--set-current",
-        "--print",
-        "--temporal-cli",
-        cli.to_str().unwrap(),
-        "--",
-    ];
-    args.extend(connection.iter().map(String::as_str));
-    let output = temporal_serverless(&args);
+    let output = temporal_serverless("deploy", &["--set-current", "--print"], &connection);
     let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
     assert!(output.status.success(), "{stdout}{stderr}");
     assert_no_sentinel("deploy --print", &stdout);
@@ -156,7 +149,10 @@ fn deploy_print_masks_the_secret_connection_arguments() {
     // Three commands, each with the masked connection, the rest intact.
     assert_eq!(stdout.lines().count(), 3, "{stdout}");
     for command in stdout.lines() {
-        assert!(command.starts_with(cli.to_str().unwrap()), "{command}");
+        assert!(
+            command.starts_with(temporal_cli().to_str().unwrap()),
+            "{command}"
+        );
         assert!(
             command.contains(
                 "--address ns.tmprl.cloud:7233 --api-key *** --tls-key-data *** --codec-auth *** --grpc-meta authorization=***"
@@ -172,19 +168,7 @@ fn deploy_print_masks_the_secret_connection_arguments() {
 fn a_failing_temporal_command_in_deploy_and_doctor_shows_no_secret() {
     let address = format!("127.0.0.1:{}", free_port());
     let connection = secret_connection(&address);
-    let cli = temporal_cli();
-    let mut deploy = vec![
-        "deploy",
-        "--artifact",
-        fixture().to_str().unwrap(),
-        "--function-arn",
-        FUNCTION_ARN,
-        "--temporal-cli",
-        cli.to_str().unwrap(),
-        "--",
-    ];
-    deploy.extend(connection.iter().map(String::as_str));
-    let output = temporal_serverless(&deploy);
+    let output = temporal_serverless("deploy", &[], &connection);
     let stderr = text(&output.stderr);
     assert!(!output.status.success(), "deploy to nowhere succeeded");
     assert!(
@@ -196,19 +180,7 @@ fn a_failing_temporal_command_in_deploy_and_doctor_shows_no_secret() {
 
     // doctor quotes every failed command in what its checks saw.
     for format in [None, Some("--json")] {
-        let mut doctor = vec![
-            "doctor",
-            "--artifact",
-            fixture().to_str().unwrap(),
-            "--function-arn",
-            FUNCTION_ARN,
-            "--temporal-cli",
-            cli.to_str().unwrap(),
-        ];
-        doctor.extend(format);
-        doctor.push("--");
-        doctor.extend(connection.iter().map(String::as_str));
-        let output = temporal_serverless(&doctor);
+        let output = temporal_serverless("doctor", format.as_slice(), &connection);
         let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
         assert!(
             !output.status.success(),
