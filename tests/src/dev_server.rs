@@ -180,6 +180,29 @@ impl DevServer {
         });
     }
 
+    /// Makes `deployment`'s version `build_id` current, as a deploy would, so that new workflows
+    /// on its task queues go to it; retried until the version exists (its first poll creates it).
+    pub fn make_current(&self, deployment: &str, build_id: &str) {
+        self.wait_for(
+            Duration::from_secs(20),
+            "the version to become current",
+            |server| {
+                server
+                    .cli(&[
+                        "worker",
+                        "deployment",
+                        "set-current-version",
+                        "--deployment-name",
+                        deployment,
+                        "--build-id",
+                        build_id,
+                        "--yes",
+                    ])
+                    .ok()
+            },
+        );
+    }
+
     /// Polls `check` every 200 ms until it returns `Some`, at most `timeout`.
     pub fn wait_for<T>(
         &self,

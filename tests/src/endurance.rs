@@ -98,6 +98,20 @@ impl Sample {
     }
 }
 
+/// Samples after warm-up below which flatness cannot be judged.
+const MIN_WARM_SAMPLES: usize = 5;
+
+/// How much the process varied after warm-up.
+#[derive(Debug, Clone, Copy)]
+pub struct Flatness {
+    /// Most minus fewest threads.
+    pub threads: i64,
+    /// Most minus fewest open file descriptors.
+    pub fds: i64,
+    /// Last minus first resident memory, KiB.
+    pub rss_growth_kib: i64,
+}
+
 /// What a run measured.
 #[derive(Debug, Default)]
 pub struct EnduranceReport {
@@ -126,6 +140,30 @@ impl EnduranceReport {
             .copied()
             .filter(|sample| sample.invocations >= warm_up)
             .collect()
+    }
+
+    /// Whether the process stayed flat from `warm_up` invocations on: threads and open files
+    /// within 3, resident memory grown by at most 2 MB. An error says what grew, or that too few
+    /// samples were taken to tell.
+    pub fn flatness(&self, warm_up: usize) -> Result<Flatness, String> {
+        let warm = self.after_warm_up(warm_up);
+        if warm.len() < MIN_WARM_SAMPLES {
+            return Err(format!(
+                "{} samples after {warm_up} invocations; at least {MIN_WARM_SAMPLES} are needed to tell",
+                warm.len()
+            ));
+        }
+        let flatness = Flatness {
+            threads: Self::spread(&warm, |sample| sample.threads as i64),
+            fds: Self::spread(&warm, |sample| sample.fds as i64),
+            rss_growth_kib: warm[warm.len() - 1].rss_kib as i64 - warm[0].rss_kib as i64,
+        };
+        if flatness.threads > 3 || flatness.fds > 3 || flatness.rss_growth_kib > 2048 {
+            return Err(format!(
+                "not flat after {warm_up} invocations: {flatness:?}"
+            ));
+        }
+        Ok(flatness)
     }
 
     /// Largest minus smallest of `field` over `samples`.
@@ -215,24 +253,7 @@ pub fn run(
         registration.outcome,
         function.output()
     );
-    server.wait_for(
-        Duration::from_secs(20),
-        "the version to become current",
-        |server| {
-            server
-                .cli(&[
-                    "worker",
-                    "deployment",
-                    "set-current-version",
-                    "--deployment-name",
-                    DEPLOYMENT,
-                    "--build-id",
-                    build_id,
-                    "--yes",
-                ])
-                .ok()
-        },
-    );
+    server.make_current(DEPLOYMENT, build_id);
     let sample = Sample::of(pid, 0);
     progress(&sample);
     report.samples.push(sample);

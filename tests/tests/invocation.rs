@@ -68,24 +68,7 @@ impl Loop {
     fn deploy(&self) {
         let registration = self.invoke(Duration::from_secs(9));
         self.expect_response(&registration);
-        self.server.wait_for(
-            Duration::from_secs(20),
-            "the version to become current",
-            |server| {
-                server
-                    .cli(&[
-                        "worker",
-                        "deployment",
-                        "set-current-version",
-                        "--deployment-name",
-                        "fixture",
-                        "--build-id",
-                        BUILD_ID,
-                        "--yes",
-                    ])
-                    .ok()
-            },
-        );
+        self.server.make_current("fixture", BUILD_ID);
     }
 
     fn invoke(&self, timeout: Duration) -> Invocation {
@@ -584,65 +567,57 @@ fn wait_for_exit(function: &mut FunctionProcess) {
     );
 }
 
-#[test]
-fn a_cold_start_failure_reaches_lambda_as_an_init_error_with_its_type() {
-    // No task queue anywhere: the fixture's attribute and main name none, and TEMPORAL_TASK_QUEUE
-    // is unset. The process must say so to Lambda before exiting, not just exit (which Lambda
-    // would record as Runtime.ExitError).
-    let address = format!("127.0.0.1:{}", free_port());
+/// Runs the fixture with `envs` until it gives up its cold start, and checks that it told Lambda
+/// why with `error_type` (header and document) and a message mentioning `mentions`, without ever
+/// asking for an event.
+fn expect_init_error(envs: &[(&str, &str)], error_type: &str, mentions: &str) {
     let api = RuntimeApi::start();
-    let mut function = FunctionProcess::spawn(fixture(), &api, &[("TEMPORAL_ADDRESS", &address)]);
+    let mut function = FunctionProcess::spawn(fixture(), &api, envs);
     wait_for_exit(&mut function);
     let output = function.output();
-    let posted = api.init_error().unwrap_or_else(|| {
-        panic!("nothing posted to init/error:\n{output}");
-    });
-    assert_eq!(
-        posted["errorType"], "TemporalServerless.NoTaskQueue",
-        "{posted:#}"
-    );
+    let posted = api
+        .init_error()
+        .unwrap_or_else(|| panic!("nothing posted to init/error:\n{output}"));
+    assert_eq!(posted["errorType"], error_type, "{posted:#}");
     assert!(
         posted["errorMessage"]
             .as_str()
-            .is_some_and(|message| message.contains("TEMPORAL_TASK_QUEUE")),
+            .is_some_and(|message| message.contains(mentions)),
         "{posted:#}"
     );
     assert_eq!(
         api.init_error_type().as_deref(),
-        Some("TemporalServerless.NoTaskQueue"),
+        Some(error_type),
         "the Lambda-Runtime-Function-Error-Type header"
     );
     assert!(
         api.first_next().is_none(),
-        "it never asked for an event:\n{output}"
+        "it asked for an event:\n{output}"
     );
+}
 
+#[test]
+fn a_cold_start_failure_reaches_lambda_as_an_init_error_with_its_type() {
+    let address = format!("127.0.0.1:{}", free_port());
+    // No task queue anywhere: the fixture's attribute and main name none, and TEMPORAL_TASK_QUEUE
+    // is unset. The process must say so to Lambda before exiting, not just exit (which Lambda
+    // would record as Runtime.ExitError).
+    expect_init_error(
+        &[("TEMPORAL_ADDRESS", &address)],
+        "TemporalServerless.NoTaskQueue",
+        "TEMPORAL_TASK_QUEUE",
+    );
     // An OpenTelemetry endpoint that cannot be used fails inside the runtime's setup: still
     // before the first event, still with its own type.
-    let api = RuntimeApi::start();
-    let mut function = FunctionProcess::spawn(
-        fixture(),
-        &api,
+    expect_init_error(
         &[
             ("TEMPORAL_ADDRESS", &address),
             ("TEMPORAL_TASK_QUEUE", "q"),
             ("FIXTURE_OTEL", "1"),
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://[not a host]:4317"),
         ],
-    );
-    wait_for_exit(&mut function);
-    let posted = api
-        .init_error()
-        .unwrap_or_else(|| panic!("nothing posted to init/error:\n{}", function.output()));
-    assert_eq!(
-        posted["errorType"], "TemporalServerless.Configure",
-        "{posted:#}"
-    );
-    assert!(
-        posted["errorMessage"]
-            .as_str()
-            .is_some_and(|message| message.contains("OTEL_EXPORTER_OTLP_ENDPOINT")),
-        "{posted:#}"
+        "TemporalServerless.Configure",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
     );
 
     // A dry run is not Lambda's init phase: the same failure is only printed.

@@ -6,7 +6,7 @@
 //! `endurance <fixture_function> <build id> <invocations> <json out>`
 
 use std::process::ExitCode;
-use temporal_serverless_tests::endurance::{self, Endurance, EnduranceReport};
+use temporal_serverless_tests::endurance::{self, Endurance};
 
 const WARM_UP: usize = 100;
 
@@ -31,18 +31,19 @@ fn main() -> ExitCode {
             sample.rss_kib as f64 / 1024.0
         )
     });
-    let warm = report.after_warm_up(WARM_UP);
-    let threads = EnduranceReport::spread(&warm, |sample| sample.threads as i64);
-    let fds = EnduranceReport::spread(&warm, |sample| sample.fds as i64);
-    let rss_growth_kib = match (warm.first(), warm.last()) {
-        (Some(first), Some(last)) => last.rss_kib as i64 - first.rss_kib as i64,
-        _ => 0,
-    };
     println!("{}", report.table());
+    let flatness = report.flatness(WARM_UP);
     println!(
-        "after {WARM_UP} invocations: threads vary by {threads} (target ≤ 3), fds by {fds} (≤ 3), \
-         resident memory grew {rss_growth_kib} KiB (≤ 2048); {} failed invocations; {}/{} workflows \
-         completed; invocation p50: idle {} ms, working {} ms",
+        "after {WARM_UP} invocations: {} (targets: threads and fds within 3, resident memory +2048 KiB \
+         at most); {} failed invocations; {}/{} workflows completed; invocation p50: idle {} ms, \
+         working {} ms",
+        match &flatness {
+            Ok(flat) => format!(
+                "threads vary by {}, fds by {}, resident memory grew {} KiB",
+                flat.threads, flat.fds, flat.rss_growth_kib
+            ),
+            Err(problem) => problem.clone(),
+        },
         report.failures.len(),
         report.workflows_completed,
         report.workflows_started,
@@ -50,16 +51,17 @@ fn main() -> ExitCode {
         report.json()["working_invocation_ms_p50"],
     );
     let mut json = report.json();
-    json["threads_spread"] = threads.into();
-    json["fds_spread"] = fds.into();
-    json["rss_growth_kib"] = rss_growth_kib.into();
+    if let Ok(flat) = &flatness {
+        json["threads_spread"] = flat.threads.into();
+        json["fds_spread"] = flat.fds.into();
+        json["rss_growth_kib"] = flat.rss_growth_kib.into();
+    }
     if let Err(error) = std::fs::write(json_out, json.to_string()) {
         eprintln!("cannot write {json_out}: {error}");
     }
-    let flat = threads <= 3 && fds <= 3 && rss_growth_kib <= 2048;
     let healthy =
         report.failures.is_empty() && report.workflows_completed == report.workflows_started;
-    if flat && healthy {
+    if flatness.is_ok() && healthy {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
