@@ -25,7 +25,7 @@ impl TemporalCli {
     /// `TEMPORAL_API_KEY`), so that nothing this process prints shows them, even echoed back
     /// by the CLI or the server.
     pub fn new(program: PathBuf, connection: Vec<String>) -> Self {
-        redact::remember_environment(std::env::vars());
+        redact::remember_process_environment();
         for secret in redact::secret_values_in_args(&connection) {
             redact::remember(&secret);
         }

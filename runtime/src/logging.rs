@@ -17,7 +17,7 @@ use std::{io::Write, str::FromStr};
 /// `TEMPORAL_API_KEY`, Lambda's `AWS_SECRET_ACCESS_KEY`) so that no line prints them. Does
 /// nothing if a subscriber is already installed.
 pub(crate) fn init() {
-    redact::remember_environment(std::env::vars());
+    redact::remember_process_environment();
     let var = |name: &str| std::env::var(name).ok();
     let level = var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|| var("RUST_LOG"))

@@ -128,6 +128,17 @@ pub fn remember(secret: &str) {
     known.sort_by_key(|value| std::cmp::Reverse(value.len()));
 }
 
+/// [`remember_environment`] of this process's environment (variables that are not UTF-8 read
+/// lossily rather than panicking).
+pub fn remember_process_environment() {
+    remember_environment(std::env::vars_os().map(|(name, value)| {
+        (
+            name.to_string_lossy().into_owned(),
+            value.to_string_lossy().into_owned(),
+        )
+    }));
+}
+
 /// Remembers the values of the secret-named variables among `variables` (e.g.
 /// `TEMPORAL_API_KEY`, `TEMPORAL_TLS_CLIENT_KEY_DATA`, `TEMPORAL_CODEC_AUTH`, Lambda's
 /// `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`).
