@@ -108,6 +108,7 @@ fn remember_secrets(connection: &ConnectionOptions) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::redact::SENTINEL;
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
@@ -146,8 +147,6 @@ mod tests {
         );
     }
 
-    const SENTINEL: &str = "SENTINEL-7f3a9c-SECRET";
-
     /// The error of loading `contents` as the configuration file.
     fn load_error(name: &str, contents: &str) -> ServerlessError {
         let dir = std::env::temp_dir().join(format!("tsls-config-unit-{}", std::process::id()));
@@ -173,7 +172,7 @@ mod tests {
             (
                 "array-key.toml",
                 format!("{profile}api_key = [\"{SENTINEL}\"]\n"),
-                "",
+                "line 3",
             ),
             // A mistake inside a multi-line TLS key: the quoted line has no name on it.
             (
@@ -199,7 +198,6 @@ mod tests {
                 "{name}: {}",
                 diagnostic.error_message
             );
-            println!("{name}: {message}");
         }
     }
 

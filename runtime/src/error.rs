@@ -129,6 +129,13 @@ impl ServerlessError {
             Self::Panic(_) => "TemporalServerless.Panic",
         }
     }
+
+    /// The message, masked by [`crate::redact::text`]: what leaves the process (Lambda's error
+    /// record, a trace span's status). Masked once more here, for text a variant took in
+    /// unredacted (a worker's or a panic's message).
+    pub fn redacted_message(&self) -> String {
+        crate::redact::text(&self.to_string())
+    }
 }
 
 impl From<ServerlessError> for lambda_runtime::Diagnostic {
@@ -136,8 +143,24 @@ impl From<ServerlessError> for lambda_runtime::Diagnostic {
         Self {
             error_type: error.error_type().to_owned(),
             // Lambda records it, and the Worker Controller's history (which `doctor` quotes)
-            // keeps it: masked once more, for text a variant took in unredacted.
-            error_message: crate::redact::text(&error.to_string()),
+            // keeps it.
+            error_message: error.redacted_message(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redact::SENTINEL;
+
+    #[test]
+    fn outside_text_is_masked_wherever_the_message_leaves_the_process() {
+        let error = ServerlessError::Panic(format!("bad config: api_key = \"{SENTINEL}\""));
+        let message = error.redacted_message();
+        assert!(!message.contains("SENTINEL"), "{message}");
+        assert!(message.contains("the invocation panicked: bad config: api_key = "));
+        let diagnostic = lambda_runtime::Diagnostic::from(error);
+        assert_eq!(diagnostic.error_message, message);
     }
 }

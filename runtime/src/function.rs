@@ -440,7 +440,7 @@ impl Process {
     ) {
         if let Some(span) = invocation_span {
             tracing::Span::current().record("trace_id", span.trace_id().to_string());
-            let error = answer.as_ref().err().map(ToString::to_string);
+            let error = answer.as_ref().err().map(ServerlessError::redacted_message);
             telemetry.end_invocation(span, self.observer.tasks_completed(), error.as_deref());
         }
         let bound = deadline::remaining(deadline_ms, now_ms())

@@ -8,15 +8,21 @@
 //!   Temporal SDK turns on);
 //! - every line passes through [`redact::text`] before it is written, so a secret that reaches a
 //!   log line through any library's message is masked there (see [`crate::redact`]).
+//!
+//! Panics are logged through it too: an invocation's panic and a shutdown hook's are caught and
+//! answered (see `panics` and `hooks`), but Rust's default hook would first print the message
+//! straight to stderr, unmasked, without the request id, and as a line that is not JSON.
 
 use crate::redact;
 use lambda_runtime::tracing::subscriber::{self, EnvFilter, filter::LevelFilter, fmt::MakeWriter};
 use std::{io::Write, str::FromStr};
 
 /// Installs the subscriber, after remembering the secrets in the process's environment (e.g.
-/// `TEMPORAL_API_KEY`, Lambda's `AWS_SECRET_ACCESS_KEY`) so that no line prints them. Does
-/// nothing if a subscriber is already installed.
+/// `TEMPORAL_API_KEY`, Lambda's `AWS_SECRET_ACCESS_KEY`) so that no line prints them, and a
+/// panic hook that logs through whichever subscriber is installed. Keeps a subscriber that is
+/// already installed.
 pub(crate) fn init() {
+    std::panic::set_hook(Box::new(log_panic));
     redact::remember_process_environment();
     let var = |name: &str| std::env::var(name).ok();
     let level = var("AWS_LAMBDA_LOG_LEVEL")
@@ -41,6 +47,22 @@ pub(crate) fn init() {
         };
     // Already installed (a test, or a user's main that set up its own): keep that one.
     drop(installed);
+}
+
+/// A panic as one error line, in the span it happened in (so with the invocation's request id).
+/// The backtrace only when `RUST_BACKTRACE` asks for one, as with Rust's default hook.
+fn log_panic(panic: &std::panic::PanicHookInfo<'_>) {
+    let message = crate::panics::message(panic.payload());
+    let location = panic
+        .location()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let backtrace = std::backtrace::Backtrace::capture();
+    if backtrace.status() == std::backtrace::BacktraceStatus::Captured {
+        tracing::error!(panic = %message, location, %backtrace, "panicked");
+    } else {
+        tracing::error!(panic = %message, location, "panicked");
+    }
 }
 
 /// Standard output, one redacted event at a time.

@@ -32,6 +32,11 @@ pub const MASK: &str = "***";
 /// key or private key is this short. Such values are still masked where their name shows.
 pub const MIN_KNOWN_LEN: usize = 8;
 
+/// A value the tests of this workspace pass as a secret and then look for in what is printed:
+/// one spelling, so that a check for its distinctive part (`SENTINEL`) covers every test.
+#[doc(hidden)]
+pub const SENTINEL: &str = "SENTINEL-7f3a9c-SECRET";
+
 /// Name components that make a name a secret's.
 const SECRET_WORDS: &[&str] = &[
     "key",
@@ -167,7 +172,10 @@ pub fn text_with(text: &str, known: &[impl AsRef<str>]) -> String {
             masked = masked.replace(value, MASK);
         }
     }
-    let masked = mask_ranges(&masked, bearer_token_ranges(&masked));
+    let bearer_tokens = bearer_token_ranges(&masked)
+        .into_iter()
+        .map(|range| (range, MASK));
+    let masked = mask_ranges(&masked, bearer_tokens);
     mask_ranges(&masked, assigned_value_ranges(&masked))
 }
 
@@ -224,7 +232,7 @@ fn is_secret_flag(word: &str) -> bool {
 /// secrets were never loaded, yet the parser's error quotes one of its lines.
 pub fn secret_values_in_config(config: &str) -> Vec<String> {
     let mut values = Vec::new();
-    for range in assigned_value_ranges(config) {
+    for (range, _) in assigned_value_ranges(config) {
         let value = &config[range];
         values.push(value.trim().to_owned());
         values.extend(value.lines().map(|line| {
@@ -239,12 +247,16 @@ pub fn secret_values_in_config(config: &str) -> Vec<String> {
     values
 }
 
-fn mask_ranges(text: &str, ranges: Vec<Range<usize>>) -> String {
+/// `text` with each range replaced by its mask.
+fn mask_ranges(
+    text: &str,
+    ranges: impl IntoIterator<Item = (Range<usize>, &'static str)>,
+) -> String {
     let mut masked = String::with_capacity(text.len());
     let mut copied = 0;
-    for range in ranges {
+    for (range, mask) in ranges {
         masked.push_str(&text[copied..range.start]);
-        masked.push_str(MASK);
+        masked.push_str(mask);
         copied = range.end;
     }
     masked.push_str(&text[copied..]);
@@ -313,7 +325,10 @@ fn is_name_byte(byte: u8) -> bool {
 /// with escaped quotes (inside a JSON string), an array or table (to the end of the line), or
 /// bare. A quoted value ends at its closing quote or at the end of the line (an unterminated
 /// string is what a TOML error quotes); a bare one at white space or punctuation.
-fn assigned_value_ranges(text: &str) -> Vec<Range<usize>> {
+///
+/// Each with its mask: [`MASK`], or for a bare value of a quoted name (`"auth":true`) [`MASK`]
+/// quoted as the name is, since a bare `***` would leave JSON that no longer parses.
+fn assigned_value_ranges(text: &str) -> Vec<(Range<usize>, &'static str)> {
     let bytes = text.as_bytes();
     let mut ranges = Vec::new();
     let mut at = 0;
@@ -332,11 +347,19 @@ fn assigned_value_ranges(text: &str) -> Vec<Range<usize>> {
             continue;
         }
         let mut cursor = at;
-        if text[cursor..].starts_with("\\\"") {
+        let quoted_mask = if text[cursor..].starts_with("\\\"") {
             cursor += 2;
-        } else if matches!(bytes.get(cursor), Some(b'"' | b'\'' | b'`')) {
-            cursor += 1;
-        }
+            "\\\"***\\\""
+        } else {
+            let mask = match bytes.get(cursor) {
+                Some(b'"') => "\"***\"",
+                Some(b'\'') => "'***'",
+                Some(b'`') => "`***`",
+                _ => MASK,
+            };
+            cursor += usize::from(mask != MASK);
+            mask
+        };
         cursor = skip_blanks(bytes, cursor);
         let Some(&separator) = bytes.get(cursor).filter(|byte| matches!(byte, b'=' | b':')) else {
             continue;
@@ -348,8 +371,10 @@ fn assigned_value_ranges(text: &str) -> Vec<Range<usize>> {
         let value_start = skip_blanks(bytes, cursor + 1);
         if let Some(range) = value_range(text, value_start) {
             at = range.end;
+            let bare = range.start == value_start && !text[value_start..].starts_with(['[', '{']);
+            let mask = if bare { quoted_mask } else { MASK };
             if &text[range.clone()] != MASK {
-                ranges.push(range);
+                ranges.push((range, mask));
             }
         }
     }
@@ -415,8 +440,6 @@ fn value_range(text: &str, start: usize) -> Option<Range<usize>> {
 mod tests {
     use super::*;
 
-    const SENTINEL: &str = "SENTINEL-7f3a9c-SECRET";
-
     /// Masked by name and shape only, whatever this process remembers.
     fn by_name_and_shape(text: &str) -> String {
         text_with(text, &[] as &[&str])
@@ -477,6 +500,25 @@ mod tests {
             by_name_and_shape(&json),
             "{\"api_key\":\"***\",\"namespace\":\"ns\"}"
         );
+    }
+
+    #[test]
+    fn a_bare_value_of_a_quoted_name_is_masked_as_a_string() {
+        let json = "{\"auth\":true,\"api_key\": 12345,\"namespace\":\"ns\"}";
+        let masked = by_name_and_shape(json);
+        assert_eq!(
+            masked,
+            "{\"auth\":\"***\",\"api_key\": \"***\",\"namespace\":\"ns\"}"
+        );
+        assert!(serde_json::from_str::<serde_json::Value>(&masked).is_ok());
+        assert_eq!(by_name_and_shape(&masked), masked);
+        // Inside a JSON string, quoted as the name is.
+        assert_eq!(
+            by_name_and_shape("{\"message\":\"got {\\\"auth\\\":true}\"}"),
+            "{\"message\":\"got {\\\"auth\\\":\\\"***\\\"}\"}"
+        );
+        // Unquoted names keep a bare mask.
+        assert_eq!(by_name_and_shape("auth=true"), "auth=***");
     }
 
     #[test]
