@@ -51,7 +51,7 @@ pub fn run(args: &DeployArgs) -> ExitCode {
     match deploy(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("error: {message}");
+            eprintln!("error: {}", temporal_serverless::redact::text(&message));
             ExitCode::FAILURE
         }
     }

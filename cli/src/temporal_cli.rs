@@ -14,9 +14,10 @@ use temporal_serverless::redact;
 /// The CLI and the connection arguments for every command.
 pub struct TemporalCli {
     /// The program (`temporal`, or a path).
-    pub program: PathBuf,
-    /// E.g. `--address 127.0.0.1:7233 --namespace default`.
-    pub connection: Vec<String>,
+    program: PathBuf,
+    /// E.g. `--address 127.0.0.1:7233 --namespace default`. Private, so that only
+    /// [`TemporalCli::new`] builds one and its secrets are always remembered.
+    connection: Vec<String>,
 }
 
 impl TemporalCli {
@@ -133,7 +134,9 @@ mod tests {
 
     #[test]
     fn a_failing_command_shows_no_secret_of_its_arguments_or_its_echo() {
-        const SENTINEL: &str = "SENTINEL-7f3a9c-SECRET-cli";
+        // A value of its own: remembered for the whole test process, the shared one would mask
+        // the other tests' secrets before the rule they test could.
+        let secret = format!("{}-cli", temporal_serverless::redact::SENTINEL);
         // Stands in for a CLI or server that echoes the request it refused.
         let dir = std::env::temp_dir().join(format!("tsls-cli-echo-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
@@ -147,11 +150,11 @@ mod tests {
                 "--address",
                 "127.0.0.1:7233",
                 "--api-key",
-                SENTINEL,
+                &secret,
                 "--tls-key-data",
-                &format!("-----BEGIN PRIVATE KEY-----\nMII{SENTINEL}\n-----END PRIVATE KEY-----"),
+                &format!("-----BEGIN PRIVATE KEY-----\nMII{secret}\n-----END PRIVATE KEY-----"),
                 "--codec-auth",
-                &format!("Bearer {SENTINEL}"),
+                &format!("Bearer {secret}"),
             ]
             .map(str::to_owned)
             .to_vec(),

@@ -54,7 +54,7 @@ pub fn run(args: &DoctorArgs) -> ExitCode {
             (Some(artifact), _, _) => match read_artifact(artifact) {
                 Ok((deployment, build_id)) => (deployment, build_id, true),
                 Err(message) => {
-                    eprintln!("error: {message}");
+                    eprintln!("error: {}", temporal_serverless::redact::text(&message));
                     return ExitCode::FAILURE;
                 }
             },

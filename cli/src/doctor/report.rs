@@ -64,8 +64,7 @@ fn redacted(check: &Check) -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const SENTINEL: &str = "SENTINEL-7f3a9c-SECRET";
+    use temporal_serverless::redact::SENTINEL;
 
     #[test]
     fn quoted_failures_never_show_a_secret_in_text_or_json() {
