@@ -11,6 +11,29 @@ use std::{
 };
 use temporal_serverless::redact;
 
+/// A command that failed.
+#[derive(Debug)]
+pub struct CliError {
+    /// What to show: the command line and what the CLI said, secrets masked.
+    pub message: String,
+    /// What the CLI said on stderr alone (masked; empty if it did not run), where the server's
+    /// answer is: the message's command line holds the user's connection arguments, whose
+    /// `--namespace` must not be read as an answer about the namespace.
+    pub stderr: String,
+}
+
+impl std::fmt::Display for CliError {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.message)
+    }
+}
+
+impl From<CliError> for String {
+    fn from(error: CliError) -> Self {
+        error.message
+    }
+}
+
 /// The CLI and the connection arguments for every command.
 pub struct TemporalCli {
     /// The program (`temporal`, or a path).
@@ -52,31 +75,36 @@ impl TemporalCli {
 
     /// Runs `command`; its stdout, or an error naming the command and quoting its stderr, both
     /// with secrets masked.
-    pub fn run(&self, command: &[&str]) -> Result<String, String> {
+    pub fn run(&self, command: &[&str]) -> Result<String, CliError> {
         let output = Command::new(&self.program)
             .args(command)
             .args(&self.connection)
             .stdin(Stdio::null())
             .output()
-            .map_err(|error| format!("cannot run {}: {error}", self.program.display()))?;
+            .map_err(|error| CliError {
+                message: format!("cannot run {}: {error}", self.program.display()),
+                stderr: String::new(),
+            })?;
         if output.status.success() {
             Ok(String::from_utf8_lossy(&output.stdout).into_owned())
         } else {
-            Err(format!(
-                "`{}` failed: {}",
-                self.render(command),
-                redact::text(String::from_utf8_lossy(&output.stderr).trim())
-            ))
+            let stderr = redact::text(String::from_utf8_lossy(&output.stderr).trim());
+            Err(CliError {
+                message: format!("`{}` failed: {stderr}", self.render(command)),
+                stderr,
+            })
         }
     }
 
     /// Runs `command` with `--output json` and parses what it prints.
-    pub fn json(&self, command: &[&str]) -> Result<Value, String> {
+    pub fn json(&self, command: &[&str]) -> Result<Value, CliError> {
         let mut command = command.to_vec();
         command.extend(["--output", "json"]);
         let stdout = self.run(&command)?;
-        serde_json::from_str(&stdout)
-            .map_err(|error| format!("`{}`: unreadable JSON ({error})", self.render(&command)))
+        serde_json::from_str(&stdout).map_err(|error| CliError {
+            message: format!("`{}`: unreadable JSON ({error})", self.render(&command)),
+            stderr: String::new(),
+        })
     }
 }
 
@@ -159,7 +187,13 @@ mod tests {
             .map(str::to_owned)
             .to_vec(),
         );
-        let error = cli.run(&["workflow", "list"]).unwrap_err();
+        let CliError {
+            message: error,
+            stderr,
+        } = cli.run(&["workflow", "list"]).unwrap_err();
+        // The stderr part is what the CLI said, without the command line before it.
+        assert!(stderr.starts_with("refused: workflow list"), "{stderr}");
+        assert!(!stderr.contains("SENTINEL"), "{stderr}");
         assert!(!error.contains("SENTINEL"), "{error}");
         assert!(
             error.contains("workflow list --address 127.0.0.1:7233 --api-key ***")

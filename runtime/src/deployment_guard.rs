@@ -374,8 +374,22 @@ fn unanswered(status: &tonic::Status) -> String {
     format!("{:?}: {}", status.code(), status.message())
 }
 
+/// Whether `text` holds the server's answer to a request in a namespace it does not have:
+/// "Namespace <name> is not found." (a missing version or workflow is worded otherwise). `text`
+/// may quote the answer among other words, as the `temporal` CLI's stderr does. Pass what the
+/// server or CLI said, not the command that was run: its arguments are the user's words.
+pub fn is_namespace_not_found(text: &str) -> bool {
+    // ASCII lowercasing keeps byte offsets, so the indices found below stay valid.
+    let text = text.to_ascii_lowercase();
+    text.match_indices("namespace ").any(|(at, word)| {
+        let rest = &text[at + word.len()..];
+        let name_length = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        name_length > 0 && rest[name_length..].starts_with(" is not found")
+    })
+}
+
 /// Whether a NotFound is the namespace's: the server attaches a `NamespaceNotFoundFailure` (and
-/// says "Namespace <name> is not found."); a missing version or workflow says otherwise.
+/// says so, [`is_namespace_not_found`]); a missing version or workflow says otherwise.
 fn namespace_not_found(status: &tonic::Status) -> bool {
     const FAILURE_TYPE: &str = "temporal.api.errordetails.v1.NamespaceNotFoundFailure";
     if status.code() != tonic::Code::NotFound {
@@ -388,8 +402,7 @@ fn namespace_not_found(status: &tonic::Status) -> bool {
                 .iter()
                 .any(|detail| detail.type_url.ends_with(FAILURE_TYPE))
         });
-    let message = status.message().to_ascii_lowercase();
-    detailed || (message.starts_with("namespace ") && message.ends_with("not found."))
+    detailed || is_namespace_not_found(status.message())
 }
 
 /// The Lambda ARNs in a version's compute config.
@@ -472,6 +485,29 @@ mod tests {
             unread(tonic::Status::permission_denied("Request unauthorized.")),
             Some(Unread::Unanswered(said)) if said == "PermissionDenied: Request unauthorized."
         ));
+    }
+
+    #[test]
+    fn only_the_servers_answer_says_the_namespace_is_not_found() {
+        assert!(is_namespace_not_found(
+            "Namespace no-such-namespace is not found."
+        ));
+        // The CLI's stderr quotes the answer after its own words.
+        assert!(is_namespace_not_found(
+            "time=2026-11-30T07:00:00Z level=ERROR msg=\"failed describing worker deployment \
+             version: Namespace my.ns-1 is not found.\""
+        ));
+        // Other NotFounds, and requests naming a namespace, are not the namespace's absence.
+        for other in [
+            "Worker Deployment Version not found",
+            "workflow not found for ID: x",
+            "temporal worker deployment describe-version --deployment-name d --build-id b \
+             --address 127.0.0.1:7233 --namespace default --output json",
+            "--namespace default: connection refused",
+            "namespace  is not found",
+        ] {
+            assert!(!is_namespace_not_found(other), "{other}");
+        }
     }
 
     #[test]

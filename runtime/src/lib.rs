@@ -54,7 +54,7 @@ mod versioning_relay;
 mod work_end;
 mod worker_rpc;
 
-pub use deployment_guard::GUARD_VARIABLE;
+pub use deployment_guard::{GUARD_VARIABLE, is_namespace_not_found};
 pub use error::ServerlessError;
 pub use function::DRY_RUN_VARIABLE;
 pub use hooks::HookError;

@@ -196,6 +196,12 @@ impl LocalLoop {
 
     /// `temporal-serverless doctor ARGS -- --address <server>`: (exit success, stdout).
     pub fn doctor(&self, args: &[&str]) -> (bool, String) {
+        self.doctor_connected(args, &[])
+    }
+
+    /// [`LocalLoop::doctor`] with `connection` after the address among the connection arguments
+    /// (e.g. `--namespace default`, as the documentation passes it).
+    pub fn doctor_connected(&self, args: &[&str], connection: &[&str]) -> (bool, String) {
         let output = Command::new(&self.cli)
             .arg("doctor")
             .args(args)
@@ -204,6 +210,7 @@ impl LocalLoop {
                 crate::dev_server::temporal_cli().to_str().unwrap(),
             ])
             .args(["--", "--address", &self.server.address])
+            .args(connection)
             .env_remove("AWS_ENDPOINT_URL_LAMBDA")
             .stdin(Stdio::null())
             .output()

@@ -4,7 +4,10 @@
 use super::evidence::{Evidence, Target, controller_id};
 use serde::Serialize;
 use serde_json::Value;
-use temporal_serverless::lambda_arn::{self, is_qualified, strip_qualifier};
+use temporal_serverless::{
+    is_namespace_not_found,
+    lambda_arn::{self, is_qualified, strip_qualifier},
+};
 
 /// A check's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -97,7 +100,7 @@ pub fn run(target: &Target, evidence: &Evidence, shutdown_buffer_seconds: u64) -
         "reading CloudWatch needs AWS credentials".to_owned(),
         format!(
             "aws logs tail /aws/lambda/{function_name} --since 1h --filter-pattern '\"TemporalServerless.\"' \
-             (errorType TemporalServerless.BuildMismatch = invocation loop, .VersionNotReady = version not set up, .DeadlineTooShort = timeout)"
+             (errorType TemporalServerless.BuildMismatch = invocation loop, .VersionNotReady = version not set up, .NamespaceNotFound = wrong TEMPORAL_NAMESPACE, .DeadlineTooShort = timeout, .Panic = the invocation panicked)"
         ),
     ));
     checks.push(not_checked(
@@ -123,7 +126,7 @@ fn version_exists(target: &Target, evidence: &Evidence, version: &str, arn: &str
                 target.deployment, target.build_id
             ),
         ),
-        Err(error) if error.to_lowercase().contains("namespace") => failed(
+        Err(error) if is_namespace_not_found(&error.stderr) => failed(
             name,
             format!("cannot read the version: {error}"),
             "pass the namespace the Worker Deployment is in after `--` (`--namespace ..`, the \

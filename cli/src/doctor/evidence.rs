@@ -3,10 +3,10 @@
 //! GetFunction describes it. Reading only; every check is made in `checks`.
 
 use super::lambda_http;
-use crate::temporal_cli::{TemporalCli, bound_task_queues};
+use crate::temporal_cli::{CliError, TemporalCli, bound_task_queues};
 use base64::Engine;
 use serde_json::Value;
-use temporal_serverless::lambda_arn;
+use temporal_serverless::{is_namespace_not_found, lambda_arn};
 
 /// The version `doctor` examines.
 pub struct Target {
@@ -33,7 +33,7 @@ pub struct OtherVersion {
 /// Everything read.
 pub struct Evidence {
     /// `describe-version` JSON; `Ok(None)` when the server says the version does not exist.
-    pub version: Result<Option<Value>, String>,
+    pub version: Result<Option<Value>, CliError>,
     /// Status of the Worker Controller Instance workflow (`WORKFLOW_EXECUTION_STATUS_…` or
     /// `Running`), `None` if it does not exist.
     pub controller_status: Option<String>,
@@ -53,6 +53,23 @@ pub struct Evidence {
     pub function: Option<Result<Value, String>>,
 }
 
+/// A `describe-version` answer: `Ok(None)` when the server says the version does not exist. A
+/// namespace the server does not have ("Namespace <name> is not found.") is not a missing
+/// version: the connection is wrong. Only what the CLI said is read, not its command line, which
+/// holds the user's `--namespace`.
+fn version_read(answer: Result<Value, CliError>) -> Result<Option<Value>, CliError> {
+    match answer {
+        Ok(description) => Ok(Some(description)),
+        Err(error)
+            if error.stderr.to_lowercase().contains("not found")
+                && !is_namespace_not_found(&error.stderr) =>
+        {
+            Ok(None)
+        }
+        Err(error) => Err(error),
+    }
+}
+
 /// The controller's workflow id for a version.
 pub fn controller_id(deployment: &str, build_id: &str) -> String {
     format!("temporal-sys-worker-controller-instance:{deployment}:{build_id}")
@@ -60,7 +77,7 @@ pub fn controller_id(deployment: &str, build_id: &str) -> String {
 
 /// Reads everything; errors are kept as evidence, never fatal.
 pub fn gather(cli: &TemporalCli, target: &Target, lambda_endpoint: Option<&str>) -> Evidence {
-    let version = match cli.json(&[
+    let version = version_read(cli.json(&[
         "worker",
         "deployment",
         "describe-version",
@@ -68,17 +85,7 @@ pub fn gather(cli: &TemporalCli, target: &Target, lambda_endpoint: Option<&str>)
         &target.deployment,
         "--build-id",
         &target.build_id,
-    ]) {
-        Ok(description) => Ok(Some(description)),
-        // "Namespace <name> is not found." is not a missing version: the connection is wrong.
-        Err(error)
-            if error.to_lowercase().contains("not found")
-                && !error.to_lowercase().contains("namespace") =>
-        {
-            Ok(None)
-        }
-        Err(error) => Err(error),
-    };
+    ]));
     let controller = read_controller(cli, &target.deployment, &target.build_id);
     let task_queues = version
         .as_ref()
@@ -268,6 +275,31 @@ fn other_versions(cli: &TemporalCli, target: &Target) -> Vec<OtherVersion> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn only_the_clis_answer_tells_a_missing_version_from_a_missing_namespace() {
+        // As CLI 1.9 answers `describe-version ... --namespace default`, with the documented
+        // connection arguments in the rendered command.
+        let failed = |stderr: &str| {
+            version_read(Err(CliError {
+                message: format!(
+                    "`temporal worker deployment describe-version --deployment-name d --build-id b \
+                     --output json --address 127.0.0.1:7233 --namespace default` failed: {stderr}"
+                ),
+                stderr: stderr.to_owned(),
+            }))
+        };
+        let missing = "Error: error describing worker deployment version: Worker Deployment \
+                       Version not found";
+        assert!(matches!(failed(missing), Ok(None)));
+        let no_namespace =
+            "Error: error describing worker deployment version: Namespace nope is not found.";
+        assert!(matches!(failed(no_namespace), Err(error) if error.stderr == no_namespace));
+        // A refused connection names the namespace too, and is neither.
+        let refused = "Error: failed connecting to Temporal server at 127.0.0.1:7233: connection \
+                       refused\n  Namespace: default\n  TLS: false";
+        assert!(matches!(failed(refused), Err(_)));
+    }
 
     #[test]
     fn arns_are_found_in_plain_and_base64_payloads() {
