@@ -298,7 +298,7 @@ mod tests {
         // A refused connection names the namespace too, and is neither.
         let refused = "Error: failed connecting to Temporal server at 127.0.0.1:7233: connection \
                        refused\n  Namespace: default\n  TLS: false";
-        assert!(matches!(failed(refused), Err(_)));
+        assert!(failed(refused).is_err());
     }
 
     #[test]
