@@ -1,7 +1,9 @@
 //! The function's logs as CloudWatch receives them: plain text without terminal colour codes
 //! (Lambda has no terminal, and CloudWatch shows escape codes as garbage), or one JSON object
 //! per line with `AWS_LAMBDA_LOG_FORMAT=JSON`. The fixture serves one invocation against the
-//! real dev server, so the log holds the runtime's own lines and the SDK's.
+//! real dev server, so the log holds the runtime's own lines and the SDK's. In the JSON run a
+//! shutdown hook panics: a caught panic is logged as one of those lines, not as Rust's default
+//! `thread .. panicked at ..` text on stderr.
 
 use serde_json::{Value, json};
 use std::{path::Path, time::Duration};
@@ -55,7 +57,10 @@ fn text_logs_carry_no_colour_codes_and_json_logs_are_one_object_per_line() {
     let json_log = log_of_one_invocation(
         &server,
         "log-format-json",
-        &[("AWS_LAMBDA_LOG_FORMAT", "JSON")],
+        &[
+            ("AWS_LAMBDA_LOG_FORMAT", "JSON"),
+            ("FIXTURE_PANICKING_HOOK", "1"),
+        ],
     );
     assert!(!json_log.contains('\u{1b}'), "{}", json_log.escape_debug());
     let lines: Vec<Value> = json_log
@@ -80,6 +85,21 @@ fn text_logs_carry_no_colour_codes_and_json_logs_are_one_object_per_line() {
     assert!(
         connected["span"]["request_id"].is_string(),
         "the invocation's span on its lines: {connected:#}"
+    );
+    let panic = lines
+        .iter()
+        .find(|line| line["fields"]["panic"] == "fixture hook bug")
+        .unwrap_or_else(|| panic!("no line for the hook's panic: {json_log}"));
+    assert_eq!(panic["level"], "ERROR", "{panic:#}");
+    assert!(
+        panic["fields"]["location"]
+            .as_str()
+            .is_some_and(|location| location.contains("fixture_function.rs")),
+        "{panic:#}"
+    );
+    assert!(
+        panic["span"]["request_id"].is_string(),
+        "the invocation's span on the panic's line: {panic:#}"
     );
     println!(
         "{} text lines, {} JSON lines",

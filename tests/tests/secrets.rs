@@ -10,6 +10,7 @@ use std::{
     process::{Command, Output, Stdio},
     time::Duration,
 };
+use temporal_serverless::redact::SENTINEL;
 use temporal_serverless_tests::{
     cli_beside,
     dev_server::temporal_cli,
@@ -17,8 +18,6 @@ use temporal_serverless_tests::{
     function_process::FunctionProcess,
     runtime_api::{FUNCTION_ARN, Outcome, RuntimeApi},
 };
-
-const SENTINEL: &str = "SENTINEL-7f3a9c-SECRET";
 
 fn fixture() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_fixture_function"))
@@ -32,9 +31,11 @@ fn assert_no_sentinel(what: &str, text: &str) {
     );
 }
 
-/// The error the function reports for one invocation with `config` as its `temporal.toml`:
-/// (error document, everything the process printed).
-fn invoke_with_config(name: &str, config: &str) -> (Value, String) {
+/// The error the function reports for its first invocation with `config` as its
+/// `temporal.toml`: (error document, everything the process printed). The connection settings
+/// are read when that invocation connects, so the mistake is the invocation's error, not an
+/// init error.
+fn first_invocation_with_config(name: &str, config: &str) -> (Value, String) {
     let dir = std::env::temp_dir().join(format!("tsls-secrets-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join(name);
@@ -49,12 +50,12 @@ fn invoke_with_config(name: &str, config: &str) -> (Value, String) {
         ],
     );
     let invocation = api.invoke(json!({}), Duration::from_secs(9));
-    let error = match invocation.outcome {
-        Outcome::Error(error) => error,
-        // Configuration read at cold start is reported to init/error instead.
-        other => api
-            .init_error()
-            .unwrap_or_else(|| panic!("no error for {name}: {other:?}\n{}", function.output())),
+    let Outcome::Error(error) = invocation.outcome else {
+        panic!(
+            "{name}: no invocation error but {:?}\n{}",
+            invocation.outcome,
+            function.output()
+        );
     };
     let _ = std::fs::remove_file(&file);
     (error, function.output())
@@ -80,7 +81,7 @@ fn a_broken_temporal_toml_never_shows_its_api_key_in_the_error_or_the_log() {
         ),
     ];
     for (name, config, line) in cases {
-        let (error, output) = invoke_with_config(name, &config);
+        let (error, output) = first_invocation_with_config(name, &config);
         assert_eq!(
             error["errorType"], "TemporalServerless.Configuration",
             "{error:#}"
@@ -95,7 +96,6 @@ fn a_broken_temporal_toml_never_shows_its_api_key_in_the_error_or_the_log() {
         );
         assert_no_sentinel("the invocation's errorMessage", &error.to_string());
         assert_no_sentinel("the function's log", &output);
-        println!("{name}: {message}");
     }
 }
 
@@ -161,7 +161,6 @@ fn deploy_print_masks_the_secret_connection_arguments() {
         );
     }
     assert!(stderr.contains("shown as ***"), "{stderr}");
-    println!("{stdout}{stderr}");
 }
 
 #[test]
