@@ -111,32 +111,39 @@ fn missing_version_manual_first_invocation_and_missing_compute_provider() {
         "failed",
         "the guarded invocation must not have created the version: {checks:#}"
     );
-    // Passed the namespace, as the documentation does, the missing version is still missing:
-    // the `--namespace` in the command doctor ran is not the server's answer about it.
-    let (success, checks) = doctor_connected(&lambda, &[], &["--namespace", "default"]);
-    assert!(!success);
-    let version = check(&checks, "version exists");
-    let (saw, fix) = (version["saw"].as_str().unwrap(), version["fix"].to_string());
-    assert_eq!(version["verdict"], "failed", "{version:#}");
-    assert!(saw.contains("does not exist"), "{version:#}");
-    assert!(
-        fix.contains("temporal-serverless deploy") && !fix.contains("TEMPORAL_NAMESPACE"),
-        "{version:#}"
-    );
-    // A namespace the server does not have is not a missing version: no deploy fix for it.
-    let (success, checks) = doctor_connected(&lambda, &[], &["--namespace", "no-such-namespace"]);
-    assert!(!success);
-    let version = check(&checks, "version exists");
-    let (saw, fix) = (version["saw"].as_str().unwrap(), version["fix"].to_string());
-    assert_eq!(version["verdict"], "failed", "{version:#}");
-    assert!(
-        saw.contains("no-such-namespace is not found") && !saw.contains("does not exist"),
-        "{version:#}"
-    );
-    assert!(
-        fix.contains("TEMPORAL_NAMESPACE") && !fix.contains("deploy"),
-        "{version:#}"
-    );
+    // Passed the namespace, as the documentation does, the missing version is still missing: the
+    // `--namespace` in the command doctor ran is not the server's answer about it. A namespace
+    // the server does not have is not a missing version: no deploy fix for it.
+    for (namespace, saw_says, saw_not, fix_says, fix_not) in [
+        (
+            "default",
+            "does not exist",
+            "is not found",
+            "temporal-serverless deploy",
+            "TEMPORAL_NAMESPACE",
+        ),
+        (
+            "no-such-namespace",
+            "no-such-namespace is not found",
+            "does not exist",
+            "TEMPORAL_NAMESPACE",
+            "deploy",
+        ),
+    ] {
+        let (success, checks) = doctor_connected(&lambda, &[], &["--namespace", namespace]);
+        assert!(!success);
+        let version = check(&checks, "version exists");
+        let (saw, fix) = (version["saw"].as_str().unwrap(), version["fix"].to_string());
+        assert_eq!(version["verdict"], "failed", "{version:#}");
+        assert!(
+            saw.contains(saw_says) && !saw.contains(saw_not),
+            "{version:#}"
+        );
+        assert!(
+            fix.contains(fix_says) && !fix.contains(fix_not),
+            "{version:#}"
+        );
+    }
 
     // 2. The function run by hand without the guard (the guide's case): its poll creates the
     // version, without a compute provider.
