@@ -375,7 +375,7 @@ fn unanswered(status: &tonic::Status) -> String {
 }
 
 /// Whether `text` holds the server's answer to a request in a namespace it does not have:
-/// "Namespace <name> is not found." (a missing version or workflow is worded otherwise). `text`
+/// "Namespace `<name>` is not found." (a missing version or workflow is worded otherwise). `text`
 /// may quote the answer among other words, as the `temporal` CLI's stderr does. Pass what the
 /// server or CLI said, not the command that was run: its arguments are the user's words.
 pub fn is_namespace_not_found(text: &str) -> bool {
