@@ -71,12 +71,14 @@ impl WorkflowTiming {
                 .collect(),
             sticky_task_timeouts: task_timeouts(history, "SCHEDULE_TO_START"),
             started_task_timeouts: task_timeouts(history, "START_TO_CLOSE"),
+            // The history keeps only the last attempt's ActivityTaskStarted: attempt N means N - 1
+            // attempts before it.
             activity_retries: history["events"]
                 .as_array()?
                 .iter()
                 .filter_map(|event| event["activityTaskStartedEventAttributes"]["attempt"].as_u64())
-                .filter(|attempt| *attempt > 1)
-                .count(),
+                .map(|attempt| attempt.saturating_sub(1) as usize)
+                .sum(),
         })
     }
 }
