@@ -48,6 +48,7 @@ pub mod otel;
 mod panics;
 mod poll_gate;
 pub mod redact;
+mod sticky_release;
 mod task_observer;
 mod versioning;
 mod versioning_relay;

@@ -58,6 +58,8 @@ pub(crate) struct PollGate {
     state: watch::Sender<State>,
     outstanding: AtomicUsize,
     came_back: Notify,
+    /// Signalled when the gate closes (see [`PollGate::closing`]).
+    closed: Notify,
     /// Serialises state changes with admissions: a poll is admitted and counted as outstanding
     /// in one step, so once [`PollGate::close`] returns, every poll that may still reach the
     /// server is counted, and the drain cannot see 0 with one on its way.
@@ -70,6 +72,7 @@ impl Default for PollGate {
             state: watch::Sender::new(State::Open),
             outstanding: AtomicUsize::new(0),
             came_back: Notify::new(),
+            closed: Notify::new(),
             changes: Mutex::new(()),
         }
     }
@@ -84,6 +87,7 @@ impl PollGate {
     /// Holds back new polls; outstanding ones come back within [`POLL_DEADLINE`].
     pub(crate) fn close(&self) {
         self.set(State::Closed);
+        self.closed.notify_waiters();
     }
 
     /// Answers held polls empty: the worker is shutting down and waits for them.
@@ -122,6 +126,12 @@ impl PollGate {
     fn outstanding_poll(&self) -> OutstandingPoll<'_> {
         self.outstanding.fetch_add(1, Ordering::SeqCst);
         OutstandingPoll(self)
+    }
+
+    /// Resolves when the gate next closes: an invocation is about to end. Every waiter is woken;
+    /// a close while nobody waits is not kept.
+    pub(crate) async fn closing(&self) {
+        self.closed.notified().await;
     }
 
     /// Polls at the server right now.

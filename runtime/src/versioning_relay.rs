@@ -19,6 +19,7 @@
 
 use crate::{
     poll_gate::{Admission, POLL_DEADLINE, PollGate},
+    sticky_release::StickyQueue,
     task_observer::TaskObserver,
     versioning::VersioningBehavior,
     worker_rpc::{AnswerOutcome, ReceivedKind, WorkerRpc},
@@ -28,7 +29,7 @@ use futures::future::BoxFuture;
 use prost::Message;
 use std::{
     collections::{BTreeMap, HashMap},
-    sync::{Arc, Mutex},
+    sync::{Arc, Mutex, Weak},
     time::Duration,
 };
 use temporalio_client::{
@@ -60,6 +61,7 @@ pub(crate) struct VersioningRelay {
     task_types: Arc<Mutex<TaskTypes>>,
     observer: Arc<TaskObserver>,
     gate: Arc<PollGate>,
+    sticky: Arc<StickyQueue>,
 }
 
 impl VersioningRelay {
@@ -84,11 +86,19 @@ impl VersioningRelay {
             task_types: Default::default(),
             observer,
             gate,
+            sticky: Default::default(),
         })
     }
 
-    /// The `service_override` that routes a connection through this relay.
+    /// The `service_override` that routes a connection through this relay. Also starts, on the
+    /// current tokio runtime, the release of the worker's sticky queue whenever the gate closes
+    /// (see `sticky_release`).
     pub(crate) fn into_service(self) -> CallbackBasedGrpcService {
+        tokio::spawn(release_sticky_queues(
+            self.gate.clone(),
+            Arc::downgrade(&self.sticky),
+            self.channel.clone(),
+        ));
         CallbackBasedGrpcService {
             callback: Arc::new(move |request| {
                 let relay = self.clone();
@@ -123,6 +133,10 @@ impl VersioningRelay {
             // Core waits for its polls after this call when the namespace completes polls on
             // shutdown; held polls must then come back.
             WorkerRpc::ShutdownWorker => self.gate.release(),
+            WorkerRpc::PollWorkflowTaskQueue => {
+                self.sticky.saw_poll(&request);
+                self.observer.poll_sent(rpc.name())
+            }
             rpc if rpc.is_task_poll() => self.observer.poll_sent(rpc.name()),
             _ => {}
         }
@@ -201,26 +215,53 @@ impl VersioningRelay {
         request: GrpcRequest,
         is_task_poll: bool,
     ) -> Result<GrpcSuccessResponse, Status> {
-        let path = format!("/{}/{}", request.service, request.rpc)
-            .parse()
-            .map_err(|error| Status::internal(format!("versioning relay: bad path: {error}")))?;
-        let mut grpc = tonic::client::Grpc::new(self.channel.clone());
-        grpc.ready()
-            .await
-            .map_err(|error| Status::unavailable(format!("versioning relay: {error}")))?;
-        let mut call = tonic::Request::new(request.proto);
-        *call.metadata_mut() = MetadataMap::from_headers(request.headers);
-        if is_task_poll {
-            // The server answers it empty before this deadline; see `poll_gate`.
-            call.set_timeout(POLL_DEADLINE);
-        }
-        let response = grpc.unary(call, path, RawCodec).await?;
-        let (metadata, proto, _) = response.into_parts();
-        Ok(GrpcSuccessResponse {
-            headers: metadata.into_headers(),
-            proto: proto.to_vec(),
-        })
+        forward(&self.channel, request, is_task_poll).await
     }
+}
+
+/// Releases the worker's sticky queue each time the gate closes, for as long as the relay that
+/// remembers it lives (a new connection brings a new relay and its own release).
+async fn release_sticky_queues(gate: Arc<PollGate>, sticky: Weak<StickyQueue>, channel: Channel) {
+    loop {
+        gate.closing().await;
+        let Some(sticky) = sticky.upgrade() else {
+            return;
+        };
+        let Some(release) = sticky.release_request() else {
+            continue;
+        };
+        if let Err(status) = forward(&channel, release, false).await {
+            // The server then falls back on the sticky queue's timeout, as it would without this.
+            tracing::debug!(%status, "could not release the sticky queue early");
+        }
+    }
+}
+
+/// Sends one call to the server as it is, and returns the server's answer as it is.
+async fn forward(
+    channel: &Channel,
+    request: GrpcRequest,
+    is_task_poll: bool,
+) -> Result<GrpcSuccessResponse, Status> {
+    let path = format!("/{}/{}", request.service, request.rpc)
+        .parse()
+        .map_err(|error| Status::internal(format!("versioning relay: bad path: {error}")))?;
+    let mut grpc = tonic::client::Grpc::new(channel.clone());
+    grpc.ready()
+        .await
+        .map_err(|error| Status::unavailable(format!("versioning relay: {error}")))?;
+    let mut call = tonic::Request::new(request.proto);
+    *call.metadata_mut() = MetadataMap::from_headers(request.headers);
+    if is_task_poll {
+        // The server answers it empty before this deadline; see `poll_gate`.
+        call.set_timeout(POLL_DEADLINE);
+    }
+    let response = grpc.unary(call, path, RawCodec).await?;
+    let (metadata, proto, _) = response.into_parts();
+    Ok(GrpcSuccessResponse {
+        headers: metadata.into_headers(),
+        proto: proto.to_vec(),
+    })
 }
 
 /// Workflow task tokens awaiting an accepted or refused completion, mapped to their workflow

@@ -11,6 +11,12 @@ use crate::{
 use std::time::Duration;
 use tokio::time::Instant;
 
+/// How far the drain may run past the work time. A poll sent just before the gate closed comes
+/// back about 1.5 s later (see `POLL_DEADLINE`), more than a short work time leaves (its drain
+/// starts at half of it), and shutting down with that poll outstanding would strand a task it
+/// brings. Taken from the graceful shutdown's share of the buffer.
+const DRAIN_OVERRUN: Duration = Duration::from_millis(500);
+
 /// How often the worker's idleness is looked at.
 const IDLE_CHECK_INTERVAL: Duration = Duration::from_millis(50);
 /// How often, once the polls are drained, the worker is checked for tasks still in hand: the
@@ -62,7 +68,8 @@ pub(crate) async fn wait_for_work_end(
         let was_idle = idle();
         if was_idle || over {
             gate.close();
-            let bound = DRAIN_TIMEOUT.min(work_ends.saturating_duration_since(now));
+            let bound =
+                DRAIN_TIMEOUT.min((work_ends + DRAIN_OVERRUN).saturating_duration_since(now));
             let drained = tokio::time::timeout(bound, gate.drained()).await.is_ok();
             if !over && !idle() {
                 // A poll came back with work: keep serving.
@@ -148,6 +155,37 @@ mod tests {
             "{:?}",
             started.elapsed()
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_poll_sent_just_before_a_short_drain_is_waited_for_past_the_work_time() {
+        use crate::poll_gate::Admission;
+        use std::sync::Arc;
+        let (observer, gate) = (
+            Arc::new(TaskObserver::default()),
+            Arc::new(PollGate::default()),
+        );
+        observer.invocation_started(std::time::Instant::now(), "r");
+        observer.poll_sent("PollWorkflowTaskQueue");
+        let started = Instant::now();
+        let ending = tokio::spawn({
+            let (observer, gate) = (observer.clone(), gate.clone());
+            async move { wait_for_work_end(Duration::from_secs(3), None, &observer, &gate).await }
+        });
+        // The drain of a 3 s work time starts at 1.5 s; a poll leaves just before, and the server
+        // answers it 1.5 s later, past the work time.
+        tokio::time::sleep(Duration::from_millis(1490)).await;
+        let Admission::Forward(poll) = gate.admit().await else {
+            panic!("the gate is still open");
+        };
+        tokio::time::sleep(Duration::from_millis(1700)).await;
+        assert!(
+            !ending.is_finished(),
+            "shutting down now would cancel the poll and strand a task it brings"
+        );
+        drop(poll);
+        assert_eq!(ending.await.unwrap(), StopReason::WorkTimeOver);
+        assert!(started.elapsed() <= Duration::from_millis(3200));
     }
 
     #[tokio::test(start_paused = true)]
