@@ -10,6 +10,8 @@ use std::{
 
 /// How long the dev server may take to answer after it is started.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How many times a server that exits at start (a port taken meanwhile) is started again.
+const START_ATTEMPTS: usize = 3;
 
 /// The Temporal CLI: `TEMPORAL_CLI` if set, else the one `scripts/setup` installs.
 pub fn temporal_cli() -> PathBuf {
@@ -38,39 +40,46 @@ impl DevServer {
     /// Starts a dev server on a free loopback port, with `extra_args` appended (e.g. dynamic
     /// config, `--db-filename`), and waits until it answers.
     pub fn start(extra_args: &[&str], envs: &[(&str, &str)]) -> Self {
-        let port = free_port();
-        let mut arguments: Vec<String> = [
-            "server",
-            "start-dev",
-            "--headless",
-            "--ip",
-            "127.0.0.1",
-            "--log-level",
-            "error",
-        ]
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-        for (flag, value) in [
-            ("--port", port),
-            ("--http-port", free_port()),
-            ("--metrics-port", free_port()),
-        ] {
-            arguments.extend([flag.to_owned(), value.to_string()]);
-        }
-        arguments.extend(extra_args.iter().map(|argument| argument.to_string()));
         let envs: Vec<(String, String)> = envs
             .iter()
             .map(|(name, value)| (name.to_string(), value.to_string()))
             .collect();
-        let server = Self {
-            child: Self::spawn(&arguments, &envs),
-            address: format!("127.0.0.1:{port}"),
-            arguments,
-            envs,
-        };
-        server.wait_until_up();
-        server
+        // The ports are free when picked but not held, and something else (an outgoing
+        // connection's source port) can take one before the server binds it; the server then
+        // exits at once, and is started again on other ports.
+        for _ in 0..START_ATTEMPTS {
+            let port = free_port();
+            let mut arguments: Vec<String> = [
+                "server",
+                "start-dev",
+                "--headless",
+                "--ip",
+                "127.0.0.1",
+                "--log-level",
+                "error",
+            ]
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+            for (flag, value) in [
+                ("--port", port),
+                ("--http-port", free_port()),
+                ("--metrics-port", free_port()),
+            ] {
+                arguments.extend([flag.to_owned(), value.to_string()]);
+            }
+            arguments.extend(extra_args.iter().map(|argument| argument.to_string()));
+            let mut server = Self {
+                child: Self::spawn(&arguments, &envs),
+                address: format!("127.0.0.1:{port}"),
+                arguments,
+                envs: envs.clone(),
+            };
+            if server.wait_until_up() {
+                return server;
+            }
+        }
+        panic!("the dev server exited at start {START_ATTEMPTS} times (see its output above)");
     }
 
     fn spawn(arguments: &[String], envs: &[(String, String)]) -> Child {
@@ -90,10 +99,14 @@ impl DevServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
         self.child = Self::spawn(&self.arguments, &self.envs);
-        self.wait_until_up();
+        assert!(
+            self.wait_until_up(),
+            "the dev server exited when started again on its ports"
+        );
     }
 
-    fn wait_until_up(&self) {
+    /// Waits until the server answers; `false` if it exited first (a port was taken).
+    fn wait_until_up(&mut self) -> bool {
         let started = Instant::now();
         while self
             .cli(&[
@@ -105,12 +118,16 @@ impl DevServer {
             ])
             .is_err()
         {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
             assert!(
                 started.elapsed() < START_TIMEOUT,
                 "the dev server did not answer within {START_TIMEOUT:?}"
             );
             std::thread::sleep(Duration::from_millis(200));
         }
+        true
     }
 
     /// Runs a `temporal` CLI command against this server; `Ok(stdout)` on success,
