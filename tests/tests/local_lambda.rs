@@ -383,6 +383,17 @@ fn a_caller_that_hangs_up_leaves_the_invocation_running() {
     assert_eq!(next["pid"], pid, "the instance went back to the pool");
 }
 
+/// A 413 `RequestEntityTooLargeException` with Lambda's `message`.
+fn expect_too_large((status, head, body): (u16, String, String), message: &str) {
+    assert_eq!(status, 413, "{head}\n{body}");
+    assert!(
+        head.contains("x-amzn-errortype: requestentitytoolargeexception"),
+        "{head}"
+    );
+    let error: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(error["message"], message);
+}
+
 #[test]
 fn payload_limits_and_errors_are_lambdas() {
     let service = start("faulty", faulty(), &["--concurrency", "1"]);
@@ -393,30 +404,16 @@ fn payload_limits_and_errors_are_lambdas() {
     let sync = [("x-amz-invocation-type", "RequestResponse")];
     let event = [("x-amz-invocation-type", "Event")];
 
-    let (status, head, body) = service.request("POST", path, &sync, &payload(6_291_457));
-    assert_eq!(status, 413, "{head}\n{body}");
-    assert!(
-        head.contains("x-amzn-errortype: requestentitytoolargeexception"),
-        "{head}"
-    );
-    let error: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(
-        error["message"],
-        "Request must be smaller than 6291456 bytes for the InvokeFunction operation"
+    expect_too_large(
+        service.request("POST", path, &sync, &payload(6_291_457)),
+        "Request must be smaller than 6291456 bytes for the InvokeFunction operation",
     );
     let (status, _, body) = service.request("POST", path, &sync, &payload(6_291_456));
     assert_eq!(status, 200, "{body}");
 
-    let (status, head, body) = service.request("POST", path, &event, &payload(1_048_577));
-    assert_eq!(status, 413, "{head}\n{body}");
-    assert!(
-        head.contains("x-amzn-errortype: requestentitytoolargeexception"),
-        "{head}"
-    );
-    let error: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(
-        error["message"],
-        "1048577 byte payload is too large for the Event invocation type (limit 1048576 bytes)"
+    expect_too_large(
+        service.request("POST", path, &event, &payload(1_048_577)),
+        "1048577 byte payload is too large for the Event invocation type (limit 1048576 bytes)",
     );
     let (status, head, body) = service.request("POST", path, &event, &payload(1_048_576));
     assert_eq!(status, 202, "{body}");
