@@ -227,6 +227,48 @@ fn now_ms() -> u64 {
         .as_millis() as u64
 }
 
+/// Where an invocation's time went, in ms, as its `invocation done` line reports it: from the
+/// hand-out to the first poll, work (to the last drain's start, of which `idle_ms` at its end),
+/// the drain, and the worker's shutdown (graceful period included).
+#[derive(Debug, Default, PartialEq)]
+struct Phases {
+    first_poll_ms: u64,
+    work_ms: u64,
+    idle_ms: u64,
+    drain_ms: u64,
+    shutdown_ms: u64,
+}
+
+impl Phases {
+    /// `work_end` is the timer's result and when it told the worker to stop (absent if the
+    /// worker stopped first); `stopped` is when the worker's `run` returned.
+    fn of(
+        started: tokio::time::Instant,
+        first_poll: Option<tokio::time::Instant>,
+        work_end: Option<(work_end::WorkEnd, tokio::time::Instant)>,
+        stopped: tokio::time::Instant,
+    ) -> Self {
+        let ms = |from: tokio::time::Instant, to: tokio::time::Instant| {
+            to.saturating_duration_since(from).as_millis() as u64
+        };
+        let working_from = first_poll.unwrap_or(started);
+        let Some((end, stop_told)) = work_end else {
+            return Self {
+                first_poll_ms: ms(started, working_from),
+                work_ms: ms(working_from, stopped),
+                ..Self::default()
+            };
+        };
+        Self {
+            first_poll_ms: ms(started, working_from),
+            work_ms: ms(working_from, end.drain_started),
+            idle_ms: end.idle.as_millis() as u64,
+            drain_ms: ms(end.drain_started, stop_told),
+            shutdown_ms: ms(stop_told, stopped),
+        }
+    }
+}
+
 impl Process {
     async fn invoke(&self, event: LambdaEvent<Value>) -> Result<Value, ServerlessError> {
         let started = Instant::now();
@@ -328,9 +370,10 @@ impl Process {
                 // Shuts the worker down however this task ends, a panic included: otherwise the
                 // worker would run on until the invocation is abandoned.
                 let _shutdown = panics::OnDrop::new(shutdown);
-                let reason =
-                    work_end::wait_for_work_end(work_time, idle_exit, &observer, &gate).await;
-                tracing::Span::current().record("stop_reason", reason.as_str());
+                let end = work_end::wait_for_work_end(work_time, idle_exit, &observer, &gate).await;
+                tracing::Span::current().record("stop_reason", end.reason.as_str());
+                // The worker is told to stop as this task ends.
+                (end, tokio::time::Instant::now())
             }
             .instrument(tracing::Span::current()),
         );
@@ -364,10 +407,12 @@ impl Process {
                 Ok(())
             }
         };
+        let stopped = tokio::time::Instant::now();
         timer.abort();
-        let timer_panic = match timer.await {
-            Err(error) if error.is_panic() => Some(panics::message(&*error.into_panic())),
-            _ => None,
+        let (timer_panic, work_end) = match timer.await {
+            Ok(end) => (None, Some(end)),
+            Err(error) if error.is_panic() => (Some(panics::message(&*error.into_panic())), None),
+            Err(_) => (None, None),
         };
         if let Some(message) = &timer_panic {
             tracing::error!(panic = %message, "the invocation's work-end timer panicked; the worker was shut down");
@@ -382,6 +427,7 @@ impl Process {
             // invocation connects afresh.
             *self.client.lock().await = None;
         }
+        let hooks_started = Instant::now();
         let hook_time =
             deadline::remaining(context.deadline, now_ms()).saturating_sub(ANSWER_RESERVE);
         let failed_hooks = match tokio::time::timeout(
@@ -411,9 +457,21 @@ impl Process {
         if let Some(message) = timer_panic {
             return Err(ServerlessError::Panic(message));
         }
+        let phases = Phases::of(
+            started.into(),
+            self.observer.first_poll(),
+            work_end,
+            stopped,
+        );
         tracing::info!(
             duration_ms = started.elapsed().as_millis() as u64,
             failed_hooks,
+            first_poll_ms = phases.first_poll_ms,
+            work_ms = phases.work_ms,
+            idle_ms = phases.idle_ms,
+            drain_ms = phases.drain_ms,
+            shutdown_ms = phases.shutdown_ms,
+            hooks_ms = hooks_started.elapsed().as_millis() as u64,
             "invocation done"
         );
         Ok(json!({
@@ -582,6 +640,35 @@ fn classify_connect_error(
 mod tests {
     use super::*;
     use temporalio_client::errors::ClientConnectError;
+
+    #[test]
+    fn phases_split_the_invocation_at_first_poll_drain_and_stop() {
+        let started = tokio::time::Instant::now();
+        let at = |ms| started + Duration::from_millis(ms);
+        let end = work_end::WorkEnd {
+            reason: work_end::StopReason::Idle,
+            drain_started: at(700),
+            idle: Duration::from_millis(500),
+        };
+        assert_eq!(
+            Phases::of(started, Some(at(30)), Some((end, at(760))), at(790)),
+            Phases {
+                first_poll_ms: 30,
+                work_ms: 670,
+                idle_ms: 500,
+                drain_ms: 60,
+                shutdown_ms: 30,
+            }
+        );
+        // A worker that stopped by itself (an error) before the timer did: all of it is work.
+        assert_eq!(
+            Phases::of(started, None, None, at(400)),
+            Phases {
+                work_ms: 400,
+                ..Phases::default()
+            }
+        );
+    }
 
     fn classify(status: tonic::Status) -> ServerlessError {
         classify_connect_error(

@@ -38,6 +38,8 @@ struct Tasks {
     /// The first poll of the invocation, or the last task received or answered; `None` before
     /// the first poll, so that a slow start is not taken for idleness.
     last_activity: Option<Instant>,
+    /// When the invocation's first poll left.
+    first_poll: Option<Instant>,
 }
 
 impl TaskObserver {
@@ -56,7 +58,11 @@ impl TaskObserver {
     /// A task poll left for the server (`rpc` names it in the first poll's log line).
     pub(crate) fn poll_sent(&self, rpc: &str) {
         if let Some((started, request_id)) = self.invocation_started.lock().unwrap().take() {
-            self.tasks.lock().unwrap().last_activity = Some(Instant::now());
+            {
+                let mut tasks = self.tasks.lock().unwrap();
+                tasks.last_activity = Some(Instant::now());
+                tasks.first_poll = tasks.last_activity;
+            }
             let since_process_start_us = PROCESS_START
                 .get()
                 .map(|start| start.elapsed().as_micros() as u64);
@@ -96,6 +102,11 @@ impl TaskObserver {
         if tasks.in_flight.remove(token) {
             tasks.last_activity = Some(Instant::now());
         }
+    }
+
+    /// When the invocation's first poll left, if it has.
+    pub(crate) fn first_poll(&self) -> Option<Instant> {
+        self.tasks.lock().unwrap().first_poll
     }
 
     /// Tasks received in this invocation and accepted by the server.

@@ -41,13 +41,24 @@ impl StopReason {
     }
 }
 
+/// How the work of an invocation ended: why, and when its last drain began (for the phase
+/// breakdown the invocation logs).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct WorkEnd {
+    pub(crate) reason: StopReason,
+    /// When the gate closed for the last time: the drain ran from here to the end.
+    pub(crate) drain_started: Instant,
+    /// How long the worker had been idle when that drain began.
+    pub(crate) idle: Duration,
+}
+
 /// Waits until the worker should stop, with its polls drained; the caller then shuts it down.
 pub(crate) async fn wait_for_work_end(
     work_time: Duration,
     idle_exit: Option<Duration>,
     observer: &TaskObserver,
     gate: &PollGate,
-) -> StopReason {
+) -> WorkEnd {
     let started = Instant::now();
     let work_ends = started + work_time;
     // Polls must be back when the work time ends and the worker is shut down; a short work time
@@ -67,6 +78,7 @@ pub(crate) async fn wait_for_work_end(
         let over = now >= drain_from;
         let was_idle = idle();
         if was_idle || over {
+            let (drain_started, idle_then) = (now, observer.idle_for().unwrap_or_default());
             gate.close();
             let bound =
                 DRAIN_TIMEOUT.min((work_ends + DRAIN_OVERRUN).saturating_duration_since(now));
@@ -90,10 +102,15 @@ pub(crate) async fn wait_for_work_end(
             while !holds_nothing() && Instant::now() < work_ends {
                 tokio::time::sleep(HAND_CHECK_INTERVAL.min(work_ends - Instant::now())).await;
             }
-            return if was_idle && !over {
+            let reason = if was_idle && !over {
                 StopReason::Idle
             } else {
                 StopReason::WorkTimeOver
+            };
+            return WorkEnd {
+                reason,
+                drain_started,
+                idle: idle_then,
             };
         }
         tokio::time::sleep(IDLE_CHECK_INTERVAL.min(drain_from - now)).await;
@@ -115,7 +132,8 @@ mod tests {
             &observer,
             &gate,
         )
-        .await;
+        .await
+        .reason;
         // Not idle before the first poll: the work time decides, minus the drain.
         assert_eq!(reason, StopReason::WorkTimeOver);
         assert_eq!(started.elapsed(), Duration::from_secs(10) - DRAIN_TIMEOUT);
@@ -137,7 +155,11 @@ mod tests {
         let started = Instant::now();
         let ending = tokio::spawn({
             let (observer, gate) = (observer.clone(), gate.clone());
-            async move { wait_for_work_end(Duration::from_secs(4), None, &observer, &gate).await }
+            async move {
+                wait_for_work_end(Duration::from_secs(4), None, &observer, &gate)
+                    .await
+                    .reason
+            }
         });
         // The drain starts at 2 s (half of a short work time); the poll comes back with a task.
         tokio::time::sleep(Duration::from_millis(2100)).await;
@@ -170,7 +192,11 @@ mod tests {
         let started = Instant::now();
         let ending = tokio::spawn({
             let (observer, gate) = (observer.clone(), gate.clone());
-            async move { wait_for_work_end(Duration::from_secs(3), None, &observer, &gate).await }
+            async move {
+                wait_for_work_end(Duration::from_secs(3), None, &observer, &gate)
+                    .await
+                    .reason
+            }
         });
         // The drain of a 3 s work time starts at 1.5 s; a poll leaves just before, and the server
         // answers it 1.5 s later, past the work time.
@@ -195,7 +221,9 @@ mod tests {
         observer.poll_sent("PollActivityTaskQueue");
         observer.task_received(b"long activity");
         let started = Instant::now();
-        let reason = wait_for_work_end(Duration::from_secs(4), None, &observer, &gate).await;
+        let reason = wait_for_work_end(Duration::from_secs(4), None, &observer, &gate)
+            .await
+            .reason;
         assert_eq!(reason, StopReason::WorkTimeOver);
         assert_eq!(started.elapsed(), Duration::from_secs(4));
     }
@@ -211,7 +239,8 @@ mod tests {
             &observer,
             &gate,
         )
-        .await;
+        .await
+        .reason;
         assert_eq!(reason, StopReason::Idle);
         assert!(
             tokio::time::timeout(Duration::from_millis(10), gate.admit())
