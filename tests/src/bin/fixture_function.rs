@@ -44,6 +44,9 @@ impl Greet {
     }
 }
 
+/// How much longer than its sleep `SlowActivity`'s activity may take before it is retried.
+const ACTIVITY_TIMEOUT_MARGIN: Duration = Duration::from_secs(3);
+
 #[workflow(versioning = auto_upgrade)]
 #[derive(Default)]
 pub struct SlowActivity;
@@ -52,11 +55,14 @@ pub struct SlowActivity;
 impl SlowActivity {
     #[run]
     pub async fn run(ctx: &mut WorkflowContext<Self>, millis: u64) -> WorkflowResult<u64> {
+        // A timeout that fits the activity, as a real one would: an attempt lost with its
+        // process (a kill, a Lambda timeout) is retried within seconds, not a minute later.
+        let timeout = Duration::from_millis(millis) + ACTIVITY_TIMEOUT_MARGIN;
         let slept = ctx
             .execute_activity(
                 FixtureActivities::sleep_for,
                 millis,
-                ActivityOptions::start_to_close_timeout(Duration::from_secs(60)),
+                ActivityOptions::start_to_close_timeout(timeout),
             )
             .await?;
         Ok(slept)
