@@ -1,6 +1,8 @@
 //! The troubleshooting guide's failures, reproduced on the local loop (real dev server with its
 //! Worker Controller Instance, local Lambda service, fixture function): for each, what the
-//! runtime's deployment guard does, and what `temporal-serverless doctor` concludes.
+//! runtime's deployment guard does, and what `temporal-serverless doctor` concludes. Doctor also
+//! says which drain the namespace gets: each test's server runs with or without the dynamic
+//! config that makes it complete polls on `ShutdownWorker`.
 
 use serde_json::{Value, json};
 use std::{
@@ -11,7 +13,7 @@ use temporal_serverless_tests::{
     cli_beside,
     function_process::FunctionProcess,
     lambda_service::LambdaService,
-    local_loop::{LocalLoop, LoopExtras},
+    local_loop::{COMPLETE_POLLS_ON_SHUTDOWN, LocalLoop, LoopExtras},
     runtime_api::{Outcome, RuntimeApi},
 };
 
@@ -26,8 +28,9 @@ fn cli() -> PathBuf {
     cli_beside(fixture())
 }
 
-/// The loop, without Event retries; instances stay warm for `keep_warm_seconds`.
-fn start(task_queue: &str, keep_warm_seconds: &str) -> LocalLoop {
+/// The loop, without Event retries; instances stay warm for `keep_warm_seconds`; the dev server
+/// gets `server_args` too.
+fn start(task_queue: &str, keep_warm_seconds: &str, server_args: &[&str]) -> LocalLoop {
     LocalLoop::start_with(
         &cli(),
         "fixture",
@@ -37,6 +40,7 @@ fn start(task_queue: &str, keep_warm_seconds: &str) -> LocalLoop {
         &[("TEMPORAL_TASK_QUEUE", task_queue)],
         LoopExtras {
             service_args: &["--event-retry-delays", "", "--keep-warm", keep_warm_seconds],
+            server_args,
             ..LoopExtras::default()
         },
     )
@@ -87,12 +91,30 @@ fn invoke_by_hand(lambda: &LocalLoop, function: &str) -> Value {
 
 #[test]
 fn missing_version_manual_first_invocation_and_missing_compute_provider() {
-    let lambda = start("doctor-a", "600");
+    // A server that does not complete polls on ShutdownWorker (the self-hosted default).
+    let lambda = start("doctor-a", "600", &[]);
 
     // 1. Version missing. Doctor fails it; an invocation by hand is refused before any poll.
     let (success, checks) = doctor(&lambda, &[]);
     assert!(!success);
     assert_eq!(verdict(&checks, "version exists").0, "failed", "{checks:#}");
+    // The drain by poll deadline is a cost, not a failure: a warning with the dynamic config.
+    let drain = check(&checks, "drain");
+    assert_eq!(drain["verdict"], "warning", "{drain:#}");
+    assert!(
+        drain["saw"]
+            .as_str()
+            .unwrap()
+            .starts_with("by poll deadline (namespace default does not advertise"),
+        "{drain:#}"
+    );
+    assert!(
+        drain["fix"]
+            .as_str()
+            .unwrap()
+            .contains("set dynamic config frontend.enableCancelWorkerPollsOnShutdown=true"),
+        "{drain:#}"
+    );
     let error = invoke_by_hand(&lambda, &format!("{FUNCTION}:live"));
     assert_eq!(
         error["errorType"], "TemporalServerless.VersionNotReady",
@@ -143,6 +165,17 @@ fn missing_version_manual_first_invocation_and_missing_compute_provider() {
             fix.contains(fix_says) && !fix.contains(fix_not),
             "{version:#}"
         );
+        // A namespace that cannot be described leaves the drain unknown, with the reason.
+        let (drain, saw) = verdict(&checks, "drain");
+        if namespace == "default" {
+            assert_eq!(drain, "warning", "{checks:#}");
+        } else {
+            assert_eq!(drain, "not_checked", "{checks:#}");
+            assert!(
+                saw.starts_with("mode unknown") && saw.contains("no-such-namespace is not found"),
+                "{saw}"
+            );
+        }
     }
 
     // 2. The function run by hand without the guard (the guide's case): its poll creates the
@@ -196,14 +229,15 @@ fn missing_version_manual_first_invocation_and_missing_compute_provider() {
 #[test]
 fn healthy_deployment_then_missing_function_short_timeout_and_unqualified_arn() {
     // Instances are reclaimed after 2 s idle, so that a later invocation starts cold and guards.
-    let lambda = start("doctor-b", "2");
+    // The server completes polls on ShutdownWorker (Temporal Cloud's mode).
+    let lambda = start("doctor-b", "2", &COMPLETE_POLLS_ON_SHUTDOWN);
     lambda
         .deploy(fixture(), true)
         .unwrap_or_else(|error| panic!("deploy failed: {error}"));
     let endpoint = lambda.lambda.endpoint();
     let live = format!("{FUNCTION}:live");
 
-    // Healthy: every check passes, except the two that need AWS credentials.
+    // Healthy: every check passes, except the two that need AWS credentials; the drain too.
     let (success, checks) = doctor(
         &lambda,
         &["--function-arn", &live, "--lambda-endpoint", &endpoint],
@@ -221,6 +255,12 @@ fn healthy_deployment_then_missing_function_short_timeout_and_unqualified_arn() 
     }
     assert!(
         verdict(&checks, "compute provider").1.contains(&live),
+        "{checks:#}"
+    );
+    assert!(
+        verdict(&checks, "drain").1.starts_with(
+            "server-driven (namespace default advertises worker_poll_complete_on_shutdown"
+        ),
         "{checks:#}"
     );
     lambda
@@ -327,7 +367,7 @@ fn healthy_deployment_then_missing_function_short_timeout_and_unqualified_arn() 
 
 #[test]
 fn old_binary_for_a_new_version_is_the_invocation_loop() {
-    let lambda = start("doctor-c", "600");
+    let lambda = start("doctor-c", "600", &[]);
     // The binary's own version, on its own alias.
     lambda
         .deploy_as(fixture(), &format!("{FUNCTION}:v1"), true)
@@ -413,5 +453,12 @@ fn old_binary_for_a_new_version_is_the_invocation_loop() {
     assert!(!success);
     assert!(stdout.contains("[FAIL] invocation loop"), "{stdout}");
     assert!(stdout.contains("for build new-2"), "{stdout}");
+    // In text, the drain's warning is marked as such, with its fix, and counted apart.
+    assert!(
+        stdout.contains("[WARN] drain: by poll deadline")
+            && stdout.contains("       fix: self-hosted server >= 1.31")
+            && stdout.contains(" 1 warning(s), "),
+        "{stdout}"
+    );
     println!("invocation for new-2 refused after {duration:.1} ms");
 }

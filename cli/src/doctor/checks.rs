@@ -1,7 +1,9 @@
 //! The troubleshooting guide's checks, in its order, judged from the [`Evidence`]: each passes,
-//! fails, or was not checked, with what was seen and how to fix it.
+//! warns, fails, or was not checked, with what was seen and how to fix it. Then what the
+//! namespace's drain costs each invocation.
 
-use super::evidence::{Evidence, Target, controller_id};
+use super::evidence::{Evidence, Namespace, Target, controller_id};
+use crate::temporal_cli::CliError;
 use serde::Serialize;
 use serde_json::Value;
 use temporal_serverless::{
@@ -15,6 +17,8 @@ use temporal_serverless::{
 pub enum Verdict {
     /// Fine.
     Passed,
+    /// Works, at a cost `fix` says how to avoid; not a failure (the exit code ignores it).
+    Warning,
     /// Broken: `fix` says what to do.
     Failed,
     /// Could not be checked from here: `fix` says how to check by hand.
@@ -30,7 +34,7 @@ pub struct Check {
     pub verdict: Verdict,
     /// What was seen.
     pub saw: String,
-    /// What to do (failed), or how to check by hand (not checked).
+    /// What to do (failed, warning), or how to check by hand (not checked).
     pub fix: Option<String>,
 }
 
@@ -47,6 +51,15 @@ fn failed(name: &'static str, saw: String, fix: String) -> Check {
     Check {
         name,
         verdict: Verdict::Failed,
+        saw,
+        fix: Some(fix),
+    }
+}
+
+fn warning(name: &'static str, saw: String, fix: String) -> Check {
+    Check {
+        name,
+        verdict: Verdict::Warning,
         saw,
         fix: Some(fix),
     }
@@ -88,6 +101,7 @@ pub fn run(target: &Target, evidence: &Evidence, shutdown_buffer_seconds: u64) -
     checks.push(build_id(target, description.is_some(), evidence));
     checks.push(invocation_loop(target, evidence));
     checks.push(timeout(evidence, shutdown_buffer_seconds));
+    checks.push(drain(&evidence.namespace));
     let function_name = evidence
         .arns
         .first()
@@ -444,4 +458,105 @@ fn timeout(evidence: &Evidence, buffer: u64) -> Check {
             }
         ),
     )
+}
+
+/// How an invocation's end waits for its outstanding polls, which the namespace decides
+/// (the runtime reads the same capability from `DescribeNamespace` at each cold start).
+fn drain(namespace: &Result<Namespace, CliError>) -> Check {
+    let name = "drain";
+    match namespace {
+        Ok(Namespace {
+            name: namespace,
+            completes_polls_on_shutdown: true,
+        }) => passed(
+            name,
+            format!(
+                "server-driven (namespace {namespace} advertises worker_poll_complete_on_shutdown: \
+                 the server completes the polls on ShutdownWorker): each invocation end waits about \
+                 one round trip for its polls"
+            ),
+        ),
+        Ok(Namespace {
+            name: namespace,
+            completes_polls_on_shutdown: false,
+        }) => warning(
+            name,
+            format!(
+                "by poll deadline (namespace {namespace} does not advertise \
+                 worker_poll_complete_on_shutdown): each invocation end waits up to 1.5 s for its \
+                 polls (about 0.75 s on average), billed, and the learned idle window grows with \
+                 that end cost"
+            ),
+            "self-hosted server >= 1.31: set dynamic config \
+             frontend.enableCancelWorkerPollsOnShutdown=true (temporal server start-dev \
+             --dynamic-config-value frontend.enableCancelWorkerPollsOnShutdown=true); older \
+             servers: upgrade (Temporal Cloud advertises it)"
+                .to_owned(),
+        ),
+        Err(error) => not_checked(
+            name,
+            format!("mode unknown: cannot describe the namespace: {error}"),
+            "temporal operator namespace describe --output json with the same connection \
+             arguments: namespaceInfo.capabilities.workerPollCompleteOnShutdown true = \
+             server-driven drain (about one round trip); absent = drain by poll deadline (up to \
+             1.5 s per invocation end, billed)"
+                .to_owned(),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn namespace(completes_polls_on_shutdown: bool) -> Result<Namespace, CliError> {
+        Ok(Namespace {
+            name: "shop".to_owned(),
+            completes_polls_on_shutdown,
+        })
+    }
+
+    #[test]
+    fn the_drain_is_server_driven_only_where_the_namespace_advertises_it() {
+        let driven = drain(&namespace(true));
+        assert_eq!(driven.verdict, Verdict::Passed, "{driven:?}");
+        assert!(driven.saw.starts_with("server-driven"), "{driven:?}");
+        assert!(driven.saw.contains("namespace shop"), "{driven:?}");
+        assert_eq!(driven.fix, None);
+
+        // Costly, not broken: a warning, with the dynamic config that turns it on.
+        let deadline = drain(&namespace(false));
+        assert_eq!(deadline.verdict, Verdict::Warning, "{deadline:?}");
+        assert!(deadline.saw.starts_with("by poll deadline"), "{deadline:?}");
+        assert!(deadline.saw.contains("up to 1.5 s"), "{deadline:?}");
+        let fix = deadline.fix.unwrap();
+        assert!(
+            fix.contains("frontend.enableCancelWorkerPollsOnShutdown=true") && fix.contains("1.31"),
+            "{fix}"
+        );
+    }
+
+    #[test]
+    fn a_namespace_that_cannot_be_described_leaves_the_drain_unknown_and_says_why() {
+        let unknown = drain(&Err(CliError {
+            message: "`temporal operator namespace describe --output json --address \
+                      127.0.0.1:7233 --namespace nope` failed: Error: unable to describe \
+                      namespace nope: Namespace nope is not found."
+                .to_owned(),
+            stderr: "Error: unable to describe namespace nope: Namespace nope is not found."
+                .to_owned(),
+        }));
+        assert_eq!(unknown.verdict, Verdict::NotChecked, "{unknown:?}");
+        assert!(unknown.saw.starts_with("mode unknown"), "{unknown:?}");
+        assert!(
+            unknown.saw.contains("Namespace nope is not found"),
+            "{unknown:?}"
+        );
+        assert!(
+            unknown
+                .fix
+                .unwrap()
+                .contains("namespaceInfo.capabilities.workerPollCompleteOnShutdown")
+        );
+    }
 }

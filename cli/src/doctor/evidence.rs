@@ -1,6 +1,7 @@
 //! What `doctor` reads before judging: the version, its deployment, its Worker Controller
-//! Instance and that workflow's history, the bound task queues, and the function as Lambda's
-//! GetFunction describes it. Reading only; every check is made in `checks`.
+//! Instance and that workflow's history, the bound task queues, the function as Lambda's
+//! GetFunction describes it, and the namespace's capabilities. Reading only; every check is made
+//! in `checks`.
 
 use super::lambda_http;
 use crate::temporal_cli::{CliError, TemporalCli, bound_task_queues};
@@ -51,6 +52,31 @@ pub struct Evidence {
     pub task_queues: Vec<(String, Option<Value>)>,
     /// GetFunction of the version's ARN: `None` if no Lambda endpoint is known.
     pub function: Option<Result<Value, String>>,
+    /// The namespace the connection arguments name, as `DescribeNamespace` describes it.
+    pub namespace: Result<Namespace, CliError>,
+}
+
+/// What `doctor` needs of a namespace's description.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Namespace {
+    /// Its name.
+    pub name: String,
+    /// Whether it advertises `worker_poll_complete_on_shutdown`: the server then completes a
+    /// worker's outstanding polls when the worker calls `ShutdownWorker`, and the runtime ends an
+    /// invocation by that (server-driven drain) instead of by the polls' deadline.
+    pub completes_polls_on_shutdown: bool,
+}
+
+/// A `temporal operator namespace describe --output json` (CLI 1.9), read. The CLI leaves a
+/// capability that is false out, as it does on servers older than 1.31, which do not know it.
+fn namespace_read(description: &Value) -> Namespace {
+    let info = &description["namespaceInfo"];
+    Namespace {
+        name: info["name"].as_str().unwrap_or("?").to_owned(),
+        completes_polls_on_shutdown: info["capabilities"]["workerPollCompleteOnShutdown"]
+            .as_bool()
+            .unwrap_or(false),
+    }
 }
 
 /// A `describe-version` answer: `Ok(None)` when the server says the version does not exist. A
@@ -112,6 +138,11 @@ pub fn gather(cli: &TemporalCli, target: &Target, lambda_endpoint: Option<&str>)
         let arn = controller.arns.first().or(target.expected_arn.as_ref())?;
         Some(lambda_http::get_function(endpoint, arn))
     });
+    // No `--namespace` of its own: the connection arguments (or the CLI's environment and
+    // profile) name the namespace, as for every other command.
+    let namespace = cli
+        .json(&["operator", "namespace", "describe"])
+        .map(|description| namespace_read(&description));
     Evidence {
         version,
         controller_status: controller.status,
@@ -122,6 +153,7 @@ pub fn gather(cli: &TemporalCli, target: &Target, lambda_endpoint: Option<&str>)
         other_versions,
         task_queues,
         function,
+        namespace,
     }
 }
 
@@ -299,6 +331,34 @@ mod tests {
         let refused = "Error: failed connecting to Temporal server at 127.0.0.1:7233: connection \
                        refused\n  Namespace: default\n  TLS: false";
         assert!(failed(refused).is_err());
+    }
+
+    #[test]
+    fn reads_the_poll_completion_capability_as_the_cli_prints_it() {
+        // As CLI 1.9.1 prints a dev server 1.32 started with and without
+        // `--dynamic-config-value frontend.enableCancelWorkerPollsOnShutdown=true` (abridged).
+        let with = json!({"namespaceInfo": {"name": "default", "capabilities": {
+            "eagerWorkflowStart": true, "workerHeartbeats": true,
+            "workerPollCompleteOnShutdown": true, "pollerAutoscaling": true}}});
+        let without = json!({"namespaceInfo": {"name": "default", "capabilities": {
+            "eagerWorkflowStart": true, "workerHeartbeats": true, "pollerAutoscaling": true}}});
+        assert_eq!(
+            namespace_read(&with),
+            Namespace {
+                name: "default".to_owned(),
+                completes_polls_on_shutdown: true
+            }
+        );
+        assert!(!namespace_read(&without).completes_polls_on_shutdown);
+        // A server that knows no capabilities at all.
+        let old = json!({"namespaceInfo": {"name": "shop"}});
+        assert_eq!(
+            namespace_read(&old),
+            Namespace {
+                name: "shop".to_owned(),
+                completes_polls_on_shutdown: false
+            }
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `doctor`: Temporal's troubleshooting guide for Serverless Workers as one command. Reads the
-//! version, its Worker Controller Instance, task queues and function ([`evidence`]), judges them
-//! in the guide's order ([`checks`]) and prints a checklist ([`report`]); exits non-zero when a
-//! check fails.
+//! version, its Worker Controller Instance, task queues, function and namespace ([`evidence`]),
+//! judges them in the guide's order, then the namespace's drain mode ([`checks`]), and prints a
+//! checklist ([`report`]); exits non-zero when a check fails (a warning does not).
 
 pub mod checks;
 pub mod evidence;

@@ -22,15 +22,16 @@ pub fn render(checks: &[Check], json: bool) -> String {
     for check in &checks {
         let mark = match check.verdict {
             Verdict::Passed => "PASS",
+            Verdict::Warning => "WARN",
             Verdict::Failed => "FAIL",
             Verdict::NotChecked => "----",
         };
         writeln!(text, "[{mark}] {}: {}", check.name, check.saw).unwrap();
         if let Some(fix) = &check.fix {
-            let label = if check.verdict == Verdict::Failed {
-                "fix"
-            } else {
+            let label = if check.verdict == Verdict::NotChecked {
                 "check by hand"
+            } else {
+                "fix"
             };
             writeln!(text, "       {label}: {fix}").unwrap();
         }
@@ -43,8 +44,9 @@ pub fn render(checks: &[Check], json: bool) -> String {
     };
     writeln!(
         text,
-        "{} passed, {} failed, {} not checked",
+        "{} passed, {} warning(s), {} failed, {} not checked",
         count(Verdict::Passed),
+        count(Verdict::Warning),
         count(Verdict::Failed),
         count(Verdict::NotChecked)
     )
@@ -96,5 +98,38 @@ mod tests {
         }
         let json: serde_json::Value = serde_json::from_str(&render(&checks, true)).unwrap();
         assert_eq!(json[0]["verdict"], "failed", "{json:#}");
+    }
+
+    #[test]
+    fn a_warning_shows_its_fix_and_is_counted_apart() {
+        let checks = [
+            Check {
+                name: "drain",
+                verdict: Verdict::Warning,
+                saw: "by poll deadline".to_owned(),
+                fix: Some("set the dynamic config".to_owned()),
+            },
+            Check {
+                name: "function logs",
+                verdict: Verdict::NotChecked,
+                saw: "needs AWS credentials".to_owned(),
+                fix: Some("aws logs tail".to_owned()),
+            },
+        ];
+        let text = render(&checks, false);
+        assert!(
+            text.contains("[WARN] drain: by poll deadline\n       fix: set the dynamic config\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("       check by hand: aws logs tail\n"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("0 passed, 1 warning(s), 0 failed, 1 not checked\n"),
+            "{text}"
+        );
+        let json: serde_json::Value = serde_json::from_str(&render(&checks, true)).unwrap();
+        assert_eq!(json[0]["verdict"], "warning", "{json:#}");
     }
 }
