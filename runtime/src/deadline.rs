@@ -3,6 +3,13 @@
 //! work time = time remaining before Lambda's deadline − shutdown deadline buffer. The worker
 //! polls during the work time, then drains within the buffer, so the invocation answers before
 //! Lambda would kill it.
+//!
+//! A local emulator does not send a deadline Lambda could send: `cargo lambda watch` sends
+//! `Lambda-Runtime-Deadline-Ms: 600000`, a constant (1970). A deadline before the process started,
+//! or further ahead than Lambda's longest timeout allows, is taken for an emulator's: the
+//! invocation works for the local work time ([`LOCAL_WORK_TIME_VARIABLE`], default
+//! [`DEFAULT_LOCAL_WORK_TIME`]) instead of failing as too short. A real deadline that is short,
+//! or already past, still fails.
 
 use std::time::Duration;
 
@@ -12,6 +19,106 @@ pub const LAMBDA_MAX_TIMEOUT: Duration = Duration::from_secs(900);
 pub const MIN_WORK_TIME: Duration = Duration::from_secs(1);
 /// Work time below which a warning is logged: long activities will not fit.
 pub const WARN_WORK_TIME: Duration = Duration::from_secs(5);
+/// How far past [`LAMBDA_MAX_TIMEOUT`] a deadline may lie and still be taken for Lambda's: the
+/// event reaches the process a little after Lambda set the deadline, and the clocks may differ
+/// by a little. A deadline further ahead is an emulator's.
+pub const DEADLINE_SLACK: Duration = Duration::from_secs(60);
+/// Seconds an invocation works when its deadline is an emulator's (see [`Deadline::Local`]).
+pub const LOCAL_WORK_TIME_VARIABLE: &str = "TEMPORAL_SERVERLESS_LOCAL_WORK_TIME";
+/// The local work time without [`LOCAL_WORK_TIME_VARIABLE`]: long enough for a workflow with a
+/// few short activities; the idle exit ends an invocation with nothing to do much sooner.
+pub const DEFAULT_LOCAL_WORK_TIME: Duration = Duration::from_secs(60);
+
+/// The deadline an invocation works to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deadline {
+    /// The deadline Lambda sent (milliseconds since the Unix epoch); it may be short or past.
+    Lambda(u64),
+    /// The one sent cannot be Lambda's (a local emulator's): the local work time plus the
+    /// shutdown deadline buffer from the invocation's start.
+    Local {
+        /// The deadline worked to, milliseconds since the Unix epoch.
+        deadline_ms: u64,
+        /// The deadline the emulator sent.
+        sent_ms: u64,
+        /// Why it cannot be Lambda's.
+        reason: NotLambda,
+    },
+}
+
+/// Why a deadline cannot be Lambda's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotLambda {
+    /// It lies before the process started; Lambda sets an invocation's deadline after the
+    /// process asked for the invocation.
+    BeforeProcessStart,
+    /// It lies further ahead than Lambda's longest timeout plus [`DEADLINE_SLACK`].
+    TooFarAhead,
+}
+
+impl NotLambda {
+    /// The reason, for a log line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::BeforeProcessStart => "it lies before this process started",
+            Self::TooFarAhead => "it lies more than Lambda's longest timeout (900 s) ahead",
+        }
+    }
+}
+
+impl Deadline {
+    /// Milliseconds since the Unix epoch.
+    pub fn ms(self) -> u64 {
+        match self {
+            Self::Lambda(deadline_ms) | Self::Local { deadline_ms, .. } => deadline_ms,
+        }
+    }
+}
+
+/// The deadline of an invocation that arrived at `now_ms` with `sent_ms` from the Runtime API, in
+/// a process that started at `process_started_ms` (all milliseconds since the Unix epoch).
+pub fn invocation_deadline(
+    sent_ms: u64,
+    now_ms: u64,
+    process_started_ms: u64,
+    local_work_time: Duration,
+    buffer: Duration,
+) -> Deadline {
+    let latest_real =
+        now_ms.saturating_add((LAMBDA_MAX_TIMEOUT + DEADLINE_SLACK).as_millis() as u64);
+    let reason = if sent_ms < process_started_ms {
+        NotLambda::BeforeProcessStart
+    } else if sent_ms > latest_real {
+        NotLambda::TooFarAhead
+    } else {
+        return Deadline::Lambda(sent_ms);
+    };
+    let local = local_work_time.saturating_add(buffer).as_millis();
+    Deadline::Local {
+        deadline_ms: now_ms.saturating_add(u64::try_from(local).unwrap_or(u64::MAX)),
+        sent_ms,
+        reason,
+    }
+}
+
+/// The local work time from [`LOCAL_WORK_TIME_VARIABLE`]'s value, whole seconds from 2 to 900
+/// (Lambda's bounds: a work time must exceed [`MIN_WORK_TIME`]); [`DEFAULT_LOCAL_WORK_TIME`]
+/// when unset or empty.
+pub fn local_work_time(value: Option<&str>) -> Result<Duration, String> {
+    let Some(value) = value.map(str::trim).filter(|value| !value.is_empty()) else {
+        return Ok(DEFAULT_LOCAL_WORK_TIME);
+    };
+    match value.parse::<u64>() {
+        Ok(seconds) if (2..=LAMBDA_MAX_TIMEOUT.as_secs()).contains(&seconds) => {
+            Ok(Duration::from_secs(seconds))
+        }
+        _ => Err(format!(
+            "{LOCAL_WORK_TIME_VARIABLE}={value:?} is not a work time: give whole seconds from 2 to {}, e.g. {LOCAL_WORK_TIME_VARIABLE}=60, or unset it for {} s",
+            LAMBDA_MAX_TIMEOUT.as_secs(),
+            DEFAULT_LOCAL_WORK_TIME.as_secs()
+        )),
+    }
+}
 
 /// How an invocation will spend the time it has.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,6 +209,83 @@ mod tests {
             plan(Duration::MAX, BUFFER).unwrap().work_time,
             Duration::MAX - BUFFER
         );
+    }
+
+    const STARTED_MS: u64 = 1_800_000_000_000;
+    const NOW_MS: u64 = STARTED_MS + 5_000;
+    const LOCAL: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn an_emulators_deadline_gives_the_local_work_time() {
+        // cargo lambda watch's constant: 600 s after the epoch.
+        let deadline = invocation_deadline(600_000, NOW_MS, STARTED_MS, LOCAL, BUFFER);
+        assert_eq!(
+            deadline,
+            Deadline::Local {
+                deadline_ms: NOW_MS + 67_000,
+                sent_ms: 600_000,
+                reason: NotLambda::BeforeProcessStart,
+            }
+        );
+        let plan = plan(remaining(deadline.ms(), NOW_MS), BUFFER).unwrap();
+        assert_eq!(plan.work_time, LOCAL);
+        // Far ahead: a year, or u64::MAX.
+        for sent_ms in [NOW_MS + 365 * 86_400_000, u64::MAX] {
+            let deadline = invocation_deadline(sent_ms, NOW_MS, STARTED_MS, LOCAL, BUFFER);
+            assert!(
+                matches!(
+                    deadline,
+                    Deadline::Local { reason: NotLambda::TooFarAhead, deadline_ms, .. }
+                        if deadline_ms == NOW_MS + 67_000
+                ),
+                "{deadline:?}"
+            );
+        }
+        assert!(
+            invocation_deadline(0, u64::MAX, STARTED_MS, Duration::MAX, BUFFER).ms() == u64::MAX
+        );
+    }
+
+    #[test]
+    fn every_deadline_lambda_could_send_is_kept() {
+        let longest = NOW_MS + (LAMBDA_MAX_TIMEOUT + DEADLINE_SLACK).as_millis() as u64;
+        // Short, expired after the process started, the longest timeout, with slack.
+        for sent_ms in [
+            NOW_MS + 3_000,
+            NOW_MS,
+            STARTED_MS,
+            NOW_MS + 900_000,
+            longest,
+        ] {
+            assert_eq!(
+                invocation_deadline(sent_ms, NOW_MS, STARTED_MS, LOCAL, BUFFER),
+                Deadline::Lambda(sent_ms)
+            );
+        }
+        assert!(matches!(
+            invocation_deadline(longest + 1, NOW_MS, STARTED_MS, LOCAL, BUFFER),
+            Deadline::Local { .. }
+        ));
+        // A real but short deadline still fails as too short.
+        let short = invocation_deadline(NOW_MS + 8_000, NOW_MS, STARTED_MS, LOCAL, BUFFER);
+        assert!(plan(remaining(short.ms(), NOW_MS), BUFFER).is_err());
+        let expired = invocation_deadline(STARTED_MS + 1, NOW_MS, STARTED_MS, LOCAL, BUFFER);
+        assert!(plan(remaining(expired.ms(), NOW_MS), BUFFER).is_err());
+    }
+
+    #[test]
+    fn the_local_work_time_is_whole_seconds_within_lambdas_bounds() {
+        assert_eq!(local_work_time(None), Ok(DEFAULT_LOCAL_WORK_TIME));
+        assert_eq!(local_work_time(Some(" ")), Ok(DEFAULT_LOCAL_WORK_TIME));
+        assert_eq!(local_work_time(Some("2")), Ok(Duration::from_secs(2)));
+        assert_eq!(local_work_time(Some("900")), Ok(LAMBDA_MAX_TIMEOUT));
+        for wrong in ["1", "901", "30s", "-5", "1.5"] {
+            let message = local_work_time(Some(wrong)).unwrap_err();
+            assert!(
+                message.contains(LOCAL_WORK_TIME_VARIABLE) && message.contains("2 to 900"),
+                "{message}"
+            );
+        }
     }
 
     #[test]

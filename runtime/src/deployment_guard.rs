@@ -29,10 +29,15 @@
 //! cold start. Set
 //! `TEMPORAL_SERVERLESS_GUARD=off` to skip the check, e.g. to run the binary by hand against a
 //! server without Worker Controller.
+//!
+//! Invoked through something that is not a Lambda function ARN (`cargo lambda watch` sends
+//! `function-arn`), the process is not on Lambda: no Worker Controller invokes it, and there is
+//! no ARN to compare with the version's. The guard is skipped, saying so once, and the worker
+//! polls as without it.
 
 use crate::{
     error::ServerlessError,
-    lambda_arn::{find_all, is_qualified, strip_qualifier},
+    lambda_arn::{find_all, is_function_arn, is_qualified, strip_qualifier},
     manifest::Manifest,
 };
 use prost::Message;
@@ -82,6 +87,9 @@ const MAX_VERSIONS_EXAMINED: usize = 20;
 pub(crate) enum Checked {
     /// Safe to poll; no need to check again in this process.
     Passed,
+    /// Not checked: the invoked ARN is not a Lambda function ARN, so this is not Lambda (a local
+    /// emulator); no need to check again in this process.
+    NotLambda,
     /// The server did not answer (e.g. its per-deployment rate limit); polling goes ahead, as it
     /// would without the guard, and the next invocation checks again.
     Unverified(String),
@@ -103,6 +111,9 @@ pub(crate) async fn check(
     manifest: &Manifest<'_>,
     invoked_arn: &str,
 ) -> Result<Checked, ServerlessError> {
+    if let Some(skipped) = not_lambda(invoked_arn) {
+        return Ok(skipped);
+    }
     match refusal(client, manifest, invoked_arn).await {
         Ok(None) => Ok(Checked::Passed),
         Ok(Some(refused)) => Err(refused),
@@ -118,6 +129,18 @@ pub(crate) async fn check(
             Ok(Checked::Unverified(unanswered))
         }
     }
+}
+
+/// [`Checked::NotLambda`], with its log line, when `invoked_arn` is no Lambda function ARN.
+fn not_lambda(invoked_arn: &str) -> Option<Checked> {
+    if is_function_arn(invoked_arn) {
+        return None;
+    }
+    tracing::info!(
+        invoked_arn,
+        "deployment guard skipped: the invoked function ARN is not a Lambda ARN, so this is not Lambda (a local emulator such as `cargo lambda watch`); the worker polls for its version without the check"
+    );
+    Some(Checked::NotLambda)
 }
 
 /// Why this invocation must not poll, if it must not; `Err` when the server did not answer.
@@ -507,6 +530,19 @@ mod tests {
             "namespace  is not found",
         ] {
             assert!(!is_namespace_not_found(other), "{other}");
+        }
+    }
+
+    #[test]
+    fn only_a_lambda_function_arn_is_guarded() {
+        for local in ["function-arn", "", "hello", "arn:aws:iam::1:role/x"] {
+            assert_eq!(not_lambda(local), Some(Checked::NotLambda), "{local}");
+        }
+        for lambda in [
+            "arn:aws:lambda:us-east-1:000000000000:function:hello:live",
+            "arn:aws-cn:lambda:cn-north-1:1:function:hello",
+        ] {
+            assert_eq!(not_lambda(lambda), None, "{lambda}");
         }
     }
 

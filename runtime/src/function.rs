@@ -8,9 +8,17 @@
 #[cfg(feature = "otel")]
 use crate::otel;
 use crate::{
-    config, deadline, deployment_guard, error::ServerlessError, hooks, lambda_worker::LambdaWorker,
-    manifest::Manifest, panics, poll_gate::PollGate, task_observer::TaskObserver,
-    versioning_relay::VersioningRelay, work_end,
+    config, deadline, deployment_guard,
+    end_policy::EndPolicy,
+    error::ServerlessError,
+    hooks,
+    lambda_worker::LambdaWorker,
+    manifest::Manifest,
+    panics,
+    poll_gate::{self, PollGate},
+    task_observer::TaskObserver,
+    versioning_relay::VersioningRelay,
+    work_end,
 };
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::{Value, json};
@@ -43,6 +51,35 @@ pub struct FunctionSpec {
 /// Lambda or Temporal: a check for build pipelines and tests.
 pub const DRY_RUN_VARIABLE: &str = "TEMPORAL_SERVERLESS_DRY_RUN";
 
+/// What Lambda (and `cargo lambda watch`) sets and `lambda_runtime` needs, which panics without
+/// them.
+const LAMBDA_VARIABLES: [&str; 4] = [
+    "AWS_LAMBDA_RUNTIME_API",
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+];
+
+/// Why this process is not on Lambda (or an emulator of it), if it is not: the binary run by
+/// hand gets this error instead of `lambda_runtime`'s panic.
+fn not_on_lambda(read_env: impl Fn(&str) -> Option<String>) -> Option<String> {
+    let missing: Vec<&str> = LAMBDA_VARIABLES
+        .into_iter()
+        .filter(|name| read_env(name).is_none_or(|value| value.is_empty()))
+        .collect();
+    let memory = read_env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").unwrap_or_default();
+    let problem = if !missing.is_empty() {
+        format!("{} not set", missing.join(", "))
+    } else if memory.parse::<i32>().is_err() {
+        format!("AWS_LAMBDA_FUNCTION_MEMORY_SIZE={memory:?} is not a number")
+    } else {
+        return None;
+    };
+    Some(format!(
+        "not running on Lambda ({problem}): run it with `cargo lambda watch` (README, \"Run locally with cargo lambda\") or deploy it; {DRY_RUN_VARIABLE}=1 prints what it would serve"
+    ))
+}
+
 /// How long past the graceful shutdown the worker may take to stop before it is abandoned.
 const ABANDON_GRACE: Duration = Duration::from_millis(500);
 /// Time kept to post the answer after the hooks.
@@ -60,7 +97,15 @@ struct Process {
     client: Mutex<Option<Client>>,
     runtime: Runtime,
     cold: AtomicBool,
+    /// When the process started (ms since the Unix epoch): a deadline before it is no Lambda's.
+    started_ms: u64,
+    /// The work time of an invocation whose deadline is a local emulator's.
+    local_work_time: Duration,
+    /// Whether the emulator's deadline was warned about (once per process).
+    local_deadline_warned: AtomicBool,
     observer: Arc<TaskObserver>,
+    /// When an idle worker ends its invocation: learns from this instance's gaps and end costs.
+    end_policy: std::sync::Mutex<EndPolicy>,
     /// Lets the worker's polls reach the server; closed to end an invocation (see `poll_gate`).
     gate: Arc<PollGate>,
     /// Whether the deployment guard runs, and the invoked function ARN it last passed for. A warm
@@ -76,8 +121,9 @@ struct Process {
 /// Runs the Lambda function. Returns only if the process cannot serve invocations.
 pub fn run_function(spec: FunctionSpec) -> ExitCode {
     TaskObserver::process_started();
+    let started_ms = now_ms();
     crate::logging::init();
-    match start(spec) {
+    match start(spec, started_ms) {
         Ok(code) => code,
         Err(error) => {
             tracing::error!(%error, error_type = error.error_type(), "the function cannot start");
@@ -93,7 +139,7 @@ pub fn run_function(spec: FunctionSpec) -> ExitCode {
     }
 }
 
-fn start(spec: FunctionSpec) -> Result<ExitCode, ServerlessError> {
+fn start(spec: FunctionSpec, started_ms: u64) -> Result<ExitCode, ServerlessError> {
     // Read back at run time so that the bytes `inspect` finds are the bytes that decide which
     // version this process serves (and so the linker cannot drop them).
     let manifest = Manifest::parse(std::hint::black_box(spec.manifest)).map_err(|error| {
@@ -107,9 +153,18 @@ fn start(spec: FunctionSpec) -> Result<ExitCode, ServerlessError> {
     let task_queue = config::task_queue(spec.task_queue, worker.task_queue.as_deref(), |name| {
         std::env::var(name).ok()
     })?;
+    let local_work_time = deadline::local_work_time(
+        std::env::var(deadline::LOCAL_WORK_TIME_VARIABLE)
+            .ok()
+            .as_deref(),
+    )
+    .map_err(ServerlessError::Configure)?;
     if std::env::var_os(DRY_RUN_VARIABLE).is_some() {
         print_dry_run(&manifest, &task_queue, &worker);
         return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(problem) = not_on_lambda(|name| std::env::var(name).ok()) {
+        return Err(ServerlessError::Configure(problem));
     }
     let tokio = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -135,12 +190,22 @@ fn start(spec: FunctionSpec) -> Result<ExitCode, ServerlessError> {
         let process = Arc::new(Process {
             manifest,
             task_queue,
+            end_policy: std::sync::Mutex::new(EndPolicy::new(worker.idle_exit)),
             worker,
             client: Mutex::new(None),
             runtime,
             cold: AtomicBool::new(true),
+            started_ms,
+            local_work_time,
+            local_deadline_warned: AtomicBool::new(false),
             observer: Default::default(),
-            gate: Default::default(),
+            gate: {
+                let gate = PollGate::default();
+                gate.allow_server_drain(
+                    std::env::var(poll_gate::SERVER_DRAIN_VARIABLE).is_ok_and(|value| value == "1"),
+                );
+                Arc::new(gate)
+            },
             guard: deployment_guard::enabled(|name| std::env::var(name).ok()),
             guard_passed_for: std::sync::Mutex::default(),
             #[cfg(feature = "otel")]
@@ -270,6 +335,23 @@ impl Phases {
 }
 
 impl Process {
+    /// Tells the end policy what this invocation saw: the gaps before its tasks, and, if it ended
+    /// idle, what that end cost (drain, shutdown, hooks, and a warm start's hand-out to first
+    /// poll, which the next invocation pays again). An end at the work time is no choice, and its
+    /// shutdown includes activities still running: no measure of what ending idle costs.
+    fn learn(&self, phases: &Phases, hooks_ms: u64, cold: bool, ended_idle: bool) {
+        let mut policy = self.end_policy.lock().unwrap();
+        for gap in self.observer.take_gaps() {
+            policy.saw_gap(gap);
+        }
+        if ended_idle {
+            let start_ms = if cold { 0 } else { phases.first_poll_ms };
+            policy.saw_end_cost(Duration::from_millis(
+                phases.drain_ms + phases.shutdown_ms + hooks_ms + start_ms,
+            ));
+        }
+    }
+
     async fn invoke(&self, event: LambdaEvent<Value>) -> Result<Value, ServerlessError> {
         let started = Instant::now();
         let context = event.context;
@@ -295,13 +377,14 @@ impl Process {
                 cold,
             })
         });
+        let deadline_ms = span.in_scope(|| self.deadline(&context).ms());
         let answer = self
-            .serve(&context, started, cold)
+            .serve(&context, deadline_ms, started, cold)
             .instrument(span.clone())
             .await;
         #[cfg(feature = "otel")]
         if let Some(telemetry) = &self.telemetry {
-            self.export_telemetry(telemetry, invocation_span, &answer, context.deadline)
+            self.export_telemetry(telemetry, invocation_span, &answer, deadline_ms)
                 .instrument(span)
                 .await;
         }
@@ -312,11 +395,12 @@ impl Process {
     async fn serve(
         &self,
         context: &lambda_runtime::Context,
+        deadline_ms: u64,
         started: Instant,
         cold: bool,
     ) -> Result<Value, ServerlessError> {
         let plan = deadline::plan(
-            deadline::remaining(context.deadline, now_ms()),
+            deadline::remaining(deadline_ms, now_ms()),
             self.worker.shutdown_deadline_buffer(),
         )?;
         tracing::Span::current().record("work_time_ms", plan.work_time.as_millis() as u64);
@@ -345,7 +429,10 @@ impl Process {
                 )))
             });
             tracing::info!(guard_ms = checking.elapsed().as_millis() as u64, verdict = ?verdict.as_ref().map_err(ServerlessError::error_type), "deployment guard");
-            if verdict? == deployment_guard::Checked::Passed {
+            if matches!(
+                verdict?,
+                deployment_guard::Checked::Passed | deployment_guard::Checked::NotLambda
+            ) {
                 *self.guard_passed_for.lock().unwrap() = Some(context.invoked_function_arn.clone());
             }
         }
@@ -360,18 +447,19 @@ impl Process {
             .map_err(|error| ServerlessError::Worker(error.to_string()))?;
         let shutdown = worker.shutdown_handle();
         let work_time = plan.work_time.saturating_sub(started.elapsed());
-        let (idle_exit, observer, gate) = (
-            self.worker.idle_exit,
-            self.observer.clone(),
-            self.gate.clone(),
-        );
+        let (window, end_cost) = {
+            let policy = self.end_policy.lock().unwrap();
+            (policy.window(), policy.end_cost())
+        };
+        let (observer, gate) = (self.observer.clone(), self.gate.clone());
         let timer = tokio::spawn(
             async move {
                 // Shuts the worker down however this task ends, a panic included: otherwise the
                 // worker would run on until the invocation is abandoned.
                 let _shutdown = panics::OnDrop::new(shutdown);
-                let end = work_end::wait_for_work_end(work_time, idle_exit, &observer, &gate).await;
-                tracing::Span::current().record("stop_reason", end.reason.as_str());
+                let end =
+                    work_end::wait_for_work_end(work_time, window.idle, &observer, &gate).await;
+                tracing::Span::current().record("stop_reason", end.describe(window));
                 // The worker is told to stop as this task ends.
                 (end, tokio::time::Instant::now())
             }
@@ -428,8 +516,7 @@ impl Process {
             *self.client.lock().await = None;
         }
         let hooks_started = Instant::now();
-        let hook_time =
-            deadline::remaining(context.deadline, now_ms()).saturating_sub(ANSWER_RESERVE);
+        let hook_time = deadline::remaining(deadline_ms, now_ms()).saturating_sub(ANSWER_RESERVE);
         let failed_hooks = match tokio::time::timeout(
             hook_time,
             hooks::run_all(&self.worker.shutdown_hooks),
@@ -463,6 +550,9 @@ impl Process {
             work_end,
             stopped,
         );
+        let hooks_ms = hooks_started.elapsed().as_millis() as u64;
+        let ended_idle = work_end.is_some_and(|(end, _)| end.reason == work_end::StopReason::Idle);
+        self.learn(&phases, hooks_ms, cold, ended_idle);
         tracing::info!(
             duration_ms = started.elapsed().as_millis() as u64,
             failed_hooks,
@@ -471,7 +561,9 @@ impl Process {
             idle_ms = phases.idle_ms,
             drain_ms = phases.drain_ms,
             shutdown_ms = phases.shutdown_ms,
-            hooks_ms = hooks_started.elapsed().as_millis() as u64,
+            hooks_ms,
+            idle_window_ms = window.idle.map(|idle| idle.as_millis() as u64),
+            end_cost_ms = end_cost.as_millis() as u64,
             "invocation done"
         );
         Ok(json!({
@@ -482,6 +574,34 @@ impl Process {
             "failed_hooks": failed_hooks,
             "tasks_completed": tasks_completed,
         }))
+    }
+
+    /// The deadline the invocation works to: Lambda's, or, when the one sent cannot be Lambda's
+    /// (a local emulator's, see [`deadline::invocation_deadline`]), the local work time's, with a
+    /// warning the first time in the process.
+    fn deadline(&self, context: &lambda_runtime::Context) -> deadline::Deadline {
+        let deadline = deadline::invocation_deadline(
+            context.deadline,
+            now_ms(),
+            self.started_ms,
+            self.local_work_time,
+            self.worker.shutdown_deadline_buffer(),
+        );
+        if let deadline::Deadline::Local {
+            sent_ms, reason, ..
+        } = deadline
+            && !self.local_deadline_warned.swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!(
+                sent_deadline_ms = sent_ms,
+                local_work_time_s = self.local_work_time.as_secs(),
+                "the invocation's deadline cannot be Lambda's ({}): a local emulator such as `cargo lambda watch` sends such a deadline, so each invocation works for {} s instead (set {} to change it); on Lambda this never happens",
+                reason.as_str(),
+                self.local_work_time.as_secs(),
+                deadline::LOCAL_WORK_TIME_VARIABLE,
+            );
+        }
+        deadline
     }
 
     /// The last step before the answer, after the shutdown hooks: end the invocation's span and
@@ -676,6 +796,43 @@ mod tests {
             Duration::from_secs(5),
             &ClientConnectError::SystemInfoCallError(status),
         )
+    }
+
+    #[test]
+    fn without_lambdas_variables_the_process_says_it_is_not_on_lambda() {
+        let lambda = |name: &str| {
+            Some(match name {
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE" => "128".to_owned(),
+                _ => "set".to_owned(),
+            })
+        };
+        assert_eq!(not_on_lambda(lambda), None);
+        let message = not_on_lambda(|_| None).unwrap();
+        assert!(
+            message.contains("AWS_LAMBDA_RUNTIME_API, AWS_LAMBDA_FUNCTION_NAME")
+                && message.contains("cargo lambda watch")
+                && message.contains(DRY_RUN_VARIABLE),
+            "{message}"
+        );
+        let message = not_on_lambda(|name| {
+            (name != "AWS_LAMBDA_FUNCTION_VERSION")
+                .then(|| lambda(name))
+                .flatten()
+        })
+        .unwrap();
+        assert!(
+            message.contains("(AWS_LAMBDA_FUNCTION_VERSION not set)"),
+            "{message}"
+        );
+        let message = not_on_lambda(|name| {
+            Some(if name == "AWS_LAMBDA_FUNCTION_MEMORY_SIZE" {
+                "lots".into()
+            } else {
+                "set".into()
+            })
+        })
+        .unwrap();
+        assert!(message.contains("\"lots\" is not a number"), "{message}");
     }
 
     #[test]

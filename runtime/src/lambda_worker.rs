@@ -3,6 +3,7 @@
 
 use crate::{
     deadline,
+    end_policy::IdleExit,
     hooks::{HookError, ShutdownHook},
     versioning::{ServerlessWorkflow, VersioningBehavior},
 };
@@ -49,14 +50,13 @@ pub const GRACEFUL_SHUTDOWN_LIMIT: Duration = Duration::from_secs(
 );
 /// How long a workflow task may wait on a worker's sticky queue (see `worker_options`).
 const STICKY_QUEUE_TIMEOUT: Duration = Duration::from_secs(1);
-
 /// Default idle window: an invocation whose worker has held no task this long ends early (after
 /// draining its polls, up to 1.5 s more). The server invokes again within 15–45 ms when a task
-/// finds no poller, so a short window costs little latency; it must only exceed the gap between
-/// the consecutive tasks of one workflow (workflow task → activity → workflow task:
-/// milliseconds). Measured with `scripts/bench` (release, local loop), 2 s against 500 ms: one
-/// warm workflow completed in 54 against 60 ms, an invocation that ends idle billed 3.04 against
-/// 1.54 s, and a burst of 40 from cold cost 741 against 444 billed ms per workflow.
+/// finds no poller, so a short window costs little latency per end, but at steady traffic each
+/// end makes the next workflow wait for a new invocation. Measured with `scripts/bench` (release,
+/// local loop), 2 s against 500 ms: one warm workflow completed in 54 against 60 ms, an
+/// invocation that ends idle billed 3.04 against 1.54 s, and a burst of 40 from cold cost 741
+/// against 444 billed ms per workflow.
 pub const DEFAULT_IDLE_EXIT: Duration = Duration::from_millis(500);
 /// Default number of workflows kept in the sticky cache between tasks.
 pub const DEFAULT_MAX_CACHED_WORKFLOWS: usize = 30;
@@ -87,7 +87,7 @@ pub struct LambdaWorker {
     pub(crate) max_cached_workflows: usize,
     pub(crate) configuration_errors: Vec<String>,
     pub(crate) shutdown_hooks: Vec<ShutdownHook>,
-    pub(crate) idle_exit: Option<Duration>,
+    pub(crate) idle_exit: IdleExit,
     #[cfg(feature = "otel")]
     pub(crate) otel: Option<crate::otel::OtelSetup>,
 }
@@ -111,7 +111,7 @@ impl Default for LambdaWorker {
             max_cached_workflows: DEFAULT_MAX_CACHED_WORKFLOWS,
             configuration_errors: Vec::new(),
             shutdown_hooks: Vec::new(),
-            idle_exit: Some(DEFAULT_IDLE_EXIT),
+            idle_exit: IdleExit::After(DEFAULT_IDLE_EXIT),
             #[cfg(feature = "otel")]
             otel: None,
         }
@@ -212,10 +212,22 @@ impl LambdaWorker {
     }
 
     /// Ends an invocation once its worker has held no task for `window` (default
-    /// [`DEFAULT_IDLE_EXIT`] = 500 ms); `None` keeps every invocation until its work time is over,
-    /// as Temporal's other Lambda packages do. Lambda bills the idle time.
+    /// [`DEFAULT_IDLE_EXIT`] = 500 ms); `None` keeps every invocation until its work time is
+    /// over, as Temporal's other Lambda packages do (Lambda bills the idle time). Either way an
+    /// invocation never ends while one of its workflows' next task is due (an activity just
+    /// answered, or one just scheduled).
     pub fn idle_exit(&mut self, window: Option<Duration>) -> &mut Self {
-        self.idle_exit = window;
+        self.idle_exit = window.map_or(IdleExit::Never, IdleExit::After);
+        self
+    }
+
+    /// Learns the idle window per warm instance instead: from the gaps between the tasks it has
+    /// seen and what its own ends cost, the window with the least expected billed time (ski
+    /// rental, between 20 ms and 2 s). Experimental: it bills less for sparse traffic, but it
+    /// weighs billed time only, and ends that a longer window would have avoided cost the next
+    /// workflows the re-invocation's latency (see the README's cost section).
+    pub fn idle_exit_learned(&mut self) -> &mut Self {
+        self.idle_exit = IdleExit::Learned;
         self
     }
 

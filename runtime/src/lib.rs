@@ -35,6 +35,7 @@
 pub mod config;
 pub mod deadline;
 mod deployment_guard;
+mod end_policy;
 mod error;
 mod function;
 mod hooks;
@@ -48,11 +49,11 @@ pub mod otel;
 mod panics;
 mod poll_gate;
 pub mod redact;
-mod sticky_release;
 mod task_observer;
 mod versioning;
 mod versioning_relay;
 mod work_end;
+mod worker_release;
 mod worker_rpc;
 
 pub use deployment_guard::{GUARD_VARIABLE, is_namespace_not_found};
@@ -60,6 +61,7 @@ pub use error::ServerlessError;
 pub use function::DRY_RUN_VARIABLE;
 pub use hooks::HookError;
 pub use lambda_worker::*;
+pub use poll_gate::SERVER_DRAIN_VARIABLE;
 pub use temporal_serverless_macros::{serverless_worker, workflow};
 pub use versioning::{ServerlessWorkflow, VersioningBehavior};
 

@@ -19,7 +19,7 @@
 use std::{
     sync::{
         Mutex,
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -30,6 +30,14 @@ use tokio::sync::{Notify, watch};
 /// come back within about 1.5 s of the gate closing. (The server logs at WARN that the deadline
 /// is under its "critical" 10 s; that is the price of ending invocations without losing tasks.)
 pub(crate) const POLL_DEADLINE: Duration = Duration::from_millis(2500);
+
+/// Set to `1` to end invocations by a server-driven drain where the namespace allows it
+/// (`worker_poll_complete_on_shutdown`). Off by default: on the dev server (1.32) it stranded
+/// workflow tasks until their timeout (3–4 per 75 workflows in the quick soak, against none by
+/// the poll deadline): completing a poll that the server has just forwarded to its root
+/// partition can drop the task it matched, and tasks answered after the release tie their
+/// workflows to a sticky queue nobody polls.
+pub const SERVER_DRAIN_VARIABLE: &str = "TEMPORAL_SERVERLESS_SERVER_DRAIN";
 
 /// The longest the invocation waits for outstanding polls to come back once the gate is closed.
 pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_millis(2000);
@@ -58,8 +66,13 @@ pub(crate) struct PollGate {
     state: watch::Sender<State>,
     outstanding: AtomicUsize,
     came_back: Notify,
-    /// Signalled when the gate closes (see [`PollGate::closing`]).
-    closed: Notify,
+    /// How many times the gate has closed (see [`PollGate::closes`]).
+    closes: watch::Sender<u64>,
+    /// Whether the server completes the worker's outstanding polls when told it shuts down (the
+    /// namespace's `worker_poll_complete_on_shutdown`, as its description said).
+    server_completes_polls: AtomicBool,
+    /// Whether the drain may rely on that (see [`SERVER_DRAIN_VARIABLE`]).
+    server_drain_allowed: AtomicBool,
     /// Serialises state changes with admissions: a poll is admitted and counted as outstanding
     /// in one step, so once [`PollGate::close`] returns, every poll that may still reach the
     /// server is counted, and the drain cannot see 0 with one on its way.
@@ -72,7 +85,9 @@ impl Default for PollGate {
             state: watch::Sender::new(State::Open),
             outstanding: AtomicUsize::new(0),
             came_back: Notify::new(),
-            closed: Notify::new(),
+            closes: watch::Sender::new(0),
+            server_completes_polls: AtomicBool::new(false),
+            server_drain_allowed: AtomicBool::new(false),
             changes: Mutex::new(()),
         }
     }
@@ -87,7 +102,7 @@ impl PollGate {
     /// Holds back new polls; outstanding ones come back within [`POLL_DEADLINE`].
     pub(crate) fn close(&self) {
         self.set(State::Closed);
-        self.closed.notify_waiters();
+        self.closes.send_modify(|closes| *closes += 1);
     }
 
     /// Answers held polls empty: the worker is shutting down and waits for them.
@@ -128,10 +143,29 @@ impl PollGate {
         OutstandingPoll(self)
     }
 
-    /// Resolves when the gate next closes: an invocation is about to end. Every waiter is woken;
-    /// a close while nobody waits is not kept.
-    pub(crate) async fn closing(&self) {
-        self.closed.notified().await;
+    /// Changes each time the gate closes (an invocation is about to end); a close while the
+    /// receiver is busy is seen at its next `changed()`, none is missed.
+    pub(crate) fn closes(&self) -> watch::Receiver<u64> {
+        self.closes.subscribe()
+    }
+
+    /// Records whether the server completes outstanding polls on `ShutdownWorker`.
+    pub(crate) fn set_server_completes_polls(&self, completes: bool) {
+        self.server_completes_polls
+            .store(completes, Ordering::SeqCst);
+    }
+
+    /// Lets the drain rely on the server completing polls, when it does.
+    pub(crate) fn allow_server_drain(&self, allowed: bool) {
+        self.server_drain_allowed.store(allowed, Ordering::SeqCst);
+    }
+
+    /// Whether invocations end by a server-driven drain: the server completes outstanding polls
+    /// on `ShutdownWorker` and it is allowed. Such a drain takes a round trip, and must be the
+    /// invocation's last (the server refuses the worker's polls for 30 s after it).
+    pub(crate) fn server_completes_polls(&self) -> bool {
+        self.server_completes_polls.load(Ordering::SeqCst)
+            && self.server_drain_allowed.load(Ordering::SeqCst)
     }
 
     /// Polls at the server right now.

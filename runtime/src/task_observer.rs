@@ -10,12 +10,19 @@
 //! the response that brought its token until an answer with that token succeeds (or is refused
 //! for good), and an answer for a token this invocation never received changes nothing.
 
+use crate::worker_rpc::{ReceivedKind, ReceivedTask};
 use std::{
-    collections::HashSet,
+    collections::HashMap,
     sync::{Mutex, OnceLock},
     time::Duration,
 };
 use tokio::time::Instant;
+
+/// How long a workflow's next task is waited for after the task that makes the server send it
+/// (an activity's answer, a workflow task that scheduled an activity): it usually comes within
+/// milliseconds, and an invocation that ended in between would make it wait for the next one.
+/// Past this, the task went to another instance or is not coming soon.
+pub(crate) const FOLLOW_UP_WAIT: Duration = Duration::from_millis(500);
 
 /// When the process started (first use, which `run_function` makes at start-up).
 static PROCESS_START: OnceLock<std::time::Instant> = OnceLock::new();
@@ -26,13 +33,31 @@ pub(crate) struct TaskObserver {
     /// The current invocation's start and request id, until its first poll.
     invocation_started: Mutex<Option<(std::time::Instant, String)>>,
     tasks: Mutex<Tasks>,
+    gaps: Mutex<Gaps>,
+}
+
+/// The gaps between tasks, across invocations (a frozen instance's gap includes the freeze): what
+/// the end policy learns from.
+#[derive(Default)]
+struct Gaps {
+    /// Since when the worker has held nothing after answering a task.
+    idle_since: Option<Instant>,
+    seen: Vec<Duration>,
+}
+
+/// A task in hand.
+struct Held {
+    workflow_id: Option<String>,
+    activity: bool,
 }
 
 /// The current invocation's tasks.
 #[derive(Default)]
 struct Tasks {
-    /// Tokens of the tasks received and not yet answered.
-    in_flight: HashSet<Vec<u8>>,
+    /// The tasks received and not yet answered, by token.
+    in_flight: HashMap<Vec<u8>, Held>,
+    /// Workflows whose next task is due (see [`FOLLOW_UP_WAIT`]), since when.
+    follow_ups: HashMap<String, Instant>,
     /// Tasks received in this invocation whose answer the server accepted.
     completed: u64,
     /// The first poll of the invocation, or the last task received or answered; `None` before
@@ -77,21 +102,58 @@ impl TaskObserver {
         }
     }
 
-    /// A response handed the worker the task with this token.
+    /// A response handed the worker the task with this token (of no workflow in particular).
+    #[cfg(test)]
     pub(crate) fn task_received(&self, token: &[u8]) {
+        self.received(&ReceivedTask {
+            token: token.to_vec(),
+            kind: ReceivedKind::Other,
+            workflow_id: None,
+        });
+    }
+
+    /// A response handed the worker this task.
+    pub(crate) fn received(&self, task: &ReceivedTask) {
+        let now = Instant::now();
         let mut tasks = self.tasks.lock().unwrap();
-        tasks.in_flight.insert(token.to_vec());
-        tasks.last_activity = Some(Instant::now());
+        let followed_up = task
+            .workflow_id
+            .as_ref()
+            .is_some_and(|workflow| tasks.follow_ups.remove(workflow).is_some());
+        if tasks.in_flight.is_empty() {
+            let mut gaps = self.gaps.lock().unwrap();
+            if let Some(since) = gaps.idle_since.take()
+                && !followed_up
+            {
+                gaps.seen.push(now - since);
+            }
+        }
+        tasks.in_flight.insert(
+            task.token.clone(),
+            Held {
+                workflow_id: task.workflow_id.clone(),
+                activity: task.kind == ReceivedKind::ActivityTask,
+            },
+        );
+        tasks.last_activity = Some(now);
     }
 
     /// The server accepted an answer for the task with this token. Counted once per task of this
     /// invocation; an answer for a token it does not hold (a late answer of an earlier
-    /// invocation's task, or a repeat) changes nothing.
-    pub(crate) fn task_answered(&self, token: &[u8]) {
+    /// invocation's task, or a repeat) changes nothing. `schedules_activity`: the answer is a
+    /// workflow task's completion that scheduled an activity.
+    pub(crate) fn task_answered(&self, token: &[u8], schedules_activity: bool) {
         let mut tasks = self.tasks.lock().unwrap();
-        if tasks.in_flight.remove(token) {
+        if let Some(held) = tasks.in_flight.remove(token) {
             tasks.completed += 1;
-            tasks.last_activity = Some(Instant::now());
+            // The server now sends the workflow its next task: after an activity, a workflow
+            // task; after a workflow task that scheduled one, the activity.
+            if (held.activity || schedules_activity)
+                && let Some(workflow) = held.workflow_id
+            {
+                tasks.follow_ups.insert(workflow, Instant::now());
+            }
+            self.after_answer(&mut tasks);
         }
     }
 
@@ -99,9 +161,23 @@ impl TaskObserver {
     /// longer holds the task, but it was not completed.
     pub(crate) fn task_refused(&self, token: &[u8]) {
         let mut tasks = self.tasks.lock().unwrap();
-        if tasks.in_flight.remove(token) {
-            tasks.last_activity = Some(Instant::now());
+        if tasks.in_flight.remove(token).is_some() {
+            self.after_answer(&mut tasks);
         }
+    }
+
+    fn after_answer(&self, tasks: &mut Tasks) {
+        let now = Instant::now();
+        tasks.last_activity = Some(now);
+        if tasks.in_flight.is_empty() {
+            self.gaps.lock().unwrap().idle_since = Some(now);
+        }
+    }
+
+    /// The gaps seen since the last call: how long the worker held nothing before a task came
+    /// (not counting a workflow's next task that was due, see [`FOLLOW_UP_WAIT`]).
+    pub(crate) fn take_gaps(&self) -> Vec<Duration> {
+        std::mem::take(&mut self.gaps.lock().unwrap().seen)
     }
 
     /// When the invocation's first poll left, if it has.
@@ -120,9 +196,16 @@ impl TaskObserver {
     }
 
     /// How long the worker has held no task, or `None` while it holds one or has not polled yet.
+    /// A workflow whose next task is due counts as a task in hand, for [`FOLLOW_UP_WAIT`] at most.
     pub(crate) fn idle_for(&self) -> Option<Duration> {
-        let tasks = self.tasks.lock().unwrap();
+        let mut tasks = self.tasks.lock().unwrap();
         if !tasks.in_flight.is_empty() {
+            return None;
+        }
+        tasks
+            .follow_ups
+            .retain(|_, since| since.elapsed() < FOLLOW_UP_WAIT);
+        if !tasks.follow_ups.is_empty() {
             return None;
         }
         tasks
@@ -154,7 +237,7 @@ mod tests {
         assert_eq!(observer.idle_for(), None);
         assert_eq!(observer.in_flight(), 1);
         tokio::time::advance(Duration::from_millis(100)).await;
-        observer.task_answered(b"a");
+        observer.task_answered(b"a", false);
         assert_eq!(observer.idle_for(), Some(Duration::ZERO));
         assert_eq!((observer.in_flight(), observer.tasks_completed()), (0, 1));
         observer.invocation_started(std::time::Instant::now(), "r");
@@ -166,15 +249,15 @@ mod tests {
         let observer = started();
         observer.task_received(b"activity");
         observer.task_received(b"workflow task");
-        observer.task_answered(b"activity");
+        observer.task_answered(b"activity", false);
         // The client repeats an answer whose first attempt the server took (its response was
         // lost): the workflow task is still in hand.
-        observer.task_answered(b"activity");
+        observer.task_answered(b"activity", false);
         observer.task_refused(b"activity");
         assert_eq!(observer.in_flight(), 1);
         assert_eq!(observer.idle_for(), None, "still holds the workflow task");
         assert_eq!(observer.tasks_completed(), 1, "one task, answered twice");
-        observer.task_answered(b"workflow task");
+        observer.task_answered(b"workflow task", false);
         assert_eq!((observer.in_flight(), observer.tasks_completed()), (0, 2));
         assert!(observer.idle_for().is_some());
     }
@@ -188,7 +271,7 @@ mod tests {
         observer.poll_sent("PollActivityTaskQueue");
         observer.task_received(b"new task");
         tokio::time::advance(Duration::from_millis(100)).await;
-        observer.task_answered(b"abandoned activity");
+        observer.task_answered(b"abandoned activity", false);
         assert_eq!(observer.in_flight(), 1);
         assert_eq!(observer.idle_for(), None, "the new task is still in hand");
         assert_eq!(observer.tasks_completed(), 0);
@@ -203,5 +286,66 @@ mod tests {
         assert_eq!(observer.in_flight(), 0);
         assert_eq!(observer.idle_for(), Some(Duration::ZERO));
         assert_eq!(observer.tasks_completed(), 0);
+    }
+
+    fn task(token: &[u8], kind: ReceivedKind, workflow: &str) -> ReceivedTask {
+        ReceivedTask {
+            token: token.to_vec(),
+            kind,
+            workflow_id: Some(workflow.to_owned()),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_workflows_next_task_is_waited_for_after_its_activity() {
+        let observer = started();
+        observer.received(&task(b"act", ReceivedKind::ActivityTask, "wf-1"));
+        observer.task_answered(b"act", false);
+        tokio::time::advance(Duration::from_millis(100)).await;
+        assert_eq!(observer.idle_for(), None, "wf-1's workflow task is due");
+        observer.received(&task(
+            b"wft",
+            ReceivedKind::WorkflowTask {
+                workflow_type: "T".into(),
+            },
+            "wf-1",
+        ));
+        observer.task_answered(b"wft", true);
+        assert_eq!(
+            observer.idle_for(),
+            None,
+            "it scheduled an activity: due too"
+        );
+        tokio::time::advance(FOLLOW_UP_WAIT).await;
+        assert_eq!(
+            observer.idle_for(),
+            Some(FOLLOW_UP_WAIT),
+            "not forever: the activity went elsewhere"
+        );
+        assert!(
+            observer.take_gaps().is_empty(),
+            "a due task's wait is no gap between tasks"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn gaps_are_measured_from_the_last_answer_across_invocations() {
+        let observer = started();
+        observer.task_received(b"a");
+        tokio::time::advance(Duration::from_millis(50)).await;
+        observer.task_answered(b"a", false);
+        tokio::time::advance(Duration::from_millis(300)).await;
+        observer.task_received(b"b");
+        observer.task_answered(b"b", false);
+        // The invocation ends; the instance is frozen; the next one brings a task 2 s later.
+        tokio::time::advance(Duration::from_secs(2)).await;
+        observer.invocation_started(std::time::Instant::now(), "r2");
+        observer.poll_sent("PollWorkflowTaskQueue");
+        observer.task_received(b"c");
+        assert_eq!(
+            observer.take_gaps(),
+            vec![Duration::from_millis(300), Duration::from_secs(2)]
+        );
+        assert!(observer.take_gaps().is_empty(), "taken once");
     }
 }

@@ -19,9 +19,9 @@
 
 use crate::{
     poll_gate::{Admission, POLL_DEADLINE, PollGate},
-    sticky_release::StickyQueue,
     task_observer::TaskObserver,
     versioning::VersioningBehavior,
+    worker_release::WorkerPolls,
     worker_rpc::{AnswerOutcome, ReceivedKind, WorkerRpc},
 };
 use bytes::{Buf, BufMut, Bytes};
@@ -37,8 +37,8 @@ use temporalio_client::{
     callback_based::{CallbackBasedGrpcService, GrpcRequest, GrpcSuccessResponse},
 };
 use temporalio_common::protos::temporal::api::{
-    enums::v1::VersioningBehavior as ProtoBehavior,
-    workflowservice::v1::RespondWorkflowTaskCompletedRequest,
+    enums::v1::{CommandType, TaskQueueType, VersioningBehavior as ProtoBehavior},
+    workflowservice::v1::{DescribeNamespaceResponse, RespondWorkflowTaskCompletedRequest},
 };
 use tonic::{
     Status,
@@ -61,7 +61,7 @@ pub(crate) struct VersioningRelay {
     task_types: Arc<Mutex<TaskTypes>>,
     observer: Arc<TaskObserver>,
     gate: Arc<PollGate>,
-    sticky: Arc<StickyQueue>,
+    polls: Arc<WorkerPolls>,
 }
 
 impl VersioningRelay {
@@ -86,17 +86,17 @@ impl VersioningRelay {
             task_types: Default::default(),
             observer,
             gate,
-            sticky: Default::default(),
+            polls: Default::default(),
         })
     }
 
     /// The `service_override` that routes a connection through this relay. Also starts, on the
-    /// current tokio runtime, the release of the worker's sticky queue whenever the gate closes
-    /// (see `sticky_release`).
+    /// current tokio runtime, the release of the worker at the server whenever the gate closes
+    /// (see `worker_release`).
     pub(crate) fn into_service(self) -> CallbackBasedGrpcService {
-        tokio::spawn(release_sticky_queues(
+        tokio::spawn(release_workers(
             self.gate.clone(),
-            Arc::downgrade(&self.sticky),
+            Arc::downgrade(&self.polls),
             self.channel.clone(),
         ));
         CallbackBasedGrpcService {
@@ -126,22 +126,37 @@ impl VersioningRelay {
             None
         };
         let answered = rpc.answered_token(&request.proto);
+        let mut schedules_activity = false;
         match rpc {
             WorkerRpc::RespondWorkflowTaskCompleted => {
-                request.proto = self.stamp_behavior(&request.proto)?
+                (request.proto, schedules_activity) = self.stamp_behavior(&request.proto)?
             }
             // Core waits for its polls after this call when the namespace completes polls on
             // shutdown; held polls must then come back.
             WorkerRpc::ShutdownWorker => self.gate.release(),
             WorkerRpc::PollWorkflowTaskQueue => {
-                self.sticky.saw_poll(&request);
+                self.polls.saw_poll(&request, TaskQueueType::Workflow);
                 self.observer.poll_sent(rpc.name())
             }
-            rpc if rpc.is_task_poll() => self.observer.poll_sent(rpc.name()),
+            WorkerRpc::PollActivityTaskQueue => {
+                self.polls.saw_poll(&request, TaskQueueType::Activity);
+                self.observer.poll_sent(rpc.name())
+            }
+            WorkerRpc::PollNexusTaskQueue => {
+                self.polls.saw_poll(&request, TaskQueueType::Nexus);
+                self.observer.poll_sent(rpc.name())
+            }
             _ => {}
         }
         let result = self.forward(request, rpc.is_task_poll()).await;
-        self.observe(rpc, answered.as_deref(), &result);
+        if rpc == WorkerRpc::DescribeNamespace
+            && let Ok(response) = &result
+        {
+            // The worker asks once per connection, before its first poll.
+            self.gate
+                .set_server_completes_polls(completes_polls_on_shutdown(&response.proto));
+        }
+        self.observe(rpc, answered.as_deref(), schedules_activity, &result);
         result
     }
 
@@ -152,6 +167,7 @@ impl VersioningRelay {
         &self,
         rpc: WorkerRpc,
         answered: Option<&[u8]>,
+        schedules_activity: bool,
         result: &Result<GrpcSuccessResponse, Status>,
     ) {
         // The answer first: the next workflow task a completion may bring is then in hand
@@ -167,7 +183,7 @@ impl VersioningRelay {
                 self.task_types.lock().unwrap().remove(token);
             }
             match outcome {
-                AnswerOutcome::Accepted => self.observer.task_answered(token),
+                AnswerOutcome::Accepted => self.observer.task_answered(token, schedules_activity),
                 _ => self.observer.task_refused(token),
             }
         }
@@ -175,19 +191,20 @@ impl VersioningRelay {
             && let Some(task) = rpc.received_task(&response.proto)
         {
             // A legacy query's answer carries no behavior: nothing to remember for it.
+            self.observer.received(&task);
             if let ReceivedKind::WorkflowTask { workflow_type } = task.kind {
                 self.task_types
                     .lock()
                     .unwrap()
-                    .insert(task.token.clone(), workflow_type);
+                    .insert(task.token, workflow_type);
             }
-            self.observer.task_received(&task.token);
         }
     }
 
     /// Sets the declared behavior on a completion the SDK left `Unspecified`. Every attempt of a
-    /// completion is stamped: the type is forgotten only once the server has taken it.
-    fn stamp_behavior(&self, proto: &Bytes) -> Result<Bytes, Status> {
+    /// completion is stamped: the type is forgotten only once the server has taken it. Also says
+    /// whether the completion schedules an activity (its task is then due, see `task_observer`).
+    fn stamp_behavior(&self, proto: &Bytes) -> Result<(Bytes, bool), Status> {
         let mut completion =
             RespondWorkflowTaskCompletedRequest::decode(proto.clone()).map_err(|error| {
                 Status::internal(format!("versioning relay: undecodable completion: {error}"))
@@ -198,15 +215,19 @@ impl VersioningRelay {
             .unwrap()
             .get(&completion.task_token)
             .and_then(|name| self.behaviors.get(name));
+        let schedules_activity = completion
+            .commands
+            .iter()
+            .any(|command| command.command_type() == CommandType::ScheduleActivityTask);
         match behavior {
             Some(behavior) if completion.versioning_behavior() == ProtoBehavior::Unspecified => {
                 completion.set_versioning_behavior(match behavior {
                     VersioningBehavior::Pinned => ProtoBehavior::Pinned,
                     VersioningBehavior::AutoUpgrade => ProtoBehavior::AutoUpgrade,
                 });
-                Ok(completion.encode_to_vec().into())
+                Ok((completion.encode_to_vec().into(), schedules_activity))
             }
-            _ => Ok(proto.clone()),
+            _ => Ok((proto.clone(), schedules_activity)),
         }
     }
 
@@ -219,22 +240,34 @@ impl VersioningRelay {
     }
 }
 
-/// Releases the worker's sticky queue each time the gate closes, for as long as the relay that
-/// remembers it lives (a new connection brings a new relay and its own release).
-async fn release_sticky_queues(gate: Arc<PollGate>, sticky: Weak<StickyQueue>, channel: Channel) {
-    loop {
-        gate.closing().await;
-        let Some(sticky) = sticky.upgrade() else {
+/// Releases the worker at the server each time the gate closes (see `worker_release`), for as
+/// long as the relay that saw its polls lives (a new connection brings a new relay and its own
+/// release).
+async fn release_workers(gate: Arc<PollGate>, polls: Weak<WorkerPolls>, channel: Channel) {
+    let mut closes = gate.closes();
+    while closes.changed().await.is_ok() {
+        let Some(polls) = polls.upgrade() else {
             return;
         };
-        let Some(release) = sticky.release_request() else {
+        let Some(release) = polls.release_request(gate.server_completes_polls()) else {
             continue;
         };
         if let Err(status) = forward(&channel, release, false).await {
-            // The server then falls back on the sticky queue's timeout, as it would without this.
-            tracing::debug!(%status, "could not release the sticky queue early");
+            // The server then falls back on the sticky queue's timeout and the polls' deadline,
+            // as it would without this.
+            tracing::debug!(%status, "could not release the worker early");
         }
     }
+}
+
+/// Whether a `DescribeNamespace` answer advertises that the server completes a worker's polls on
+/// `ShutdownWorker`.
+fn completes_polls_on_shutdown(response: &[u8]) -> bool {
+    DescribeNamespaceResponse::decode(response)
+        .ok()
+        .and_then(|response| response.namespace_info)
+        .and_then(|info| info.capabilities)
+        .is_some_and(|capabilities| capabilities.worker_poll_complete_on_shutdown)
 }
 
 /// Sends one call to the server as it is, and returns the server's answer as it is.
@@ -495,6 +528,7 @@ mod tests {
         relay.observe(
             WorkerRpc::PollWorkflowTaskQueue,
             None,
+            false,
             &response(workflow_task(token, workflow_type)),
         );
     }
@@ -508,7 +542,8 @@ mod tests {
         };
         let stamped = relay
             .stamp_behavior(&completion.encode_to_vec().into())
-            .unwrap();
+            .unwrap()
+            .0;
         RespondWorkflowTaskCompletedRequest::decode(stamped)
             .unwrap()
             .versioning_behavior()
@@ -528,12 +563,13 @@ mod tests {
         let complete = WorkerRpc::RespondWorkflowTaskCompleted;
         assert_eq!(stamped(&relay, b"t1"), ProtoBehavior::Pinned);
         // The client retries the attempt that failed with UNAVAILABLE: the same behavior again.
-        relay.observe(complete, Some(b"t1"), &unavailable());
+        relay.observe(complete, Some(b"t1"), false, &unavailable());
         assert_eq!(stamped(&relay, b"t1"), ProtoBehavior::Pinned);
         assert_eq!(relay.observer.in_flight(), 2, "t1 is still in hand");
         relay.observe(
             complete,
             Some(b"t1"),
+            false,
             &response(RespondWorkflowTaskCompletedResponse::default()),
         );
         assert_eq!(
@@ -556,7 +592,7 @@ mod tests {
         };
         completion.set_versioning_behavior(ProtoBehavior::AutoUpgrade);
         let proto: Bytes = completion.encode_to_vec().into();
-        assert_eq!(relay.stamp_behavior(&proto).unwrap(), proto);
+        assert_eq!(relay.stamp_behavior(&proto).unwrap().0, proto);
     }
 
     #[tokio::test]
@@ -567,6 +603,7 @@ mod tests {
         relay.observe(
             complete,
             Some(b"t1"),
+            false,
             &response(RespondWorkflowTaskCompletedResponse {
                 workflow_task: Some(workflow_task(b"t2", "Checkout")),
                 ..Default::default()
@@ -588,11 +625,12 @@ mod tests {
         }
         .encode_to_vec();
         let token = fail.answered_token(&request);
-        relay.observe(fail, token.as_deref(), &unavailable());
+        relay.observe(fail, token.as_deref(), false, &unavailable());
         assert_eq!(stamped(&relay, b"t1"), ProtoBehavior::Pinned);
         relay.observe(
             fail,
             token.as_deref(),
+            false,
             &response(RespondWorkflowTaskFailedResponse::default()),
         );
         assert_eq!(stamped(&relay, b"t1"), ProtoBehavior::Unspecified);
@@ -606,6 +644,7 @@ mod tests {
         relay.observe(
             WorkerRpc::RespondWorkflowTaskCompleted,
             Some(b"t1"),
+            false,
             &Err(Status::new(Code::NotFound, "workflow task not found")),
         );
         assert_eq!(stamped(&relay, b"t1"), ProtoBehavior::Unspecified);
@@ -623,7 +662,12 @@ mod tests {
             }),
             ..workflow_task(b"q1", "Checkout")
         };
-        relay.observe(WorkerRpc::PollWorkflowTaskQueue, None, &response(query));
+        relay.observe(
+            WorkerRpc::PollWorkflowTaskQueue,
+            None,
+            false,
+            &response(query),
+        );
         assert_eq!(relay.observer.in_flight(), 1);
         assert!(
             relay.task_types.lock().unwrap().get(b"q1").is_none(),
@@ -638,6 +682,7 @@ mod tests {
         relay.observe(
             answer,
             answer.answered_token(&request).as_deref(),
+            false,
             &response(RespondWorkflowTaskFailedResponse::default()),
         );
         assert_eq!(relay.observer.in_flight(), 0);
@@ -764,5 +809,33 @@ mod tests {
             .endpoint(&options)
             .unwrap();
         assert_eq!(endpoint.uri(), &Uri::from_static("http://localhost:7233/"));
+    }
+
+    #[test]
+    fn the_namespace_description_says_whether_the_server_completes_polls() {
+        use temporalio_common::protos::temporal::api::namespace::v1::{
+            NamespaceInfo, namespace_info::Capabilities,
+        };
+        let described = |completes: Option<bool>| {
+            DescribeNamespaceResponse {
+                namespace_info: Some(NamespaceInfo {
+                    name: "default".into(),
+                    capabilities: completes.map(|completes| Capabilities {
+                        worker_poll_complete_on_shutdown: completes,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }
+            .encode_to_vec()
+        };
+        assert!(completes_polls_on_shutdown(&described(Some(true))));
+        assert!(!completes_polls_on_shutdown(&described(Some(false))));
+        assert!(
+            !completes_polls_on_shutdown(&described(None)),
+            "an older server"
+        );
+        assert!(!completes_polls_on_shutdown(b"\xff garbage"));
     }
 }

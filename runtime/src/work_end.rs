@@ -5,6 +5,7 @@
 //! the worker keeps serving — so none is lost.
 
 use crate::{
+    end_policy::Window,
     poll_gate::{DRAIN_TIMEOUT, PollGate},
     task_observer::TaskObserver,
 };
@@ -17,8 +18,12 @@ use tokio::time::Instant;
 /// brings. Taken from the graceful shutdown's share of the buffer.
 const DRAIN_OVERRUN: Duration = Duration::from_millis(500);
 
+/// How long before the work time ends a drain the server completes starts: a round trip, and
+/// time to answer a task the last polls bring.
+const SERVER_DRAIN_LEAD: Duration = Duration::from_millis(500);
+
 /// How often the worker's idleness is looked at.
-const IDLE_CHECK_INTERVAL: Duration = Duration::from_millis(50);
+const IDLE_CHECK_INTERVAL: Duration = Duration::from_millis(10);
 /// How often, once the polls are drained, the worker is checked for tasks still in hand: the
 /// answer ends the invocation, so this adds directly to its billed time.
 const HAND_CHECK_INTERVAL: Duration = Duration::from_millis(5);
@@ -52,6 +57,25 @@ pub(crate) struct WorkEnd {
     pub(crate) idle: Duration,
 }
 
+impl WorkEnd {
+    /// Why the work ended, as the invocation's span and log say it.
+    pub(crate) fn describe(&self, window: Window) -> String {
+        match (self.reason, window.idle, window.learned_from) {
+            (StopReason::Idle, Some(idle), Some(gaps)) => format!(
+                "idle after {} ms (window {} ms, learned from {gaps} gaps)",
+                self.idle.as_millis(),
+                idle.as_millis()
+            ),
+            (StopReason::Idle, Some(idle), None) => format!(
+                "idle after {} ms (window {} ms, configured)",
+                self.idle.as_millis(),
+                idle.as_millis()
+            ),
+            _ => self.reason.as_str().to_owned(),
+        }
+    }
+}
+
 /// Waits until the worker should stop, with its polls drained; the caller then shuts it down.
 pub(crate) async fn wait_for_work_end(
     work_time: Duration,
@@ -61,12 +85,21 @@ pub(crate) async fn wait_for_work_end(
 ) -> WorkEnd {
     let started = Instant::now();
     let work_ends = started + work_time;
-    // Polls must be back when the work time ends and the worker is shut down; a short work time
-    // still polls for half of it.
-    let drain_from = work_ends
-        .checked_sub(DRAIN_TIMEOUT)
-        .unwrap_or(started)
-        .max(started + work_time / 2);
+    // Polls must be back when the work time ends and the worker is shut down: a drain by the
+    // polls' deadline takes up to `DRAIN_TIMEOUT`, one the server completes a round trip (the
+    // lead leaves time to answer what the last polls bring). A short work time still polls for
+    // half of it. Known once the worker has described the namespace, before its first poll.
+    let drain_from = || {
+        let lead = if gate.server_completes_polls() {
+            SERVER_DRAIN_LEAD
+        } else {
+            DRAIN_TIMEOUT
+        };
+        work_ends
+            .checked_sub(lead)
+            .unwrap_or(started)
+            .max(started + work_time / 2)
+    };
     let idle = || {
         idle_exit
             .zip(observer.idle_for())
@@ -75,15 +108,19 @@ pub(crate) async fn wait_for_work_end(
     let holds_nothing = || observer.in_flight() == 0;
     loop {
         let now = Instant::now();
-        let over = now >= drain_from;
+        let over = now >= drain_from();
         let was_idle = idle();
         if was_idle || over {
             let (drain_started, idle_then) = (now, observer.idle_for().unwrap_or_default());
+            // Closing also releases the worker at the server (see `worker_release`); when the
+            // server completes its polls, they come back within a round trip, and it refuses
+            // the worker's polls from then on: that drain is final.
+            let final_drain = gate.server_completes_polls();
             gate.close();
             let bound =
                 DRAIN_TIMEOUT.min((work_ends + DRAIN_OVERRUN).saturating_duration_since(now));
             let drained = tokio::time::timeout(bound, gate.drained()).await.is_ok();
-            if !over && !idle() {
+            if !over && !idle() && !final_drain {
                 // A poll came back with work: keep serving.
                 gate.open();
                 continue;
@@ -113,7 +150,8 @@ pub(crate) async fn wait_for_work_end(
                 idle: idle_then,
             };
         }
-        tokio::time::sleep(IDLE_CHECK_INTERVAL.min(drain_from - now)).await;
+        tokio::time::sleep(IDLE_CHECK_INTERVAL.min(drain_from().saturating_duration_since(now)))
+            .await;
     }
 }
 
@@ -170,7 +208,7 @@ mod tests {
             !ending.is_finished(),
             "the worker holds a task: stopping it now would lose the task"
         );
-        observer.task_answered(b"task");
+        observer.task_answered(b"task", false);
         assert_eq!(ending.await.unwrap(), StopReason::WorkTimeOver);
         assert!(
             started.elapsed() < Duration::from_millis(2700),
@@ -247,6 +285,66 @@ mod tests {
                 .await
                 .is_err(),
             "the gate stays closed: the worker is about to shut down"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_drain_the_server_completes_is_final_and_starts_late() {
+        use crate::poll_gate::Admission;
+        use std::sync::Arc;
+        let (observer, gate) = (
+            Arc::new(TaskObserver::default()),
+            Arc::new(PollGate::default()),
+        );
+        gate.set_server_completes_polls(true);
+        gate.allow_server_drain(true);
+        observer.invocation_started(std::time::Instant::now(), "r");
+        observer.poll_sent("PollWorkflowTaskQueue");
+        let Admission::Forward(poll) = gate.admit().await else {
+            panic!("an open gate forwards polls");
+        };
+        let started = Instant::now();
+        let ending = tokio::spawn({
+            let (observer, gate) = (observer.clone(), gate.clone());
+            async move {
+                wait_for_work_end(
+                    Duration::from_secs(10),
+                    Some(Duration::from_millis(100)),
+                    &observer,
+                    &gate,
+                )
+                .await
+            }
+        });
+        // Idle for the window: the gate closes and the server completes the poll, which brings a
+        // task (matched just before).
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        observer.task_received(b"task");
+        drop(poll);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert!(!ending.is_finished(), "the task is answered first");
+        observer.task_answered(b"task", false);
+        let end = ending.await.unwrap();
+        assert_eq!(end.reason, StopReason::Idle);
+        assert!(started.elapsed() < Duration::from_millis(250));
+        assert!(
+            tokio::time::timeout(Duration::from_millis(10), gate.admit())
+                .await
+                .is_err(),
+            "not reopened: the server refuses this worker's polls now"
+        );
+
+        // Without idle exit, work goes on until just before the work time ends.
+        let (observer, gate) = (TaskObserver::default(), PollGate::default());
+        gate.set_server_completes_polls(true);
+        gate.allow_server_drain(true);
+        observer.invocation_started(std::time::Instant::now(), "r");
+        observer.poll_sent("PollWorkflowTaskQueue");
+        let started = Instant::now();
+        wait_for_work_end(Duration::from_secs(10), None, &observer, &gate).await;
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_secs(10) - SERVER_DRAIN_LEAD
         );
     }
 }

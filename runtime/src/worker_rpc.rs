@@ -31,12 +31,14 @@ pub(crate) enum WorkerRpc {
     RespondNexusTaskCompleted,
     RespondNexusTaskFailed,
     ShutdownWorker,
+    /// The worker's first call: the namespace's capabilities are in its answer.
+    DescribeNamespace,
     /// Any other call, passed through as it is.
     Other,
 }
 
 /// Every named call with its method name: one table for parsing and naming.
-const NAMED: [(&str, WorkerRpc); 12] = [
+const NAMED: [(&str, WorkerRpc); 13] = [
     ("PollWorkflowTaskQueue", WorkerRpc::PollWorkflowTaskQueue),
     ("PollActivityTaskQueue", WorkerRpc::PollActivityTaskQueue),
     ("PollNexusTaskQueue", WorkerRpc::PollNexusTaskQueue),
@@ -70,6 +72,7 @@ const NAMED: [(&str, WorkerRpc); 12] = [
     ),
     ("RespondNexusTaskFailed", WorkerRpc::RespondNexusTaskFailed),
     ("ShutdownWorker", WorkerRpc::ShutdownWorker),
+    ("DescribeNamespace", WorkerRpc::DescribeNamespace),
 ];
 
 impl WorkerRpc {
@@ -130,11 +133,22 @@ impl WorkerRpc {
                     .ok()?
                     .workflow_task?
             }
-            Self::PollActivityTaskQueue | Self::PollNexusTaskQueue => {
+            Self::PollActivityTaskQueue => {
+                let activity = ActivityTaskView::decode(response).ok()?;
+                return (!activity.task_token.is_empty()).then(|| ReceivedTask {
+                    token: activity.task_token,
+                    kind: ReceivedKind::ActivityTask,
+                    workflow_id: activity
+                        .workflow_execution
+                        .map(|execution| execution.workflow_id),
+                });
+            }
+            Self::PollNexusTaskQueue => {
                 let token = TokenAt1::decode(response).ok()?.task_token;
                 return (!token.is_empty()).then_some(ReceivedTask {
                     token,
                     kind: ReceivedKind::Other,
+                    workflow_id: None,
                 });
             }
             _ => return None,
@@ -152,6 +166,9 @@ impl WorkerRpc {
         Some(ReceivedTask {
             token: workflow_task.task_token,
             kind,
+            workflow_id: workflow_task
+                .workflow_execution
+                .map(|execution| execution.workflow_id),
         })
     }
 }
@@ -161,6 +178,8 @@ impl WorkerRpc {
 pub(crate) struct ReceivedTask {
     pub(crate) token: Vec<u8>,
     pub(crate) kind: ReceivedKind,
+    /// The workflow it belongs to (a Nexus task belongs to none).
+    pub(crate) workflow_id: Option<String>,
 }
 
 /// What a received task is, as far as stamping completions goes.
@@ -170,7 +189,9 @@ pub(crate) enum ReceivedKind {
     WorkflowTask { workflow_type: String },
     /// A legacy query, answered with `RespondQueryTaskCompleted`, which carries no behavior.
     LegacyQuery,
-    /// An activity or Nexus task.
+    /// An activity task: its answer makes the server send its workflow a workflow task.
+    ActivityTask,
+    /// A Nexus task.
     Other,
 }
 
@@ -228,10 +249,28 @@ struct TokenAt3 {
 struct WorkflowTaskView {
     #[prost(bytes = "vec", tag = "1")]
     task_token: Vec<u8>,
+    #[prost(message, optional, tag = "2")]
+    workflow_execution: Option<ExecutionView>,
     #[prost(message, optional, tag = "3")]
     workflow_type: Option<WorkflowTypeView>,
     #[prost(message, optional, tag = "10")]
     query: Option<Present>,
+}
+
+/// `PollActivityTaskQueueResponse`: its token and its workflow.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ActivityTaskView {
+    #[prost(bytes = "vec", tag = "1")]
+    task_token: Vec<u8>,
+    #[prost(message, optional, tag = "4")]
+    workflow_execution: Option<ExecutionView>,
+}
+
+/// `WorkflowExecution`: the workflow id.
+#[derive(Clone, PartialEq, prost::Message)]
+struct ExecutionView {
+    #[prost(string, tag = "1")]
+    workflow_id: String,
 }
 
 /// `WorkflowType`.
@@ -256,7 +295,7 @@ struct CompletedResponseView {
 mod tests {
     use super::*;
     use temporalio_common::protos::temporal::api::{
-        common::v1::{Payload, Payloads, WorkflowType},
+        common::v1::{Payload, Payloads, WorkflowExecution, WorkflowType},
         history::v1::History,
         query::v1::WorkflowQuery,
         workflowservice::v1::{
@@ -398,6 +437,10 @@ mod tests {
     fn responses_name_the_task_they_hand_over() {
         let workflow_task = PollWorkflowTaskQueueResponse {
             task_token: b"wf".to_vec(),
+            workflow_execution: Some(WorkflowExecution {
+                workflow_id: "order-1".into(),
+                run_id: "run".into(),
+            }),
             workflow_type: Some(WorkflowType {
                 name: "Checkout".into(),
             }),
@@ -414,6 +457,7 @@ mod tests {
                 kind: ReceivedKind::WorkflowTask {
                     workflow_type: "Checkout".into()
                 },
+                workflow_id: Some("order-1".into()),
             })
         );
         let legacy_query = PollWorkflowTaskQueueResponse {
@@ -448,13 +492,18 @@ mod tests {
         let activity = PollActivityTaskQueueResponse {
             task_token: b"act".to_vec(),
             activity_id: "1".into(),
+            workflow_execution: Some(WorkflowExecution {
+                workflow_id: "order-1".into(),
+                run_id: "run".into(),
+            }),
             ..Default::default()
         };
         assert_eq!(
             WorkerRpc::PollActivityTaskQueue.received_task(&activity.encode_to_vec()),
             Some(ReceivedTask {
                 token: b"act".to_vec(),
-                kind: ReceivedKind::Other
+                kind: ReceivedKind::ActivityTask,
+                workflow_id: Some("order-1".into()),
             })
         );
         let nexus = PollNexusTaskQueueResponse {

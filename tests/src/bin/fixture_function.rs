@@ -1,7 +1,9 @@
 //! The Lambda function the end-to-end tests invoke: workflows of both versioning behaviors and
 //! an activity whose duration the test chooses. The task queue comes from `TEMPORAL_TASK_QUEUE`
 //! so that each test uses its own; `FIXTURE_IDLE_EXIT_MS` sets the idle window (tests that
-//! provoke many idle exits shorten it). `FIXTURE_OTEL=1` turns OpenTelemetry on, exporting to
+//! provoke many idle exits shorten it; the benchmark compares fixed windows), `none` holds every
+//! invocation to the end of its work time (`idle_exit(None)`), `learned` learns it
+//! (`idle_exit_learned()`). `FIXTURE_OTEL=1` turns OpenTelemetry on, exporting to
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` with a metric period far longer than any invocation, so that what
 //! the collector receives by an invocation's answer can only come from the end-of-invocation flush.
 //! `FIXTURE_PANICKING_HOOK=1` registers a shutdown hook that panics.
@@ -91,11 +93,21 @@ fn main(worker: &mut LambdaWorker) {
         .register_workflow::<SlowActivity>()
         .register_workflow::<Nap>()
         .register_activities(FixtureActivities);
-    if let Some(millis) = std::env::var("FIXTURE_IDLE_EXIT_MS")
-        .ok()
-        .and_then(|value| value.parse().ok())
-    {
-        worker.idle_exit(Some(Duration::from_millis(millis)));
+    match std::env::var("FIXTURE_IDLE_EXIT_MS").ok().as_deref() {
+        None => {}
+        Some("none") => {
+            worker.idle_exit(None);
+        }
+        Some("learned") => {
+            worker.idle_exit_learned();
+        }
+        // A typo must not quietly run the default policy under another policy's name.
+        Some(value) => match value.parse() {
+            Ok(millis) => {
+                worker.idle_exit(Some(Duration::from_millis(millis)));
+            }
+            Err(_) => panic!("FIXTURE_IDLE_EXIT_MS={value}: milliseconds or `none`"),
+        },
     }
     if std::env::var_os("FIXTURE_PANICKING_HOOK").is_some() {
         worker.on_shutdown(|| -> Result<(), std::io::Error> { panic!("fixture hook bug") });

@@ -1,0 +1,255 @@
+//! Tells the server, the moment an invocation starts to end, that the current worker is going:
+//! its sticky queue always, and its outstanding polls when the server can complete them.
+//!
+//! After a workflow task, the server sends that workflow's next task to the sticky queue of the
+//! worker that ran it. Once the poll gate closes (the invocation drains, see `poll_gate`), that
+//! worker polls its sticky queue no more, and a task sent there would wait the sticky
+//! schedule-to-start timeout (1 s) before the server moved it to the normal queue. So when the gate
+//! closes, the relay sends the `ShutdownWorker` call the worker itself makes only after the drain,
+//! naming the sticky queue: new tasks of its workflows go to the normal queue at once.
+//!
+//! A server whose namespace advertises `worker_poll_complete_on_shutdown` also completes, empty,
+//! every outstanding poll that carries the worker instance key named in the call, in about one
+//! round trip: the drain then waits for a round trip instead of the polls' deadline. Without the
+//! capability the call must not name the key (nothing would happen anyway), and polls come back
+//! by their deadline. The server refuses polls with that key for 30 s afterwards, so a drain that
+//! names it is the invocation's last: each invocation's worker has a key of its own.
+
+use prost::Message;
+use std::sync::Mutex;
+use temporalio_client::callback_based::GrpcRequest;
+use temporalio_common::protos::temporal::api::{
+    enums::v1::{TaskQueueKind, TaskQueueType},
+    workflowservice::v1::ShutdownWorkerRequest,
+};
+
+/// What the current worker's polls said about it.
+#[derive(Default)]
+pub(crate) struct WorkerPolls {
+    seen: Mutex<Option<Seen>>,
+}
+
+/// What a release needs: whom to name, and the headers (namespace, authorization) for the call.
+#[derive(Clone, Default)]
+struct Seen {
+    namespace: String,
+    identity: String,
+    worker_instance_key: String,
+    /// The normal task queue the worker polls.
+    task_queue: String,
+    /// Which kinds of task it polls there.
+    types: Vec<TaskQueueType>,
+    /// The sticky queue of its last sticky poll, until released.
+    sticky_queue: Option<String>,
+    headers: tonic::codegen::http::HeaderMap,
+    service: String,
+}
+
+/// The fields every task poll request shares (`Poll{Workflow,Activity,Nexus}TaskQueueRequest`).
+#[derive(Clone, PartialEq, prost::Message)]
+struct PollView {
+    #[prost(string, tag = "1")]
+    namespace: String,
+    #[prost(message, optional, tag = "2")]
+    task_queue: Option<TaskQueueView>,
+    #[prost(string, tag = "3")]
+    identity: String,
+    #[prost(string, tag = "8")]
+    worker_instance_key: String,
+}
+
+/// `TaskQueue`: its name and kind.
+#[derive(Clone, PartialEq, prost::Message)]
+struct TaskQueueView {
+    #[prost(string, tag = "1")]
+    name: String,
+    #[prost(enumeration = "TaskQueueKind", tag = "2")]
+    kind: i32,
+}
+
+impl WorkerPolls {
+    /// Looks at a task poll on its way out (`kind`: which task queue type it polls).
+    pub(crate) fn saw_poll(&self, request: &GrpcRequest, kind: TaskQueueType) {
+        let Ok(poll) = PollView::decode(request.proto.clone()) else {
+            return;
+        };
+        let Some(task_queue) = poll.task_queue else {
+            return;
+        };
+        let mut seen = self.seen.lock().unwrap();
+        let seen = seen.get_or_insert_with(Seen::default);
+        if seen.worker_instance_key != poll.worker_instance_key {
+            // Another worker (the next invocation's): forget the last one's queues.
+            *seen = Seen::default();
+        }
+        seen.namespace = poll.namespace;
+        seen.identity = poll.identity;
+        seen.worker_instance_key = poll.worker_instance_key;
+        seen.headers = request.headers.clone();
+        seen.service = request.service.clone();
+        if task_queue.kind() == TaskQueueKind::Sticky {
+            seen.sticky_queue = Some(task_queue.name);
+            return;
+        }
+        seen.task_queue = task_queue.name;
+        if !seen.types.contains(&kind) {
+            seen.types.push(kind);
+        }
+    }
+
+    /// The `ShutdownWorker` call that releases the worker: its sticky queue (once), and, when the
+    /// server completes polls, its outstanding polls. `None` when there is nothing to release.
+    pub(crate) fn release_request(&self, server_completes_polls: bool) -> Option<GrpcRequest> {
+        let mut seen = self.seen.lock().unwrap();
+        let seen = seen.as_mut()?;
+        let complete_polls = server_completes_polls
+            && !seen.worker_instance_key.is_empty()
+            && !seen.task_queue.is_empty();
+        let sticky_queue = seen.sticky_queue.take();
+        if sticky_queue.is_none() && !complete_polls {
+            return None;
+        }
+        let mut message = ShutdownWorkerRequest {
+            namespace: seen.namespace.clone(),
+            sticky_task_queue: sticky_queue.unwrap_or_default(),
+            identity: seen.identity.clone(),
+            reason: "Lambda invocation ending: its worker polls no more".to_owned(),
+            ..Default::default()
+        };
+        if complete_polls {
+            message.worker_instance_key = seen.worker_instance_key.clone();
+            message.task_queue = seen.task_queue.clone();
+            message.task_queue_types = seen.types.iter().map(|kind| *kind as i32).collect();
+        }
+        Some(GrpcRequest {
+            service: seen.service.clone(),
+            rpc: "ShutdownWorker".to_owned(),
+            headers: seen.headers.clone(),
+            proto: message.encode_to_vec().into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use temporalio_common::protos::temporal::api::{
+        taskqueue::v1::TaskQueue,
+        workflowservice::v1::{PollActivityTaskQueueRequest, PollWorkflowTaskQueueRequest},
+    };
+
+    const SERVICE: &str = "temporal.api.workflowservice.v1.WorkflowService";
+
+    fn queue(kind: TaskQueueKind, name: &str) -> Option<TaskQueue> {
+        Some(TaskQueue {
+            name: name.to_owned(),
+            kind: kind as i32,
+            ..Default::default()
+        })
+    }
+
+    fn workflow_poll(kind: TaskQueueKind, name: &str, key: &str) -> GrpcRequest {
+        let message = PollWorkflowTaskQueueRequest {
+            namespace: "default".to_owned(),
+            task_queue: queue(kind, name),
+            identity: "req-1@arn".to_owned(),
+            worker_instance_key: key.to_owned(),
+            ..Default::default()
+        };
+        GrpcRequest {
+            service: SERVICE.to_owned(),
+            rpc: "PollWorkflowTaskQueue".to_owned(),
+            headers: Default::default(),
+            proto: message.encode_to_vec().into(),
+        }
+    }
+
+    fn activity_poll(name: &str, key: &str) -> GrpcRequest {
+        let message = PollActivityTaskQueueRequest {
+            namespace: "default".to_owned(),
+            task_queue: queue(TaskQueueKind::Normal, name),
+            identity: "req-1@arn".to_owned(),
+            worker_instance_key: key.to_owned(),
+            ..Default::default()
+        };
+        GrpcRequest {
+            service: SERVICE.to_owned(),
+            rpc: "PollActivityTaskQueue".to_owned(),
+            headers: Default::default(),
+            proto: message.encode_to_vec().into(),
+        }
+    }
+
+    fn decoded(request: GrpcRequest) -> ShutdownWorkerRequest {
+        assert_eq!(request.rpc, "ShutdownWorker");
+        ShutdownWorkerRequest::decode(request.proto).unwrap()
+    }
+
+    #[test]
+    fn without_the_capability_only_the_sticky_queue_is_released_once() {
+        let polls = WorkerPolls::default();
+        polls.saw_poll(
+            &workflow_poll(TaskQueueKind::Normal, "orders", "k1"),
+            TaskQueueType::Workflow,
+        );
+        assert!(polls.release_request(false).is_none(), "no sticky poll yet");
+        polls.saw_poll(
+            &workflow_poll(TaskQueueKind::Sticky, "req-1@arn-sticky", "k1"),
+            TaskQueueType::Workflow,
+        );
+        let message = decoded(polls.release_request(false).expect("a sticky queue"));
+        assert_eq!(message.sticky_task_queue, "req-1@arn-sticky");
+        assert_eq!(message.namespace, "default");
+        assert_eq!(message.identity, "req-1@arn");
+        assert!(
+            message.worker_instance_key.is_empty(),
+            "polls still out must be left to come back with what they bring"
+        );
+        assert!(polls.release_request(false).is_none(), "released once");
+    }
+
+    #[test]
+    fn with_the_capability_the_polls_of_the_worker_are_named() {
+        let polls = WorkerPolls::default();
+        polls.saw_poll(
+            &workflow_poll(TaskQueueKind::Normal, "orders", "k1"),
+            TaskQueueType::Workflow,
+        );
+        polls.saw_poll(&activity_poll("orders", "k1"), TaskQueueType::Activity);
+        polls.saw_poll(
+            &workflow_poll(TaskQueueKind::Sticky, "req-1@arn-sticky", "k1"),
+            TaskQueueType::Workflow,
+        );
+        let message = decoded(polls.release_request(true).unwrap());
+        assert_eq!(message.worker_instance_key, "k1");
+        assert_eq!(message.task_queue, "orders");
+        assert_eq!(
+            message.task_queue_types,
+            vec![
+                TaskQueueType::Workflow as i32,
+                TaskQueueType::Activity as i32
+            ]
+        );
+        assert_eq!(message.sticky_task_queue, "req-1@arn-sticky");
+    }
+
+    #[test]
+    fn the_next_workers_polls_replace_the_last_ones() {
+        let polls = WorkerPolls::default();
+        polls.saw_poll(
+            &workflow_poll(TaskQueueKind::Sticky, "old-sticky", "k1"),
+            TaskQueueType::Workflow,
+        );
+        polls.saw_poll(&activity_poll("orders", "k2"), TaskQueueType::Activity);
+        let message = decoded(polls.release_request(true).unwrap());
+        assert_eq!(message.worker_instance_key, "k2");
+        assert_eq!(
+            message.sticky_task_queue, "",
+            "k1's sticky queue is not k2's"
+        );
+        assert_eq!(
+            message.task_queue_types,
+            vec![TaskQueueType::Activity as i32]
+        );
+    }
+}
