@@ -2,6 +2,7 @@
 //! setup), a Lambda Runtime API served by test code, and function processes spawned against it.
 //! Everything binds to 127.0.0.1, is bounded in time, and is stopped by PID on drop.
 
+pub mod cargo_lambda;
 pub mod dev_server;
 pub mod endurance;
 pub mod function_process;

@@ -1,0 +1,236 @@
+//! `cargo lambda watch` (PyPI `cargo-lambda`, installed by `scripts/setup`) serving one of the
+//! workspace's function binaries on 127.0.0.1, and `cargo lambda invoke` against it: the Rust
+//! Lambda toolchain's local emulator, as a user runs it.
+
+use crate::{free_port, workspace_root};
+use serde_json::Value;
+use std::{
+    os::unix::process::CommandExt,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+/// How long `watch` may take to listen once started.
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long `watch` and the function have to exit on SIGTERM before they are killed.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+/// How long building a function binary may take: a cold build of the SDK on a busy 2-core
+/// machine takes minutes (`cargo build` resolves features without the tests' dev-dependencies,
+/// so the test run's own artifacts do not serve it).
+const BUILD_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+
+/// The `cargo-lambda` binary: `CARGO_LAMBDA` if set, else the one `scripts/setup` installs.
+pub fn cargo_lambda() -> PathBuf {
+    if let Some(path) = std::env::var_os("CARGO_LAMBDA") {
+        return path.into();
+    }
+    let path = workspace_root().join(".local/venv/bin/cargo-lambda");
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/setup",
+        path.display()
+    );
+    path
+}
+
+/// The cargo running this test (cargo sets `CARGO`), else `cargo` from `PATH`.
+fn cargo() -> PathBuf {
+    std::env::var_os("CARGO").map_or_else(|| "cargo".into(), Into::into)
+}
+
+/// `command` with the environment of the shell that ran `cargo test`: without what cargo sets
+/// for a test process (`CARGO_MANIFEST_DIR`, `CARGO_PKG_*`, …), which build scripts track (ring's
+/// does: with them, a build from a test rebuilds ring, rustls, tonic and the whole SDK, and the
+/// next build from a shell rebuilds them back), and without the function's settings
+/// (`TEMPORAL_*`, `AWS_LAMBDA_*`) the caller did not choose.
+fn as_from_the_shell(command: &mut Command) -> &mut Command {
+    const SET_FOR_TESTS: [&str; 6] = [
+        "CARGO_MANIFEST_",
+        "CARGO_PKG_",
+        "CARGO_CRATE_",
+        "CARGO_BIN_",
+        "CARGO_PRIMARY_PACKAGE",
+        "CARGO_TARGET_TMPDIR",
+    ];
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if SET_FOR_TESTS
+            .iter()
+            .chain(&["OUT_DIR", "TEMPORAL_", "AWS_LAMBDA_"])
+            .any(|prefix| name.starts_with(prefix))
+        {
+            command.env_remove(&*name);
+        }
+    }
+    command.env("CARGO", cargo())
+}
+
+/// Builds `bin` (dev profile, the workspace's target directory) as `cargo lambda watch` will
+/// run it, so that the build `watch` starts at the first invocation finds nothing to do.
+pub fn build_bin(package: &str, bin: &str) {
+    let mut child = as_from_the_shell(&mut Command::new(cargo()))
+        .args(["build", "--package", package, "--bin", bin])
+        .current_dir(workspace_root())
+        .stdin(Stdio::null())
+        .process_group(0)
+        .spawn()
+        .expect("cargo runs");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if started.elapsed() > BUILD_TIMEOUT {
+            crate::stop_process_group(&mut child, STOP_GRACE);
+            panic!("cargo build --bin {bin} took more than {BUILD_TIMEOUT:?}");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        status.success(),
+        "cargo build --bin {bin} failed ({status})"
+    );
+}
+
+/// A running `cargo lambda watch`; it and the function it started are stopped when dropped.
+pub struct Watch {
+    child: Child,
+    port: u16,
+    log_path: PathBuf,
+}
+
+impl Watch {
+    /// Starts `cargo lambda watch --bin <bin>` from the workspace root, listening on
+    /// 127.0.0.1 (code changes ignored), the function's environment extended with `envs`
+    /// (`--env-var`), and waits until it listens.
+    pub fn start(bin: &str, envs: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let log_path = std::env::temp_dir().join(format!(
+            "tsls-cargo-lambda-{}-{port}.log",
+            std::process::id()
+        ));
+        let log = std::fs::File::create(&log_path).unwrap();
+        let mut command = Command::new(cargo_lambda());
+        as_from_the_shell(&mut command)
+            .args(["lambda", "watch", "--bin", bin, "--ignore-changes"])
+            .args(["--invoke-address", "127.0.0.1"])
+            .args(["--invoke-port", &port.to_string()])
+            .current_dir(workspace_root())
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .process_group(0);
+        for (key, value) in envs {
+            command.args(["--env-var", &format!("{key}={value}")]);
+        }
+        let child = command.spawn().expect("cargo-lambda starts");
+        let mut watch = Self {
+            child,
+            port,
+            log_path,
+        };
+        watch.wait_until_listening();
+        watch
+    }
+
+    fn wait_until_listening(&mut self) {
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("cargo lambda watch exited ({status}):\n{}", self.output());
+            }
+            assert!(
+                started.elapsed() < LISTEN_TIMEOUT,
+                "cargo lambda watch did not listen within {LISTEN_TIMEOUT:?}:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `cargo lambda invoke <function> --data-ascii <payload>` against this watch, at most
+    /// `timeout`: the function's answer, or what `invoke` said when it failed.
+    pub fn invoke(
+        &self,
+        function: &str,
+        payload: &str,
+        timeout: Duration,
+    ) -> Result<Value, String> {
+        let mut child = Command::new(cargo_lambda())
+            .args(["lambda", "invoke", function, "--data-ascii", payload])
+            .args(["--invoke-address", "127.0.0.1"])
+            .args(["--invoke-port", &self.port.to_string()])
+            .args(["--output-format", "json", "--color", "never"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .expect("cargo-lambda starts");
+        let started = Instant::now();
+        while matches!(child.try_wait(), Ok(None)) {
+            if started.elapsed() > timeout {
+                crate::stop_process_group(&mut child, Duration::ZERO);
+                return Err(format!("cargo lambda invoke took more than {timeout:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let output = child.wait_with_output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        if !output.status.success() {
+            return Err(format!(
+                "cargo lambda invoke failed ({}): {stdout}{}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        serde_json::from_str(&stdout).map_err(|error| format!("{error}: {stdout}"))
+    }
+
+    /// Everything `watch`, cargo and the function have printed so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        // The function runs in a process group of its own, apart from watch's: every
+        // descendant is found first and stopped by PID if watch's SIGTERM leaves it running.
+        let descendants = descendants(self.child.id());
+        crate::stop_process_group(&mut self.child, STOP_GRACE);
+        for pid in descendants {
+            let _ = Command::new("kill")
+                .args(["-s", "KILL", &pid.to_string()])
+                .stderr(Stdio::null())
+                .status();
+        }
+        let _ = std::fs::remove_file(&self.log_path);
+    }
+}
+
+/// The PIDs of every process below `pid`, from `/proc/<pid>/task/*/children`.
+fn descendants(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut pending = vec![pid];
+    while let Some(parent) = pending.pop() {
+        let tasks = Path::new("/proc").join(parent.to_string()).join("task");
+        let Ok(entries) = std::fs::read_dir(tasks) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let children =
+                std::fs::read_to_string(entry.path().join("children")).unwrap_or_default();
+            for child in children
+                .split_whitespace()
+                .filter_map(|pid| pid.parse().ok())
+            {
+                found.push(child);
+                pending.push(child);
+            }
+        }
+    }
+    found
+}
