@@ -41,6 +41,7 @@ use temporalio_common::protos::temporal::api::{
     workflowservice::v1::{DescribeNamespaceResponse, RespondWorkflowTaskCompletedRequest},
 };
 use tonic::{
+    Code,
     Status,
     codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
     metadata::MetadataMap,
@@ -149,6 +150,20 @@ impl VersioningRelay {
             _ => {}
         }
         let result = self.forward(request, rpc.is_task_poll()).await;
+        if rpc.is_task_poll()
+            && let Err(status) = &result
+            && matches!(status.code(), Code::DeadlineExceeded | Code::Cancelled)
+        {
+            // The server answers a long poll empty 1 s before its deadline; an answer later than
+            // the deadline is dropped, and a task the server matched to the poll in its last
+            // moment (its start already recorded) then waits for its timeout. Seen only with the
+            // server or this process starved of CPU.
+            tracing::warn!(
+                rpc = rpc.name(),
+                %status,
+                "a task poll ended at its deadline: a task handed to it in its last moment waits for its timeout"
+            );
+        }
         if rpc == WorkerRpc::DescribeNamespace
             && let Ok(response) = &result
         {
