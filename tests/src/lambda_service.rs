@@ -15,6 +15,7 @@ use std::{
 /// A running service, stopped (with every function process it started) when dropped.
 pub struct LambdaService {
     child: Child,
+    stopped: bool,
     /// Where it listens (`127.0.0.1:port`).
     pub address: String,
     /// Its JSON-lines invocation records.
@@ -38,8 +39,16 @@ impl LambdaService {
             free_port()
         ));
         let _ = std::fs::remove_file(&records_path);
+        // Appended to: a service started again (a restart, for cold starts) keeps what the one
+        // before it logged.
         let output = match log {
-            Some(path) => Stdio::from(std::fs::File::create(path).expect("the log file opens")),
+            Some(path) => Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .expect("the log file opens"),
+            ),
             None => Stdio::null(),
         };
         // Its own process group, so that stopping it stops the function processes too.
@@ -54,6 +63,7 @@ impl LambdaService {
             .expect("the local Lambda service starts");
         let mut service = Self {
             child,
+            stopped: false,
             address,
             records_path,
         };
@@ -75,6 +85,20 @@ impl LambdaService {
             );
         }
         service
+    }
+
+    /// The service's PID: the parent of its function processes.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Stops the service and every function process it started (also done when dropped).
+    pub fn stop(&mut self) {
+        if !self.stopped {
+            // The service stops its function processes when it gets SIGTERM.
+            stop_process_group(&mut self.child, Duration::from_secs(3));
+            self.stopped = true;
+        }
     }
 
     /// `http://127.0.0.1:port`, for `AWS_ENDPOINT_URL_LAMBDA` and `doctor --lambda-endpoint`.
@@ -136,8 +160,7 @@ impl LambdaService {
 
 impl Drop for LambdaService {
     fn drop(&mut self) {
-        // The service stops its function processes when it gets SIGTERM.
-        stop_process_group(&mut self.child, Duration::from_secs(3));
+        self.stop();
         let _ = std::fs::remove_file(&self.records_path);
     }
 }

@@ -2,6 +2,8 @@
 //! setup), a Lambda Runtime API served by test code, and function processes spawned against it.
 //! Everything binds to 127.0.0.1, is bounded in time, and is stopped by PID on drop.
 
+pub mod arrivals;
+pub mod bench;
 pub mod cargo_lambda;
 pub mod dev_server;
 pub mod endurance;
@@ -9,8 +11,10 @@ pub mod function_process;
 pub mod lambda_service;
 pub mod local_loop;
 pub mod otlp_receiver;
+pub mod processes;
 pub mod runtime_api;
 pub mod soak;
+pub mod targets;
 pub mod tcp_proxy;
 pub mod workflow_timing;
 
@@ -42,6 +46,35 @@ pub fn stop_process_group(child: &mut std::process::Child, grace: std::time::Dur
     }
     signal("KILL");
     let _ = child.wait();
+}
+
+/// A flag set when the process gets Ctrl-C (SIGINT), which then no longer ends it: a driver
+/// stops waiting when it is set, and what it started is stopped as it is dropped.
+pub fn ctrl_c_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let set = flag.clone();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let _ = tokio::signal::ctrl_c().await;
+        });
+        set.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    flag
+}
+
+/// `git describe --always --dirty` of the working directory's tree (a dirty one is marked):
+/// what a driver's binaries were built from when a script built them just before.
+pub fn described_commit() -> Option<String> {
+    std::process::Command::new("git")
+        .args(["describe", "--always", "--dirty"])
+        .output()
+        .ok()
+        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
+        .filter(|commit| !commit.is_empty())
 }
 
 /// A free TCP port on 127.0.0.1 (the OS picks it; the socket is closed before use).

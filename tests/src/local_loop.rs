@@ -19,6 +19,14 @@ pub const WCI_FLAGS: [&str; 6] = [
     "workercontroller.compute_providers.aws.require_role_and_external_id=false",
 ];
 
+/// The dev server flags with which it completes a worker's outstanding polls when the worker
+/// calls `ShutdownWorker` (Temporal Cloud's mode; the namespace then advertises the capability
+/// `worker_poll_complete_on_shutdown`).
+pub const COMPLETE_POLLS_ON_SHUTDOWN: [&str; 2] = [
+    "--dynamic-config-value",
+    "frontend.enableCancelWorkerPollsOnShutdown=true",
+];
+
 /// Less common settings of [`LocalLoop::start_with`].
 #[derive(Default)]
 pub struct LoopExtras<'a> {
@@ -45,6 +53,9 @@ pub struct LocalLoop {
     /// The qualified ARN the version is created with.
     pub function_arn: String,
     cli: PathBuf,
+    /// The service's address and arguments, to start it again.
+    service_address: String,
+    service_args: Vec<String>,
 }
 
 impl LocalLoop {
@@ -131,7 +142,8 @@ impl LocalLoop {
                 free_port()
             ))
         });
-        let lambda = LambdaService::start_at(cli, &lambda_port.release(), &args, Some(&log));
+        let service_address = lambda_port.release();
+        let lambda = LambdaService::start_at(cli, &service_address, &args, Some(&log));
         Self {
             server,
             lambda,
@@ -139,7 +151,23 @@ impl LocalLoop {
             owns_log: extras.log.is_none(),
             function_arn: format!("arn:aws:lambda:us-east-1:000000000000:function:{name}:live"),
             cli: cli.to_path_buf(),
+            service_address,
+            service_args: args,
         }
+    }
+
+    /// Stops the Lambda service with every instance it holds and starts it again on the same
+    /// address, so that the next invocation is a cold start. Its records start afresh (read
+    /// them first); the log goes on.
+    pub fn restart_lambda(&mut self) {
+        // The old one first: it holds the port.
+        self.lambda.stop();
+        self.lambda = LambdaService::start_at(
+            &self.cli,
+            &self.service_address,
+            &self.service_args,
+            Some(&self.log),
+        );
     }
 
     /// `temporal-serverless deploy` of `artifact`; `Err(stderr)` if it fails.

@@ -5,8 +5,10 @@
 //! server's histories and the Lambda service's records, and checked against the targets.
 
 use crate::{
-    local_loop::{LocalLoop, LoopExtras},
-    percentile,
+    arrivals::{self, MIXED_MILLIS, Mix, Shape},
+    local_loop::{COMPLETE_POLLS_ON_SHUTDOWN, LocalLoop, LoopExtras},
+    percentile, processes,
+    targets::Target,
     tcp_proxy::TcpProxy,
     workflow_timing::WorkflowTiming,
 };
@@ -21,10 +23,6 @@ use std::{
 
 /// The task queue the soak's function serves.
 pub const TASK_QUEUE: &str = "soak-q";
-
-/// The activity durations (ms) workflows draw from: many short, some longer than the 3 s work
-/// time a 10 s function has, so that activities outlive the invocation that started them.
-pub const ACTIVITY_MILLIS: [u64; 9] = [0, 0, 50, 100, 100, 300, 1000, 2500, 4000];
 
 /// p99 of completion overhead (start → close minus the activity's own time) the soak aims at:
 /// one function timeout of 10 s plus a little.
@@ -112,17 +110,9 @@ impl SoakConfig {
             "cut_every_s": self.cut_every.map(|every| every.as_secs_f64()),
             "poll_complete_on_shutdown": self.poll_complete_on_shutdown,
             "seed": self.seed,
-            "activity_millis": ACTIVITY_MILLIS,
+            "activity_millis": MIXED_MILLIS,
         })
     }
-}
-
-/// One workflow the soak started.
-#[derive(Debug, Clone)]
-struct Arrival {
-    at: Duration,
-    id: String,
-    activity_millis: u64,
 }
 
 /// What a soak measured.
@@ -174,21 +164,6 @@ pub struct SoakReport {
     pub log: PathBuf,
 }
 
-/// One target and whether the run met it.
-#[derive(Debug, Clone)]
-pub struct Target {
-    /// What is measured.
-    pub name: &'static str,
-    /// The measured value.
-    pub value: String,
-    /// The target, as text.
-    pub goal: String,
-    /// Whether it was met.
-    pub met: bool,
-    /// A loss or correctness target (asserted in CI), not a timing one (only printed).
-    pub correctness: bool,
-}
-
 impl SoakReport {
     /// Workflow-task timeouts of both kinds.
     pub fn task_timeouts(&self) -> usize {
@@ -202,14 +177,14 @@ impl SoakReport {
         let allowed_task_timeouts = self.kills + self.cuts;
         vec![
             Target {
-                name: "lost workflows",
+                name: "lost workflows".to_owned(),
                 value: lost.to_string(),
                 goal: "0".to_owned(),
                 met: lost == 0,
                 correctness: true,
             },
             Target {
-                name: "Lambda timeouts",
+                name: "Lambda timeouts".to_owned(),
                 value: self.lambda_timeouts.to_string(),
                 goal: "0".to_owned(),
                 met: self.lambda_timeouts == 0,
@@ -219,7 +194,7 @@ impl SoakReport {
             // Release runs on a quiet machine meet this; a debug run with a release build beside
             // it stranded one without faults, so it is reported, not yet asserted by the test run.
             Target {
-                name: "stalled workflow tasks (start-to-close timeouts)",
+                name: "stalled workflow tasks (start-to-close timeouts)".to_owned(),
                 value: self.started_task_timeouts.to_string(),
                 goal: if self.config.faults() {
                     format!("≤ kills + cuts = {allowed_task_timeouts}")
@@ -233,7 +208,7 @@ impl SoakReport {
             // fallback fires for tasks sent to a worker's sticky queue while its invocation
             // drains), so reported, not asserted by the test run.
             Target {
-                name: "workflow-task timeouts (with the sticky fallback)",
+                name: "workflow-task timeouts (with the sticky fallback)".to_owned(),
                 value: self.task_timeouts().to_string(),
                 goal: if self.config.faults() {
                     format!("≤ kills + cuts = {allowed_task_timeouts}")
@@ -244,7 +219,7 @@ impl SoakReport {
                 correctness: false,
             },
             Target {
-                name: "p99 completion overhead (ms)",
+                name: "p99 completion overhead (ms)".to_owned(),
                 value: p99.to_string(),
                 goal: format!("≤ {P99_OVERHEAD_TARGET_MS}"),
                 met: p99 <= P99_OVERHEAD_TARGET_MS,
@@ -258,7 +233,7 @@ impl SoakReport {
         self.targets()
             .into_iter()
             .filter(|target| target.correctness && !target.met)
-            .map(|target| format!("{}: {} (target {})", target.name, target.value, target.goal))
+            .map(|target| target.line())
             .collect()
     }
 
@@ -338,15 +313,7 @@ impl SoakReport {
                 self.kills, self.cuts, self.reset_connections, self.proxied_connections
             ),
         ];
-        for target in self.targets() {
-            rows.push(format!(
-                "| **{}** | {} | {} {} |",
-                target.name,
-                target.value,
-                target.goal,
-                if target.met { "PASS" } else { "FAIL" }
-            ));
-        }
+        rows.extend(self.targets().iter().map(Target::row));
         let mut table = "| measure | value | target |\n|---|---|---|\n".to_owned();
         table.push_str(&rows.join("\n"));
         table.push('\n');
@@ -384,13 +351,7 @@ impl SoakReport {
             "reset_connections": self.reset_connections,
             "proxied_connections": self.proxied_connections,
             "arrival_s": self.arrival_time.as_secs_f64(),
-            "targets": self.targets().iter().map(|target| json!({
-                "name": target.name,
-                "value": target.value,
-                "target": target.goal,
-                "met": target.met,
-                "correctness": target.correctness,
-            })).collect::<Vec<_>>(),
+            "targets": self.targets().iter().map(Target::json).collect::<Vec<_>>(),
         })
     }
 }
@@ -411,10 +372,7 @@ pub fn run(config: &SoakConfig, fixture: &Path, cli: &Path) -> Result<SoakReport
             .to_owned()
     };
     let server_args: &[&str] = if config.poll_complete_on_shutdown {
-        &[
-            "--dynamic-config-value",
-            "frontend.enableCancelWorkerPollsOnShutdown=true",
-        ]
+        &COMPLETE_POLLS_ON_SHUTDOWN
     } else {
         &[]
     };
@@ -448,7 +406,15 @@ pub fn run(config: &SoakConfig, fixture: &Path, cli: &Path) -> Result<SoakReport
     let baseline = lambda.records().len();
 
     let mut rng = fastrand::Rng::with_seed(config.seed);
-    let arrivals = arrivals(config, &mut rng);
+    let arrivals = arrivals::arrivals(
+        &Shape::Poisson {
+            rate: config.rate_per_second,
+            count: config.workflows(),
+        },
+        Mix::Mixed,
+        &format!("soak-{}", config.seed),
+        &mut rng,
+    );
     let last_arrival = arrivals.last().map_or(Duration::ZERO, |arrival| arrival.at);
     println!(
         "soak: {} workflows over {:.0} s",
@@ -466,24 +432,14 @@ pub fn run(config: &SoakConfig, fixture: &Path, cli: &Path) -> Result<SoakReport
         let mut next_cut = config.cut_every;
         loop {
             let now = began.elapsed();
-            while let Some(arrival) = pending.next_if(|arrival| arrival.at <= now) {
-                let (server, failures) = (&lambda.server, &start_failures);
-                // Each start is a CLI process (~100 ms): in its own thread, so arrivals keep
-                // their moments.
-                scope.spawn(move || {
-                    if let Err(error) = server.start_workflow(
-                        TASK_QUEUE,
-                        "SlowActivity",
-                        &arrival.id,
-                        &arrival.activity_millis.to_string(),
-                    ) {
-                        failures
-                            .lock()
-                            .unwrap()
-                            .push(format!("{}: {error}", arrival.id));
-                    }
-                });
-            }
+            arrivals::start_due(
+                scope,
+                &mut pending,
+                now,
+                &lambda.server,
+                TASK_QUEUE,
+                &start_failures,
+            );
             if let Some(at) = next_kill.filter(|at| *at <= now && *at <= last_arrival) {
                 if kill_due {
                     println!("soak: {now:.1?} no busy function process to kill since the last");
@@ -532,7 +488,9 @@ pub fn run(config: &SoakConfig, fixture: &Path, cli: &Path) -> Result<SoakReport
         config.close_timeout
     );
     let closing = Instant::now();
-    while closing.elapsed() < config.close_timeout && running_workflows(&lambda) != Some(0) {
+    while closing.elapsed() < config.close_timeout
+        && arrivals::still_running(&lambda.server) != Some(0)
+    {
         std::thread::sleep(Duration::from_millis(500));
     }
     // Invocations still running end within their timeout; a timeout is recorded only then.
@@ -546,13 +504,11 @@ pub fn run(config: &SoakConfig, fixture: &Path, cli: &Path) -> Result<SoakReport
     std::thread::sleep(Duration::from_millis(500));
 
     println!("soak: reading {} histories", arrivals.len());
-    let timings = read_histories(&lambda, &arrivals);
+    let ids: Vec<&str> = arrivals.iter().map(|arrival| arrival.id.as_str()).collect();
+    let timings = WorkflowTiming::read_all(&lambda.server, &ids);
     let records = lambda.records().split_off(baseline);
     let start_failures = start_failures.into_inner().unwrap();
-    let failed_ids: HashSet<String> = start_failures
-        .iter()
-        .filter_map(|failure| failure.split(':').next().map(str::to_owned))
-        .collect();
+    let failed_ids = arrivals::failed_ids(&start_failures);
     let mut report = SoakReport {
         config: config.clone(),
         started: arrivals.len() - start_failures.len(),
@@ -653,23 +609,6 @@ fn stall_details(lambda: &LocalLoop, id: &str) -> String {
     format!("{id}: {}", stalls.join("; "))
 }
 
-/// The workflows to start: Poisson arrivals (exponential gaps at the mean rate), each with an
-/// activity duration drawn from [`ACTIVITY_MILLIS`].
-fn arrivals(config: &SoakConfig, rng: &mut fastrand::Rng) -> Vec<Arrival> {
-    let mut at = Duration::ZERO;
-    (0..config.workflows())
-        .map(|n| {
-            let gap = -(1.0 - rng.f64()).ln() / config.rate_per_second;
-            at += Duration::from_secs_f64(gap);
-            Arrival {
-                at,
-                id: format!("soak-{}-{n}", config.seed),
-                activity_millis: ACTIVITY_MILLIS[rng.usize(..ACTIVITY_MILLIS.len())],
-            }
-        })
-        .collect()
-}
-
 /// Request ids of every invocation the Lambda service has recorded (recorded when it ends).
 fn answered(lambda: &LocalLoop) -> HashSet<String> {
     lambda
@@ -684,47 +623,6 @@ fn outcomes(records: &[Value], outcome: &str) -> usize {
         .iter()
         .filter(|record| record["outcome"] == outcome)
         .count()
-}
-
-/// Workflows of the soak still running; `None` if the server did not say.
-fn running_workflows(lambda: &LocalLoop) -> Option<u64> {
-    let count = lambda
-        .server
-        .cli_json(&[
-            "workflow",
-            "count",
-            "--query",
-            "WorkflowType='SlowActivity' AND ExecutionStatus='Running'",
-        ])
-        .ok()?;
-    match &count["count"] {
-        Value::String(text) => text.parse().ok(),
-        other => other.as_u64(),
-    }
-}
-
-/// Every arrival's timing (`None`: not completed), read by a few threads at once (each read is
-/// a CLI process).
-fn read_histories(lambda: &LocalLoop, arrivals: &[Arrival]) -> Vec<Option<WorkflowTiming>> {
-    const READERS: usize = 4;
-    let chunk = arrivals.len().div_ceil(READERS).max(1);
-    std::thread::scope(|scope| {
-        let readers: Vec<_> = arrivals
-            .chunks(chunk)
-            .map(|arrivals| {
-                scope.spawn(move || {
-                    arrivals
-                        .iter()
-                        .map(|arrival| WorkflowTiming::read(&lambda.server, &arrival.id))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        readers
-            .into_iter()
-            .flat_map(|reader| reader.join().unwrap())
-            .collect()
-    })
 }
 
 /// A function process serving an invocation.
@@ -768,9 +666,9 @@ pub fn busy_processes(
         return Vec::new();
     }
     let sockets = loopback_sockets();
-    function_processes(fixture_exe)
+    processes::running(fixture_exe)
         .into_iter()
-        .filter(|pid| !matches!(process_state(*pid), Some('T' | 't' | 'Z' | 'X') | None))
+        .filter(|pid| !processes::stopped_or_gone(*pid))
         .filter_map(|pid| {
             let request_id = socket_inodes(pid).into_iter().find_map(|inode| {
                 let (local, remote) = sockets.get(&inode)?;
@@ -779,27 +677,6 @@ pub fn busy_processes(
             Some(BusyProcess { pid, request_id })
         })
         .collect()
-}
-
-/// PIDs of the processes running `exe` (also once a rebuild has replaced the file).
-fn function_processes(exe: &Path) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    let replaced = format!("{} (deleted)", exe.display());
-    entries
-        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| {
-            std::fs::read_link(format!("/proc/{pid}/exe"))
-                .is_ok_and(|running| running == exe || running.to_str() == Some(&replaced))
-        })
-        .collect()
-}
-
-/// The state letter of `/proc/PID/stat` (`R`, `S`, `T` stopped, …).
-fn process_state(pid: u32) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?.1.trim_start().chars().next()
 }
 
 /// Inodes of the sockets `pid` has open.
@@ -843,35 +720,6 @@ fn loopback_sockets() -> HashMap<u64, (u16, u16)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn arrivals_come_at_the_mean_rate_with_every_duration() {
-        let config = SoakConfig {
-            seed: 7,
-            ..SoakConfig::full()
-        };
-        let arrivals = arrivals(&config, &mut fastrand::Rng::with_seed(7));
-        assert_eq!(arrivals.len(), 300);
-        let last = arrivals.last().unwrap().at.as_secs_f64();
-        assert!(
-            (90.0..150.0).contains(&last),
-            "300 arrivals at 2.5/s took {last} s"
-        );
-        assert!(arrivals.windows(2).all(|pair| pair[0].at <= pair[1].at));
-        for millis in ACTIVITY_MILLIS {
-            assert!(
-                arrivals
-                    .iter()
-                    .any(|arrival| arrival.activity_millis == millis)
-            );
-        }
-        let again = super::arrivals(&config, &mut fastrand::Rng::with_seed(7));
-        assert_eq!(
-            again.last().unwrap().at,
-            arrivals.last().unwrap().at,
-            "seeded"
-        );
-    }
 
     #[test]
     fn the_quick_scenario_has_enough_workflows_and_faults() {

@@ -11,6 +11,8 @@ use std::time::Duration;
 pub struct WorkflowTiming {
     /// Workflow id.
     pub workflow_id: String,
+    /// When the execution started (ms since the Unix epoch, the server's clock).
+    pub started_at_ms: i64,
     /// Execution started → its first workflow task started (picked up by a worker).
     pub first_task_wait: Duration,
     /// The longest any of its workflow tasks waited from scheduled to started.
@@ -39,6 +41,29 @@ impl WorkflowTiming {
         Self::from_history(workflow_id, &history)
     }
 
+    /// [`WorkflowTiming::read`] of every id, in order, by a few threads at once (each read is a
+    /// CLI process).
+    pub fn read_all(server: &DevServer, workflow_ids: &[&str]) -> Vec<Option<Self>> {
+        const READERS: usize = 4;
+        let chunk = workflow_ids.len().div_ceil(READERS).max(1);
+        std::thread::scope(|scope| {
+            let readers: Vec<_> = workflow_ids
+                .chunks(chunk)
+                .map(|ids| {
+                    scope.spawn(move || {
+                        ids.iter()
+                            .map(|id| Self::read(server, id))
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            readers
+                .into_iter()
+                .flat_map(|reader| reader.join().unwrap())
+                .collect()
+        })
+    }
+
     fn from_history(workflow_id: &str, history: &Value) -> Option<Self> {
         let events: Vec<(String, DateTime<FixedOffset>)> = history["events"]
             .as_array()?
@@ -61,6 +86,7 @@ impl WorkflowTiming {
         let first_task = time_of("workflowtaskstarted")?;
         Some(Self {
             workflow_id: workflow_id.to_owned(),
+            started_at_ms: started.timestamp_millis(),
             first_task_wait: between(started, first_task),
             longest_task_wait: longest_wait(&events, "workflowtask"),
             longest_activity_wait: longest_wait(&events, "activitytask"),
@@ -148,6 +174,7 @@ mod tests {
             {"eventType": "EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED", "eventTime": "2026-11-22T01:00:01.300Z"},
         ]});
         let timing = WorkflowTiming::from_history("w", &history).unwrap();
+        assert_eq!(timing.started_at_ms, 1_795_309_200_000);
         assert_eq!(timing.first_task_wait, Duration::from_millis(40));
         assert_eq!(timing.longest_task_wait, Duration::from_millis(250));
         assert_eq!(timing.longest_activity_wait, Duration::from_millis(10));

@@ -1,367 +1,256 @@
-//! The benchmark (`scripts/bench`): the whole serverless loop on this machine with a release
-//! build — the real dev server invokes the fixture function through our local Lambda service —
-//! measured from the service's invocation records, the function's own log and the server's
-//! workflow histories. Prints a table and writes JSON.
+//! The load-shape benchmark (`scripts/bench`; see `temporal_serverless_tests::bench`): prints
+//! the tables and the targets, writes JSON, and exits non-zero only if a workflow was lost or a
+//! cell could not be measured (timing targets are figures, not asserts).
 //!
-//! `bench <fixture_function> <temporal-serverless CLI> <json out>`
+//! `bench <fixture_function> <temporal-serverless CLI> <json out> [options]`, options:
+//! `--quick` (single and 30 s of steady traffic at 10 s, both drain modes, < 5 min),
+//! `--policies default,hold,learned,100,500,2000` (default: `default,hold`; a number is a fixed
+//! idle window in ms), `--shapes single,burst,steady,trickle,ramp,spikes`, `--timeouts 10,60`,
+//! `--drains server,deadline`, `--seed N`, `--env K=V` (more environment for the function in
+//! every loop, e.g. a runtime option to try; repeatable). `BENCH_OTEL=1`: OpenTelemetry on,
+//! exporting to a receiver on loopback (adds the flush to the phases).
 
-use serde_json::{Value, json};
+use serde_json::json;
 use std::{
     path::{Path, PathBuf},
     process::ExitCode,
-    time::Duration,
+    time::Instant,
 };
 use temporal_serverless_tests::{
-    local_loop::{LocalLoop, LoopExtras},
-    logged_numbers,
+    bench::{
+        plan::{Drain, Plan, Policy},
+        report::Report,
+        run::{self, Tools},
+    },
     otlp_receiver::OtlpReceiver,
-    percentile, strip_ansi,
-    workflow_timing::WorkflowTiming,
 };
 
-const TASK_QUEUE: &str = "bench-q";
-const TIMEOUT_SECONDS: u64 = 30;
-/// Instances idle longer than this are reclaimed, so that waiting a little longer gives a cold
-/// start.
-const KEEP_WARM_SECONDS: u64 = 8;
-const BURST: usize = 40;
-/// Idle window (500 ms by default) + drain (≤ 1.5 s) + slack: after this, every invocation has
-/// ended; shorter than the keep-warm time, so the next invocation is warm.
-const SETTLE: Duration = Duration::from_secs(5);
+const USAGE: &str = "usage: bench <fixture_function> <temporal-serverless CLI> <json out> \
+[--quick] [--policies default,hold,learned,100,500,2000] \
+[--shapes single,burst,steady,trickle,ramp,spikes] [--timeouts 10,60] [--drains server,deadline] \
+[--seed N] [--env K=V]...";
 
-/// What one scenario measured.
-struct Scenario {
-    name: &'static str,
-    timings: Vec<WorkflowTiming>,
-    invocations: Vec<Value>,
+struct Options {
+    fixture: PathBuf,
+    cli: PathBuf,
+    json: PathBuf,
+    quick: bool,
+    plan: Plan,
+    function_env: Vec<(String, String)>,
 }
 
-impl Scenario {
-    fn start_to_close_ms(&self) -> Vec<u64> {
-        let mut all: Vec<u64> = self
-            .timings
-            .iter()
-            .map(|timing| timing.start_to_close.as_millis() as u64)
-            .collect();
-        all.sort_unstable();
-        all
-    }
-
-    fn billed_ms(&self) -> u64 {
-        self.invocations
-            .iter()
-            .filter_map(|record| record["billed_duration_ms"].as_u64())
-            .sum()
-    }
-
-    fn json(&self) -> Value {
-        let times = self.start_to_close_ms();
-        json!({
-            "workflows": self.timings.len(),
-            "start_to_close_ms": {
-                "p50": percentile(&times, 0.5),
-                "p90": percentile(&times, 0.9),
-                "max": times.last(),
-            },
-            "invocations": self.invocations.len(),
-            "cold_invocations": self.invocations.iter().filter(|record| record["cold"] == true).count(),
-            "billed_ms": self.billed_ms(),
-            "billed_ms_per_workflow": self.billed_ms() as f64 / self.timings.len().max(1) as f64,
-        })
-    }
-}
-
-/// `first poll sent` lines of the function's log: request id → µs since the invocation started
-/// and since the process started.
-fn first_polls(log: &Path) -> Vec<(String, u64, Option<u64>)> {
-    let raw = std::fs::read_to_string(log).unwrap_or_default();
-    let text = strip_ansi(&raw);
-    let field = |line: &str, name: &str| -> Option<String> {
-        let start = line.find(&format!("{name}="))? + name.len() + 1;
-        Some(
-            line[start..]
-                .split(|c: char| c.is_whitespace() || c == '}' || c == ',')
-                .next()?
-                .trim_matches('"')
-                .to_owned(),
-        )
+fn parse(args: &[String]) -> Result<Options, String> {
+    let [fixture, cli, json, flags @ ..] = args else {
+        return Err(USAGE.to_owned());
     };
-    text.lines()
-        .filter(|line| line.contains("first poll sent"))
-        .filter_map(|line| {
-            Some((
-                field(line, "request_id")?,
-                field(line, "since_invocation_start_us")?.parse().ok()?,
-                field(line, "since_process_start_us").and_then(|us| us.parse().ok()),
-            ))
-        })
-        .collect()
-}
-
-struct Bench {
-    lambda: LocalLoop,
-    log: PathBuf,
-    next_id: usize,
-}
-
-impl Bench {
-    fn start_workflows(&mut self, count: usize) -> Vec<String> {
-        let ids: Vec<String> = (0..count)
-            .map(|n| format!("bench-{}", self.next_id + n))
-            .collect();
-        self.next_id += count;
-        let server = &self.lambda.server;
-        // In parallel, as a burst would arrive: each start is a CLI process of ~100 ms.
-        std::thread::scope(|scope| {
-            for chunk in ids.chunks(8) {
-                scope.spawn(move || {
-                    for id in chunk {
-                        server
-                            .start_workflow(TASK_QUEUE, "Greet", id, "\"bench\"")
-                            .expect("workflow start");
-                    }
-                });
+    let quick = flags.iter().any(|flag| flag == "--quick");
+    let mut seed = fastrand::u64(..);
+    let mut policies = None;
+    let (mut shapes, mut timeouts, mut drains) = (None, None, None);
+    let mut function_env = Vec::new();
+    let mut flags = flags.iter();
+    while let Some(flag) = flags.next() {
+        let mut list = || -> Result<Vec<String>, String> {
+            let value = flags
+                .next()
+                .ok_or_else(|| format!("{flag} needs a comma-separated list\n{USAGE}"))?;
+            Ok(value
+                .split(',')
+                .map(|item| item.trim().to_owned())
+                .collect())
+        };
+        match flag.as_str() {
+            "--quick" => {}
+            "--policies" => {
+                let parsed = list()?
+                    .iter()
+                    .map(|policy| Policy::parse(policy))
+                    .collect::<Result<Vec<_>, _>>()?;
+                policies = Some(parsed);
             }
-        });
-        ids
-    }
-
-    fn run(&mut self, name: &'static str, count: usize) -> Scenario {
-        let before = self.lambda.records().len();
-        let ids = self.start_workflows(count);
-        let timings = ids
-            .iter()
-            .map(|id| {
-                self.lambda
-                    .server
-                    .wait_for(Duration::from_secs(120), id, |server| {
-                        WorkflowTiming::read(server, id)
+            "--shapes" => {
+                let known = ["single", "burst", "steady", "trickle", "ramp", "spikes"];
+                let parsed = list()?;
+                if let Some(unknown) = parsed.iter().find(|shape| !known.contains(&shape.as_str()))
+                {
+                    return Err(format!("unknown shape `{unknown}`\n{USAGE}"));
+                }
+                shapes = Some(parsed);
+            }
+            "--timeouts" => {
+                let parsed = list()?
+                    .iter()
+                    .map(|timeout| {
+                        timeout
+                            .parse::<u64>()
+                            .map_err(|_| format!("--timeouts: `{timeout}` is not whole seconds"))
                     })
-            })
-            .collect();
-        std::thread::sleep(SETTLE);
-        let invocations = self.lambda.records().split_off(before);
-        Scenario {
-            name,
-            timings,
-            invocations,
+                    .collect::<Result<Vec<_>, _>>()?;
+                timeouts = Some(parsed);
+            }
+            "--drains" => {
+                let parsed = list()?
+                    .iter()
+                    .map(|drain| match drain.as_str() {
+                        "server" => Ok(Drain::Server),
+                        "deadline" => Ok(Drain::Deadline),
+                        other => Err(format!("--drains: `{other}` is `server` or `deadline`")),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                drains = Some(parsed);
+            }
+            "--env" => {
+                let value = flags.next().ok_or(format!("--env needs K=V\n{USAGE}"))?;
+                let (key, value) = value
+                    .split_once('=')
+                    .ok_or(format!("--env: `{value}` is not K=V"))?;
+                function_env.push((key.to_owned(), value.to_owned()));
+            }
+            "--seed" => {
+                let value = flags
+                    .next()
+                    .ok_or(format!("--seed needs a number\n{USAGE}"))?;
+                seed = value
+                    .parse()
+                    .map_err(|_| format!("--seed: `{value}` is not a whole number"))?;
+            }
+            other => return Err(format!("unknown option `{other}`\n{USAGE}")),
         }
     }
+    let mut plan = if quick {
+        Plan::quick(seed)
+    } else {
+        Plan::full(seed)
+    }
+    .only(timeouts.as_deref(), drains.as_deref(), shapes.as_deref());
+    if let Some(policies) = policies {
+        plan.policies = policies;
+    }
+    if plan.groups.is_empty() || plan.policies.is_empty() {
+        return Err("nothing to run: the options left no load or no policy".to_owned());
+    }
+    Ok(Options {
+        fixture: fixture.into(),
+        cli: cli.into(),
+        json: json.into(),
+        quick,
+        plan,
+        function_env,
+    })
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().collect();
-    let [_, fixture, cli, out] = args.as_slice() else {
-        eprintln!("usage: bench <fixture_function> <temporal-serverless CLI> <json out>");
-        return ExitCode::FAILURE;
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let options = match parse(&args) {
+        Ok(options) => options,
+        Err(message) => {
+            eprintln!("bench: {message}");
+            return ExitCode::from(2);
+        }
     };
-    let (fixture, cli) = (PathBuf::from(fixture), PathBuf::from(cli));
-    let log = std::env::temp_dir().join(format!("tsls-bench-{}.log", std::process::id()));
-    let keep_warm = KEEP_WARM_SECONDS.to_string();
-    // To compare idle windows without rebuilding: FIXTURE_IDLE_EXIT_MS is passed on.
-    let idle_exit_ms = std::env::var("FIXTURE_IDLE_EXIT_MS").unwrap_or_default();
-    let mut function_env = vec![("TEMPORAL_TASK_QUEUE", TASK_QUEUE)];
-    if !idle_exit_ms.is_empty() {
-        function_env.push(("FIXTURE_IDLE_EXIT_MS", &idle_exit_ms));
+    // Ctrl-C: no more loads start; the loops are dropped, which stops everything they started.
+    let stop = temporal_serverless_tests::ctrl_c_flag();
+    let commit = temporal_serverless_tests::described_commit();
+    let plan = &options.plan;
+    let expected = plan.expected_duration();
+    for (key, value) in &options.function_env {
+        println!("bench: the function runs with {key}={value}");
     }
-    // BENCH_OTEL=1: the same run with OpenTelemetry on, exporting to a receiver on loopback, to
-    // see what metrics, traces and the per-invocation flush cost.
-    let receiver = std::env::var_os("BENCH_OTEL").map(|_| OtlpReceiver::start());
-    if let Some(receiver) = &receiver {
-        function_env.push(("FIXTURE_OTEL", "1"));
-        function_env.push(("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.endpoint()));
-    }
-    println!("bench: starting the dev server and the local Lambda service");
-    let lambda = LocalLoop::start_with(
-        &cli,
-        "fixture",
-        &fixture,
-        TIMEOUT_SECONDS,
-        10,
-        &function_env,
-        LoopExtras {
-            service_args: &["--keep-warm", &keep_warm],
-            log: Some(&log),
-            ..LoopExtras::default()
-        },
-    );
-    if let Err(error) = lambda.deploy(&fixture, true) {
-        eprintln!("bench: deploy failed: {error}");
-        return ExitCode::FAILURE;
-    }
-    let mut bench = Bench {
-        lambda,
-        log,
-        next_id: 0,
-    };
-    std::thread::sleep(SETTLE);
-    let registration = bench.lambda.records();
-    let cool_down = Duration::from_secs(KEEP_WARM_SECONDS + 1);
-    println!("bench: one workflow, warm");
-    let warm = bench.run("one workflow, warm", 1);
-    std::thread::sleep(cool_down);
-    println!("bench: one workflow, cold");
-    let cold = bench.run("one workflow, cold", 1);
-    std::thread::sleep(cool_down);
-    println!("bench: burst of {BURST}, from cold");
-    let burst = bench.run("burst of 40, from cold", BURST);
-    println!("bench: one workflow, warm, after the burst");
-    let after = bench.run("one workflow, warm after the burst", 1);
-
-    let records = bench.lambda.records();
-    let polls = first_polls(&bench.log);
-    let first_poll_of = |record: &Value| {
-        polls
+    println!(
+        "bench: commit {}, seed {}, policies {}, about {:.0} min at most",
+        commit.as_deref().unwrap_or("?"),
+        plan.seed,
+        plan.policies
             .iter()
-            .find(|(request_id, _, _)| record["request_id"] == request_id.as_str())
-    };
-    // Cold: process spawn → first `invocation/next` (the service) + handler start → first poll
-    // (the function).
-    let cold_starts: Vec<(f64, f64)> = records
-        .iter()
-        .filter(|record| record["cold"] == true)
-        .filter_map(|record| {
-            let init = record["init_duration_ms"].as_f64()?;
-            let (_, since_invocation, _) = first_poll_of(record)?;
-            Some((
-                init + *since_invocation as f64 / 1000.0,
-                *since_invocation as f64 / 1000.0,
-            ))
-        })
-        .collect();
-    let warm_polls: Vec<f64> = records
-        .iter()
-        .filter(|record| record["cold"] == false)
-        .filter_map(|record| Some(first_poll_of(record)?.1 as f64 / 1000.0))
-        .collect();
-    let rss_cold = registration
-        .first()
-        .and_then(|record| record["max_memory_used_mb"].as_f64());
-    let rss_after_burst = after
-        .invocations
-        .iter()
-        .filter_map(|record| record["max_memory_used_mb"].as_f64())
-        .fold(None, |max: Option<f64>, mb| {
-            Some(max.map_or(mb, |max| max.max(mb)))
-        });
-    let tasks_before_after = burst.timings.len() * 3;
-    let margins: Vec<i64> = records
-        .iter()
-        .filter_map(|record| record["deadline_margin_ms"].as_i64())
-        .collect();
-    let timeouts = records
-        .iter()
-        .filter(|record| record["outcome"] == "timeout")
-        .count();
-    let stripped = stripped_size(&fixture);
-
-    let max_of = |values: &[f64]| values.iter().cloned().fold(f64::NAN, f64::max);
-    let min_of = |values: &[f64]| values.iter().cloned().fold(f64::NAN, f64::min);
-    let spawn_to_poll: Vec<f64> = cold_starts.iter().map(|(total, _)| *total).collect();
-    println!();
-    println!("| measure | value | target |");
-    println!("|---|---|---|");
-    println!(
-        "| cold start: process spawn → first poll (ms, min–max of {}) | {:.1}–{:.1} | < 50 |",
-        spawn_to_poll.len(),
-        min_of(&spawn_to_poll),
-        max_of(&spawn_to_poll)
+            .map(|policy| policy.name())
+            .collect::<Vec<_>>()
+            .join(", "),
+        expected.as_secs_f64() / 60.0
     );
-    println!(
-        "| warm invocation → first poll (ms, min–max of {}) | {:.2}–{:.2} | < 5 |",
-        warm_polls.len(),
-        min_of(&warm_polls),
-        max_of(&warm_polls)
-    );
-    println!(
-        "| peak RSS, cold (registration invocation) (MB) | {} | < 32 |",
-        rss_cold.map_or("?".to_owned(), |mb| format!("{mb:.1}"))
-    );
-    println!(
-        "| peak RSS, warm after {tasks_before_after} tasks (MB) | {} | < 32 |",
-        rss_after_burst.map_or("?".to_owned(), |mb| format!("{mb:.1}"))
-    );
-    for scenario in [&warm, &cold, &burst, &after] {
-        let times = scenario.start_to_close_ms();
-        println!(
-            "| {}: start → completion p50 / p90 / max (ms) | {} / {} / {} | |",
-            scenario.name,
-            percentile(&times, 0.5),
-            percentile(&times, 0.9),
-            times.last().copied().unwrap_or(0)
-        );
-        println!(
-            "| {}: invocations (cold), billed ms, billed ms per workflow | {} ({}), {}, {:.0} | |",
-            scenario.name,
-            scenario.invocations.len(),
-            scenario
-                .invocations
-                .iter()
-                .filter(|record| record["cold"] == true)
-                .count(),
-            scenario.billed_ms(),
-            scenario.billed_ms() as f64 / scenario.timings.len().max(1) as f64
-        );
+    let receiver = std::env::var_os("BENCH_OTEL").map(|_| OtlpReceiver::start());
+    // Beside the JSON, this run's only: a log is appended to as its loop restarts its service.
+    let log_dir = options.json.with_extension("logs");
+    let _ = std::fs::remove_dir_all(&log_dir);
+    if let Err(error) = std::fs::create_dir_all(&log_dir) {
+        eprintln!("bench: cannot create {}: {error}", log_dir.display());
+        return ExitCode::FAILURE;
     }
-    println!(
-        "| deadline − response, smallest (ms) over {} invocations; timeouts | {}; {} | > 0; 0 |",
-        margins.len(),
-        margins.iter().min().copied().unwrap_or(0),
-        timeouts
-    );
-    println!(
-        "| stripped bootstrap (MB) | {} | |",
-        stripped.map_or("?".to_owned(), |bytes| format!(
-            "{:.1}",
-            bytes as f64 / 1_048_576.0
-        ))
-    );
-
-    let flushes = {
-        let log = std::fs::read_to_string(&bench.log).unwrap_or_default();
-        let mut flushes = logged_numbers(&log, "telemetry flushed", "flush_ms");
-        flushes.sort_unstable();
-        flushes
+    let tools = Tools {
+        fixture: &options.fixture,
+        cli: &options.cli,
+        otel_endpoint: receiver.as_ref().map(OtlpReceiver::endpoint),
+        log_dir: &log_dir,
+        function_env: &options.function_env,
     };
+    let began = Instant::now();
+    let cells = run::run_plan(plan, &tools, &stop);
+    let wall = began.elapsed();
+    let report = Report::new(&cells);
+    let targets = report.targets();
+    let stripped = stripped_size(&options.fixture);
+
+    println!(
+        "\ncommit {}, seed {}, {:.1} min{}\n",
+        commit.as_deref().unwrap_or("?"),
+        plan.seed,
+        wall.as_secs_f64() / 60.0,
+        if options.quick { " (quick)" } else { "" }
+    );
+    print!("{}", report.table());
+    println!("\nAn invocation with no workflow pending:\n");
+    print!("{}", report.no_work_table());
+    println!("\nWhere the billed time went (mean ms per invocation; - where not logged):\n");
+    print!("{}", report.phase_table());
+    println!("\nInstances:\n");
+    print!("{}", report.instance_table(stripped));
     if let Some(receiver) = &receiver {
         println!(
-            "| OpenTelemetry: flush before the answer p50 / max (ms); spans, metric series received | {} / {}; {}, {} | |",
-            percentile(&flushes, 0.5),
-            flushes.last().copied().unwrap_or(0),
+            "\nOpenTelemetry: {} spans, {} metric series received",
             receiver.spans().len(),
             receiver.metrics().len()
         );
     }
+    println!("\nTargets:\n\n| measure | value | target |\n|---|---|---|");
+    for target in &targets {
+        println!("{}", target.row());
+    }
 
-    let report = json!({
+    let document = json!({
+        "commit": commit,
+        "seed": plan.seed,
+        "quick": options.quick,
+        "policies": plan.policies.iter().map(|policy| policy.name()).collect::<Vec<_>>(),
+        "function_env": options.function_env.iter().map(|(key, value)| format!("{key}={value}")).collect::<Vec<_>>(),
         "opentelemetry": receiver.is_some(),
-        "telemetry_flush_ms": flushes,
-        "cold_start_spawn_to_first_poll_ms": spawn_to_poll,
-        "cold_start_handler_to_first_poll_ms": cold_starts.iter().map(|(_, handler)| *handler).collect::<Vec<_>>(),
-        "warm_invocation_to_first_poll_ms": warm_polls,
-        "peak_rss_mb": { "cold": rss_cold, "warm_after_burst": rss_after_burst, "tasks_before": tasks_before_after },
-        "scenarios": {
-            "one_warm": warm.json(),
-            "one_cold": cold.json(),
-            "burst_40_from_cold": burst.json(),
-            "one_warm_after_burst": after.json(),
-        },
-        "deadline_margin_ms_min": margins.iter().min(),
-        "timeouts": timeouts,
-        "stripped_bootstrap_bytes": stripped,
-        "invocations": records,
+        "expected_duration_s": expected.as_secs_f64(),
+        "wall_s": wall.as_secs_f64(),
+        "cells": report.cells_json(),
+        "instances": report.instance_json(stripped),
+        "targets": targets.iter().map(|target| target.json()).collect::<Vec<_>>(),
     });
-    if let Err(error) = std::fs::write(out, serde_json::to_string_pretty(&report).unwrap()) {
-        eprintln!("bench: cannot write {out}: {error}");
+    if let Err(error) = std::fs::write(
+        &options.json,
+        serde_json::to_string_pretty(&document).unwrap(),
+    ) {
+        eprintln!("bench: cannot write {}: {error}", options.json.display());
         return ExitCode::FAILURE;
     }
-    println!("\nbench: JSON written to {out}");
-    let _ = std::fs::remove_file(&bench.log);
-    if timeouts > 0 || margins.iter().any(|margin| *margin < 0) {
-        eprintln!("bench: an invocation missed its deadline");
-        return ExitCode::FAILURE;
+    println!(
+        "\nbench: JSON written to {}; the functions' logs are in {}",
+        options.json.display(),
+        log_dir.display()
+    );
+    let failures: Vec<String> = targets
+        .iter()
+        .filter(|target| target.correctness && !target.met)
+        .map(|target| target.line())
+        .collect();
+    if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("bench: {}", failures.join("\nbench: "));
+        ExitCode::FAILURE
     }
-    ExitCode::SUCCESS
 }
 
 /// The size of a stripped copy of `binary` (`strip` from binutils).

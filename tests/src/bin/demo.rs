@@ -9,10 +9,7 @@ use serde_json::Value;
 use std::{
     path::PathBuf,
     process::ExitCode,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
+    sync::atomic::Ordering,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
 use temporal_serverless_tests::{local_loop::LocalLoop, percentile};
@@ -46,21 +43,8 @@ fn main() -> ExitCode {
         .get(3)
         .and_then(|count| count.parse().ok())
         .unwrap_or(20);
-    let interrupted = Arc::new(AtomicBool::new(false));
-    {
-        let interrupted = interrupted.clone();
-        // Ctrl-C: stop waiting; dropping the loop stops everything it started.
-        std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            runtime.block_on(async {
-                let _ = tokio::signal::ctrl_c().await;
-            });
-            interrupted.store(true, Ordering::SeqCst);
-        });
-    }
+    // Ctrl-C: stop waiting; dropping the loop stops everything it started.
+    let interrupted = temporal_serverless_tests::ctrl_c_flag();
 
     println!(
         "demo: starting the Temporal dev server (Worker Controller Instance on) and the local Lambda service"

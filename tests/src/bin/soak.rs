@@ -97,13 +97,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // The tree at the start (a dirty one is marked): what the binaries were built from when run
-    // by scripts/soak.
-    let commit = std::process::Command::new("git")
-        .args(["describe", "--always", "--dirty"])
-        .output()
-        .ok()
-        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned());
+    // What the binaries were built from when run by scripts/soak.
+    let commit = temporal_serverless_tests::described_commit();
     let report = match soak::run(&options.config, &options.fixture, &options.cli) {
         Ok(report) => report,
         Err(error) => {
@@ -112,10 +107,7 @@ fn main() -> ExitCode {
         }
     };
     println!();
-    println!(
-        "commit {}",
-        commit.as_deref().filter(|c| !c.is_empty()).unwrap_or("?")
-    );
+    println!("commit {}", commit.as_deref().unwrap_or("?"));
     print!("{}", report.table());
     if !report.stalled_workflows.is_empty() {
         println!("\nworkflows with a start-to-close workflow-task timeout:");
