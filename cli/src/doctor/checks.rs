@@ -7,7 +7,7 @@ use crate::temporal_cli::CliError;
 use serde::Serialize;
 use serde_json::Value;
 use temporal_serverless::{
-    is_namespace_not_found,
+    SERVER_DRAIN_VARIABLE, is_namespace_not_found,
     lambda_arn::{self, is_qualified, strip_qualifier},
 };
 
@@ -447,23 +447,26 @@ fn timeout(evidence: &Evidence, buffer: u64) -> Check {
             "aws lambda update-function-configuration --function-name <function> --timeout 60 (or more: activities longer than the work time finish in later invocations)".to_owned(),
         );
     }
+    if work < 5 {
+        return warning(
+            name,
+            format!("timeout {seconds} s leaves {work} s of work after the {buffer} s shutdown buffer: activities longer than that finish in later invocations, and each invocation's drain takes a larger share of it"),
+            "aws lambda update-function-configuration --function-name <function> --timeout 60 (or more for long activities)".to_owned(),
+        );
+    }
     passed(
         name,
-        format!(
-            "timeout {seconds} s: {work} s of work after the {buffer} s shutdown buffer{}",
-            if work < 5 {
-                " (short: long activities will span invocations)"
-            } else {
-                ""
-            }
-        ),
+        format!("timeout {seconds} s: {work} s of work after the {buffer} s shutdown buffer"),
     )
 }
 
-/// How an invocation's end waits for its outstanding polls, which the namespace decides
-/// (the runtime reads the same capability from `DescribeNamespace` at each cold start).
+/// How an invocation's end waits for its outstanding polls: by their deadline, unless the
+/// namespace offers a server-driven drain and the function opts in to it (the runtime reads the
+/// same capability from `DescribeNamespace`).
 fn drain(namespace: &Result<Namespace, CliError>) -> Check {
     let name = "drain";
+    const BY_DEADLINE: &str = "by poll deadline: each invocation end waits up to 1.5 s for its \
+                               polls (about 0.75 s on average), billed";
     match namespace {
         Ok(Namespace {
             name: namespace,
@@ -471,35 +474,30 @@ fn drain(namespace: &Result<Namespace, CliError>) -> Check {
         }) => passed(
             name,
             format!(
-                "server-driven (namespace {namespace} advertises worker_poll_complete_on_shutdown: \
-                 the server completes the polls on ShutdownWorker): each invocation end waits about \
-                 one round trip for its polls"
+                "{BY_DEADLINE}; namespace {namespace} also offers a server-driven drain \
+                 (worker_poll_complete_on_shutdown: about one round trip), which the function \
+                 uses with {SERVER_DRAIN_VARIABLE}=1 (experimental: it stranded workflow tasks on \
+                 the 1.32 dev server)"
             ),
         ),
         Ok(Namespace {
             name: namespace,
             completes_polls_on_shutdown: false,
-        }) => warning(
+        }) => passed(
             name,
             format!(
-                "by poll deadline (namespace {namespace} does not advertise \
-                 worker_poll_complete_on_shutdown): each invocation end waits up to 1.5 s for its \
-                 polls (about 0.75 s on average), billed, and the learned idle window grows with \
-                 that end cost"
+                "{BY_DEADLINE}; namespace {namespace} offers no server-driven drain \
+                 (worker_poll_complete_on_shutdown: Temporal Cloud; self-hosted >= 1.31 with \
+                 dynamic config frontend.enableCancelWorkerPollsOnShutdown=true)"
             ),
-            "self-hosted server >= 1.31: set dynamic config \
-             frontend.enableCancelWorkerPollsOnShutdown=true (temporal server start-dev \
-             --dynamic-config-value frontend.enableCancelWorkerPollsOnShutdown=true); older \
-             servers: upgrade (Temporal Cloud advertises it)"
-                .to_owned(),
         ),
         Err(error) => not_checked(
             name,
-            format!("mode unknown: cannot describe the namespace: {error}"),
+            format!("server-driven drain offered or not: unknown, cannot describe the namespace: {error}"),
             "temporal operator namespace describe --output json with the same connection \
-             arguments: namespaceInfo.capabilities.workerPollCompleteOnShutdown true = \
-             server-driven drain (about one round trip); absent = drain by poll deadline (up to \
-             1.5 s per invocation end, billed)"
+             arguments: namespaceInfo.capabilities.workerPollCompleteOnShutdown true = a \
+             server-driven drain is offered; the function drains by poll deadline either way \
+             unless it sets TEMPORAL_SERVERLESS_SERVER_DRAIN=1"
                 .to_owned(),
         ),
     }
@@ -517,22 +515,23 @@ mod tests {
     }
 
     #[test]
-    fn the_drain_is_server_driven_only_where_the_namespace_advertises_it() {
-        let driven = drain(&namespace(true));
-        assert_eq!(driven.verdict, Verdict::Passed, "{driven:?}");
-        assert!(driven.saw.starts_with("server-driven"), "{driven:?}");
-        assert!(driven.saw.contains("namespace shop"), "{driven:?}");
-        assert_eq!(driven.fix, None);
-
-        // Costly, not broken: a warning, with the dynamic config that turns it on.
-        let deadline = drain(&namespace(false));
-        assert_eq!(deadline.verdict, Verdict::Warning, "{deadline:?}");
-        assert!(deadline.saw.starts_with("by poll deadline"), "{deadline:?}");
-        assert!(deadline.saw.contains("up to 1.5 s"), "{deadline:?}");
-        let fix = deadline.fix.unwrap();
+    fn the_drain_says_whether_the_namespace_offers_the_server_driven_one() {
+        let offered = drain(&namespace(true));
+        assert_eq!(offered.verdict, Verdict::Passed, "{offered:?}");
+        assert!(offered.saw.starts_with("by poll deadline"), "{offered:?}");
         assert!(
-            fix.contains("frontend.enableCancelWorkerPollsOnShutdown=true") && fix.contains("1.31"),
-            "{fix}"
+            offered.saw.contains("namespace shop also offers a server-driven drain")
+                && offered.saw.contains("TEMPORAL_SERVERLESS_SERVER_DRAIN=1"),
+            "{offered:?}"
+        );
+        let not_offered = drain(&namespace(false));
+        assert_eq!(not_offered.verdict, Verdict::Passed, "{not_offered:?}");
+        assert!(
+            not_offered.saw.contains("offers no server-driven drain")
+                && not_offered
+                    .saw
+                    .contains("frontend.enableCancelWorkerPollsOnShutdown=true"),
+            "{not_offered:?}"
         );
     }
 
@@ -547,7 +546,10 @@ mod tests {
                 .to_owned(),
         }));
         assert_eq!(unknown.verdict, Verdict::NotChecked, "{unknown:?}");
-        assert!(unknown.saw.starts_with("mode unknown"), "{unknown:?}");
+        assert!(
+            unknown.saw.starts_with("server-driven drain offered or not: unknown"),
+            "{unknown:?}"
+        );
         assert!(
             unknown.saw.contains("Namespace nope is not found"),
             "{unknown:?}"
