@@ -493,7 +493,9 @@ fn drain(namespace: &Result<Namespace, CliError>) -> Check {
         ),
         Err(error) => not_checked(
             name,
-            format!("server-driven drain offered or not: unknown, cannot describe the namespace: {error}"),
+            format!(
+                "server-driven drain offered or not: unknown, cannot describe the namespace: {error}"
+            ),
             "temporal operator namespace describe --output json with the same connection \
              arguments: namespaceInfo.capabilities.workerPollCompleteOnShutdown true = a \
              server-driven drain is offered; the function drains by poll deadline either way \
@@ -520,7 +522,9 @@ mod tests {
         assert_eq!(offered.verdict, Verdict::Passed, "{offered:?}");
         assert!(offered.saw.starts_with("by poll deadline"), "{offered:?}");
         assert!(
-            offered.saw.contains("namespace shop also offers a server-driven drain")
+            offered
+                .saw
+                .contains("namespace shop also offers a server-driven drain")
                 && offered.saw.contains("TEMPORAL_SERVERLESS_SERVER_DRAIN=1"),
             "{offered:?}"
         );
@@ -547,7 +551,9 @@ mod tests {
         }));
         assert_eq!(unknown.verdict, Verdict::NotChecked, "{unknown:?}");
         assert!(
-            unknown.saw.starts_with("server-driven drain offered or not: unknown"),
+            unknown
+                .saw
+                .starts_with("server-driven drain offered or not: unknown"),
             "{unknown:?}"
         );
         assert!(
