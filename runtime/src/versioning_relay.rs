@@ -41,8 +41,7 @@ use temporalio_common::protos::temporal::api::{
     workflowservice::v1::{DescribeNamespaceResponse, RespondWorkflowTaskCompletedRequest},
 };
 use tonic::{
-    Code,
-    Status,
+    Code, Status,
     codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
     metadata::MetadataMap,
     transport::{Channel, ClientTlsConfig, Endpoint, Uri},
