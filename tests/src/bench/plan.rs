@@ -63,7 +63,8 @@ impl Policy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Drain {
     /// The server completes them on `ShutdownWorker` (Temporal Cloud's mode, the namespace
-    /// capability `worker_poll_complete_on_shutdown`).
+    /// capability `worker_poll_complete_on_shutdown`), and the function opts in to ending that
+    /// way (`TEMPORAL_SERVERLESS_SERVER_DRAIN=1`).
     Server,
     /// They run to their deadline (a self-hosted server's default).
     Deadline,
@@ -75,6 +76,14 @@ impl Drain {
         match self {
             Drain::Server => "server",
             Drain::Deadline => "deadline",
+        }
+    }
+
+    /// What the function needs to drain this way: the server-driven drain is opt-in.
+    pub fn function_env(self) -> Option<(&'static str, &'static str)> {
+        match self {
+            Drain::Server => Some((temporal_serverless::SERVER_DRAIN_VARIABLE, "1")),
+            Drain::Deadline => None,
         }
     }
 

@@ -315,6 +315,9 @@ fn start_loop(
     if let Some(idle_exit) = &idle_exit {
         function_env.push(("FIXTURE_IDLE_EXIT_MS", idle_exit));
     }
+    if let Some((name, value)) = group.drain.function_env() {
+        function_env.push((name, value));
+    }
     if let Some(endpoint) = tools.otel_endpoint {
         function_env.push(("FIXTURE_OTEL", "1"));
         function_env.push(("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint));
