@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::{
     iter::Peekable,
     sync::{
-        Mutex,
+        Condvar, Mutex,
         atomic::{AtomicBool, Ordering},
     },
     thread::Scope,
@@ -182,31 +182,62 @@ pub fn arrivals(shape: &Shape, mix: Mix, id_prefix: &str, rng: &mut fastrand::Rn
         .collect()
 }
 
+/// At most this many starts run at once for one schedule: each is a CLI process of ~100 ms and
+/// ~90 MB, and a burst of 40 (times the benchmark's loops) at once would take gigabytes.
+pub const MAX_CONCURRENT_STARTS: usize = 8;
+
+/// The workflow starts of one schedule: how many run now, and those that failed.
+#[derive(Default)]
+pub struct Starts {
+    running: Mutex<usize>,
+    one_ended: Condvar,
+    failures: Mutex<Vec<String>>,
+}
+
+impl Starts {
+    /// The starts that failed, as `<id>: <error>`.
+    pub fn into_failures(self) -> Vec<String> {
+        self.failures.into_inner().unwrap()
+    }
+
+    fn start(&self, server: &DevServer, task_queue: &str, arrival: &Arrival) {
+        {
+            let mut running = self.running.lock().unwrap();
+            while *running >= MAX_CONCURRENT_STARTS {
+                running = self.one_ended.wait(running).unwrap();
+            }
+            *running += 1;
+        }
+        let started = server.start_workflow(
+            task_queue,
+            WORKFLOW_TYPE,
+            &arrival.id,
+            &arrival.activity_millis.to_string(),
+        );
+        *self.running.lock().unwrap() -= 1;
+        self.one_ended.notify_one();
+        if let Err(error) = started {
+            self.failures
+                .lock()
+                .unwrap()
+                .push(format!("{}: {error}", arrival.id));
+        }
+    }
+}
+
 /// Starts every arrival of `pending` due by `now` (time since the schedule began), each in its
-/// own thread of `scope` (a start is a CLI process of ~100 ms, so arrivals keep their moments);
-/// a start that fails is added to `failures` as `<id>: <error>`.
+/// own thread of `scope`, so that arrivals keep their moments (at most
+/// [`MAX_CONCURRENT_STARTS`] at once); failures are kept in `starts`.
 pub fn start_due<'scope, 'env>(
     scope: &'scope Scope<'scope, 'env>,
     pending: &mut Peekable<std::slice::Iter<'env, Arrival>>,
     now: Duration,
     server: &'env DevServer,
     task_queue: &'env str,
-    failures: &'env Mutex<Vec<String>>,
+    starts: &'env Starts,
 ) {
     while let Some(arrival) = pending.next_if(|arrival| arrival.at <= now) {
-        scope.spawn(move || {
-            if let Err(error) = server.start_workflow(
-                task_queue,
-                WORKFLOW_TYPE,
-                &arrival.id,
-                &arrival.activity_millis.to_string(),
-            ) {
-                failures
-                    .lock()
-                    .unwrap()
-                    .push(format!("{}: {error}", arrival.id));
-            }
-        });
+        scope.spawn(move || starts.start(server, task_queue, arrival));
     }
 }
 
@@ -219,7 +250,7 @@ pub fn start_all(
     task_queue: &str,
     stop: &AtomicBool,
 ) -> (Duration, Vec<String>) {
-    let failures = Mutex::new(Vec::new());
+    let starts = Starts::default();
     let began = Instant::now();
     std::thread::scope(|scope| {
         let mut pending = arrivals.iter().peekable();
@@ -230,12 +261,12 @@ pub fn start_all(
                 began.elapsed(),
                 server,
                 task_queue,
-                &failures,
+                &starts,
             );
             std::thread::sleep(Duration::from_millis(10));
         }
     });
-    (began.elapsed(), failures.into_inner().unwrap())
+    (began.elapsed(), starts.into_failures())
 }
 
 /// `<id>` of each `<id>: <error>` in `failures`.

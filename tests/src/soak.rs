@@ -17,7 +17,7 @@ use std::{
     collections::{HashMap, HashSet},
     path::{Path, PathBuf},
     process::{Command, Stdio},
-    sync::{Mutex, OnceLock},
+    sync::OnceLock,
     time::{Duration, Instant},
 };
 
@@ -421,7 +421,7 @@ pub fn run(config: &SoakConfig, fixture: &Path, cli: &Path) -> Result<SoakReport
         arrivals.len(),
         last_arrival.as_secs_f64()
     );
-    let start_failures = Mutex::new(Vec::new());
+    let starts = arrivals::Starts::default();
     let (mut kills, mut cuts) = (0, 0);
     let fixture_exe = fixture.canonicalize().unwrap_or_else(|_| fixture.into());
     let began = Instant::now();
@@ -438,7 +438,7 @@ pub fn run(config: &SoakConfig, fixture: &Path, cli: &Path) -> Result<SoakReport
                 now,
                 &lambda.server,
                 TASK_QUEUE,
-                &start_failures,
+                &starts,
             );
             if let Some(at) = next_kill.filter(|at| *at <= now && *at <= last_arrival) {
                 if kill_due {
@@ -507,7 +507,7 @@ pub fn run(config: &SoakConfig, fixture: &Path, cli: &Path) -> Result<SoakReport
     let ids: Vec<&str> = arrivals.iter().map(|arrival| arrival.id.as_str()).collect();
     let timings = WorkflowTiming::read_all(&lambda.server, &ids);
     let records = lambda.records().split_off(baseline);
-    let start_failures = start_failures.into_inner().unwrap();
+    let start_failures = starts.into_failures();
     let failed_ids = arrivals::failed_ids(&start_failures);
     let mut report = SoakReport {
         config: config.clone(),
