@@ -66,11 +66,14 @@ fn as_from_the_shell(command: &mut Command) -> &mut Command {
     command.env("CARGO", cargo())
 }
 
-/// Builds `bin` (dev profile, the workspace's target directory) as `cargo lambda watch` will
-/// run it, so that the build `watch` starts at the first invocation finds nothing to do.
-pub fn build_bin(package: &str, bin: &str) {
+/// Builds `bin` (dev profile, the workspace's target directory) exactly as `cargo lambda watch`
+/// will run it (`cargo run --manifest-path Cargo.toml --bin BIN` at the workspace root), so that
+/// the build `watch` starts at the first invocation finds nothing to do. Not `--package`: without
+/// it cargo unifies the features of every workspace member (the tests' `otel` included), and a
+/// `--package` build leaves those for `watch` to compile, minutes in a fresh clone.
+pub fn build_bin(bin: &str) {
     let mut child = as_from_the_shell(&mut Command::new(cargo()))
-        .args(["build", "--package", package, "--bin", bin])
+        .args(["build", "--manifest-path", "Cargo.toml", "--bin", bin])
         .current_dir(workspace_root())
         .stdin(Stdio::null())
         .process_group(0)

@@ -17,6 +17,9 @@ const LOCAL_WORK_TIME_S: u64 = 20;
 /// How long one `cargo lambda invoke` may take: the local work time, the shutdown buffer (7 s),
 /// and `cargo run` finding the prebuilt binary fresh.
 const INVOKE_TIMEOUT: Duration = Duration::from_secs(LOCAL_WORK_TIME_S + 40);
+/// The first invocation also waits for `watch` to build and start the function: a no-op build
+/// after `build_bin`, but bounded as a build, should `watch` find something left to compile.
+const FIRST_INVOKE_TIMEOUT: Duration = Duration::from_secs(15 * 60);
 /// Invocations given to the workflow after its start (each ends after 500 ms without a task).
 const MAX_INVOCATIONS: usize = 5;
 
@@ -25,7 +28,7 @@ fn cargo_lambda_watch_and_invoke_run_a_worker_that_completes_a_workflow() {
     let server = DevServer::start(&[], &[]);
     // Built here, with the workspace's target directory, so that the build `watch` starts for the
     // first invocation has nothing to do (and the invocation is not a compile's wait).
-    build_bin("temporal-serverless-examples", "hello");
+    build_bin("hello");
     let watch = Watch::start(
         "hello",
         &[
@@ -37,16 +40,17 @@ fn cargo_lambda_watch_and_invoke_run_a_worker_that_completes_a_workflow() {
             ),
         ],
     );
-    let invoke = || {
+    let invoke_within = |timeout| {
         watch
-            .invoke("hello", "{}", INVOKE_TIMEOUT)
+            .invoke("hello", "{}", timeout)
             .unwrap_or_else(|error| panic!("{error}\n{}", watch.output()))
     };
+    let invoke = || invoke_within(INVOKE_TIMEOUT);
 
     // watch sends a deadline of 600000 ms (1970) and the invoked ARN `function-arn`: the
     // invocation works for the local work time instead of failing as too short, and polls for
     // its version (creating it: nothing guards it off Lambda).
-    let registration = invoke();
+    let registration = invoke_within(FIRST_INVOKE_TIMEOUT);
     assert_eq!(registration["deployment"], "hello", "{registration:#}");
     // The local work time from the variable (the deadline is set a moment before the plan).
     let work_time_ms = registration["work_time_ms"].as_u64().unwrap();
