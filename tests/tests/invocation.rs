@@ -409,7 +409,11 @@ fn an_invocation_with_nothing_to_do_ends_after_the_idle_window() {
     lambda.expect_response(&busy);
     lambda.expect_completed("busy-1");
     let output = strip_ansi(&lambda.function.output());
-    assert!(output.contains("stop_reason=\"idle\""), "{output}");
+    assert!(
+        output.contains("stop_reason=\"idle after ")
+            && output.contains("(window 500 ms, configured)"),
+        "{output}"
+    );
     println!(
         "idle invocation: {:?}; invocation with a 3 s activity: {:?}",
         idle.duration, busy.duration
