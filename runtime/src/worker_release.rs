@@ -156,12 +156,7 @@ mod tests {
             worker_instance_key: key.to_owned(),
             ..Default::default()
         };
-        GrpcRequest {
-            service: SERVICE.to_owned(),
-            rpc: "PollWorkflowTaskQueue".to_owned(),
-            headers: Default::default(),
-            proto: message.encode_to_vec().into(),
-        }
+        request("PollWorkflowTaskQueue", message)
     }
 
     fn activity_poll(name: &str, key: &str) -> GrpcRequest {
@@ -172,9 +167,13 @@ mod tests {
             worker_instance_key: key.to_owned(),
             ..Default::default()
         };
+        request("PollActivityTaskQueue", message)
+    }
+
+    fn request(rpc: &str, message: impl Message) -> GrpcRequest {
         GrpcRequest {
             service: SERVICE.to_owned(),
-            rpc: "PollActivityTaskQueue".to_owned(),
+            rpc: rpc.to_owned(),
             headers: Default::default(),
             proto: message.encode_to_vec().into(),
         }
