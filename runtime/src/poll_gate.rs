@@ -105,6 +105,11 @@ impl PollGate {
         self.closes.send_modify(|closes| *closes += 1);
     }
 
+    /// Whether polls go to the server: false once the invocation has started to end.
+    pub(crate) fn is_open(&self) -> bool {
+        *self.state.borrow() == State::Open
+    }
+
     /// Answers held polls empty: the worker is shutting down and waits for them.
     pub(crate) fn release(&self) {
         let _changes = self.changes.lock().unwrap();

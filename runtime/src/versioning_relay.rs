@@ -129,7 +129,8 @@ impl VersioningRelay {
         let mut schedules_activity = false;
         match rpc {
             WorkerRpc::RespondWorkflowTaskCompleted => {
-                (request.proto, schedules_activity) = self.stamp_behavior(&request.proto)?
+                (request.proto, schedules_activity) =
+                    self.stamp_behavior(&request.proto, !self.gate.is_open())?
             }
             // Core waits for its polls after this call when the namespace completes polls on
             // shutdown; held polls must then come back.
@@ -148,7 +149,9 @@ impl VersioningRelay {
             }
             _ => {}
         }
+        let sent = std::time::Instant::now();
         let result = self.forward(request, rpc.is_task_poll()).await;
+        trace_call(rpc, sent.elapsed(), &result);
         if rpc.is_task_poll()
             && let Err(status) = &result
             && matches!(status.code(), Code::DeadlineExceeded | Code::Cancelled)
@@ -218,11 +221,23 @@ impl VersioningRelay {
     /// Sets the declared behavior on a completion the SDK left `Unspecified`. Every attempt of a
     /// completion is stamped: the type is forgotten only once the server has taken it. Also says
     /// whether the completion schedules an activity (its task is then due, see `task_observer`).
-    fn stamp_behavior(&self, proto: &Bytes) -> Result<(Bytes, bool), Status> {
+    ///
+    /// While the worker is ending (`worker_ending`: the gate is not open), the completion also
+    /// asks for no sticky queue. The worker's sticky queue was released when the gate closed
+    /// (`worker_release`), but a completion with sticky attributes would tie its workflow to that
+    /// queue again, and the workflow's next task (an activity's result, often handled by another
+    /// instance) would wait the sticky schedule-to-start timeout there. Without them the server
+    /// sends the next task to the normal queue; the worker that answers it replays the history,
+    /// which an ending worker's successor must do anyway.
+    fn stamp_behavior(&self, proto: &Bytes, worker_ending: bool) -> Result<(Bytes, bool), Status> {
         let mut completion =
             RespondWorkflowTaskCompletedRequest::decode(proto.clone()).map_err(|error| {
                 Status::internal(format!("versioning relay: undecodable completion: {error}"))
             })?;
+        let unstick = worker_ending && completion.sticky_attributes.is_some();
+        if unstick {
+            completion.sticky_attributes = None;
+        }
         let behavior = self
             .task_types
             .lock()
@@ -241,6 +256,7 @@ impl VersioningRelay {
                 });
                 Ok((completion.encode_to_vec().into(), schedules_activity))
             }
+            _ if unstick => Ok((completion.encode_to_vec().into(), schedules_activity)),
             _ => Ok((proto.clone(), schedules_activity)),
         }
     }
@@ -266,11 +282,40 @@ async fn release_workers(gate: Arc<PollGate>, polls: Weak<WorkerPolls>, channel:
         let Some(release) = polls.release_request(gate.server_completes_polls()) else {
             continue;
         };
-        if let Err(status) = forward(&channel, release, false).await {
+        let result = forward(&channel, release, false).await;
+        trace_call(WorkerRpc::ShutdownWorker, Duration::ZERO, &result);
+        if let Err(status) = result {
             // The server then falls back on the sticky queue's timeout and the polls' deadline,
             // as it would without this.
             tracing::debug!(%status, "could not release the worker early");
         }
+    }
+}
+
+/// The runtime's own trace of the worker's calls, at DEBUG: which poll brought which workflow's
+/// task, and how each answer fared. A stalled task is found by its workflow id here.
+fn trace_call(rpc: WorkerRpc, took: Duration, result: &Result<GrpcSuccessResponse, Status>) {
+    if rpc == WorkerRpc::Other || !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    let took_ms = took.as_millis() as u64;
+    match result {
+        Ok(response) => match rpc.received_task(&response.proto) {
+            Some(task) => tracing::debug!(
+                rpc = rpc.name(),
+                took_ms,
+                workflow_id = task.workflow_id.as_deref().unwrap_or(""),
+                task = ?task.kind,
+                "worker call brought a task"
+            ),
+            None => tracing::debug!(rpc = rpc.name(), took_ms, "worker call done"),
+        },
+        Err(status) => tracing::debug!(
+            rpc = rpc.name(),
+            took_ms,
+            code = ?status.code(),
+            "worker call failed"
+        ),
     }
 }
 
@@ -494,6 +539,7 @@ mod tests {
     use temporalio_common::protos::temporal::api::{
         common::v1::WorkflowType,
         query::v1::WorkflowQuery,
+        taskqueue::v1::{StickyExecutionAttributes, TaskQueue},
         workflowservice::v1::{
             PollWorkflowTaskQueueResponse, RespondQueryTaskCompletedRequest,
             RespondWorkflowTaskCompletedResponse, RespondWorkflowTaskFailedRequest,
@@ -555,7 +601,7 @@ mod tests {
             ..Default::default()
         };
         let stamped = relay
-            .stamp_behavior(&completion.encode_to_vec().into())
+            .stamp_behavior(&completion.encode_to_vec().into(), false)
             .unwrap()
             .0;
         RespondWorkflowTaskCompletedRequest::decode(stamped)
@@ -606,7 +652,39 @@ mod tests {
         };
         completion.set_versioning_behavior(ProtoBehavior::AutoUpgrade);
         let proto: Bytes = completion.encode_to_vec().into();
-        assert_eq!(relay.stamp_behavior(&proto).unwrap().0, proto);
+        assert_eq!(relay.stamp_behavior(&proto, false).unwrap().0, proto);
+    }
+
+    #[tokio::test]
+    async fn an_ending_worker_asks_for_no_sticky_queue() {
+        let relay = relay();
+        polled(&relay, b"t1", "Checkout");
+        let completion = RespondWorkflowTaskCompletedRequest {
+            task_token: b"t1".to_vec(),
+            sticky_attributes: Some(StickyExecutionAttributes {
+                worker_task_queue: Some(TaskQueue {
+                    name: "req-1@arn-sticky".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let proto: Bytes = completion.encode_to_vec().into();
+        let sent = |worker_ending| {
+            RespondWorkflowTaskCompletedRequest::decode(
+                relay.stamp_behavior(&proto, worker_ending).unwrap().0,
+            )
+            .unwrap()
+        };
+
+        let working = sent(false);
+        assert!(working.sticky_attributes.is_some(), "a working worker stays sticky");
+        assert_eq!(working.versioning_behavior(), ProtoBehavior::Pinned);
+        let ending = sent(true);
+        assert_eq!(ending.sticky_attributes, None);
+        assert_eq!(ending.versioning_behavior(), ProtoBehavior::Pinned);
+        assert_eq!(ending.task_token, b"t1");
     }
 
     #[tokio::test]
