@@ -1,0 +1,227 @@
+//! `moto_server` (PyPI `moto`, installed by `scripts/setup`): a real implementation of AWS's
+//! APIs — Lambda's control plane (CreateFunction, UpdateFunctionCode, PublishVersion,
+//! GetFunction, aliases), IAM, CloudWatch Logs — on 127.0.0.1, without Docker. `cargo lambda
+//! deploy`, `temporal-serverless deploy` and `doctor` reach it through the standard endpoint
+//! variables ([`Moto::aws_env`]), as they would reach AWS.
+
+use crate::{free_port, workspace_root};
+use serde_json::Value;
+use std::{
+    io::{Read, Write},
+    net::TcpStream,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+/// How long `moto_server` may take to answer once started (it imports Flask and moto: about
+/// 2 s on an idle machine, more under a parallel build).
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// How many times a server that exits at start (its port taken meanwhile) is started again.
+const START_ATTEMPTS: usize = 3;
+/// The account moto puts in every ARN (its default, `MOTO_ACCOUNT_ID`).
+pub const ACCOUNT: &str = "123456789012";
+/// The region the tests use.
+pub const REGION: &str = "us-east-1";
+
+/// The `moto_server` program: `MOTO_SERVER` if set, else the one `scripts/setup` installs.
+pub fn moto_server() -> PathBuf {
+    if let Some(path) = std::env::var_os("MOTO_SERVER") {
+        return path.into();
+    }
+    let path = workspace_root().join(".local/venv/bin/moto_server");
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/setup",
+        path.display()
+    );
+    path
+}
+
+/// A running `moto_server` with empty state, stopped (by PID) when dropped.
+pub struct Moto {
+    child: Child,
+    /// `127.0.0.1:<port>`.
+    pub address: String,
+    log_path: PathBuf,
+}
+
+impl Moto {
+    /// Starts `moto_server` on a free loopback port and waits until it answers.
+    pub fn start() -> Self {
+        for _ in 0..START_ATTEMPTS {
+            let port = free_port();
+            let log_path =
+                std::env::temp_dir().join(format!("tsls-moto-{}-{port}.log", std::process::id()));
+            let log = std::fs::File::create(&log_path).expect("the moto log file opens");
+            let child = Command::new(moto_server())
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("moto_server starts");
+            let mut moto = Self {
+                child,
+                address: format!("127.0.0.1:{port}"),
+                log_path,
+            };
+            if moto.wait_until_up() {
+                return moto;
+            }
+        }
+        panic!("moto_server exited at start {START_ATTEMPTS} times");
+    }
+
+    /// Waits until moto answers its own API; `false` if it exited first (its port was taken).
+    fn wait_until_up(&mut self) -> bool {
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            if TcpStream::connect(&self.address).is_ok()
+                && self.request("GET", "/moto-api/", &[], "").0 == 200
+            {
+                return true;
+            }
+            assert!(
+                started.elapsed() < START_TIMEOUT,
+                "moto_server did not answer within {START_TIMEOUT:?}:\n{}",
+                self.output()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `http://127.0.0.1:<port>`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// The environment that points an AWS SDK (ours, `cargo lambda`'s) at this server for
+    /// Lambda, IAM and CloudWatch Logs, with dummy credentials, a region, and no credential
+    /// source of the machine's (profile files, instance metadata) in the way.
+    pub fn aws_env(&self) -> Vec<(&'static str, String)> {
+        let endpoint = self.endpoint();
+        vec![
+            ("AWS_ENDPOINT_URL_LAMBDA", endpoint.clone()),
+            ("AWS_ENDPOINT_URL_IAM", endpoint.clone()),
+            ("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", endpoint.clone()),
+            ("AWS_ENDPOINT_URL_STS", endpoint),
+            ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
+            ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+            ("AWS_REGION", REGION.to_owned()),
+            ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+            ("AWS_CONFIG_FILE", "/dev/null".to_owned()),
+            ("AWS_SHARED_CREDENTIALS_FILE", "/dev/null".to_owned()),
+        ]
+    }
+
+    /// IAM CreateRole through moto's query API (moto accepts any signature): a role Lambda may
+    /// assume, which CreateFunction needs. Returns its ARN.
+    pub fn create_lambda_role(&self, name: &str) -> String {
+        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+        let body = format!(
+            "Action=CreateRole&Version=2010-05-08&RoleName={name}&AssumeRolePolicyDocument={}",
+            percent_encode(trust)
+        );
+        let (status, _, response) = self.request(
+            "POST",
+            "/",
+            &[
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("authorization", &authorization("iam")),
+            ],
+            &body,
+        );
+        assert_eq!(status, 200, "CreateRole {name}: {response}");
+        format!("arn:aws:iam::{ACCOUNT}:role/{name}")
+    }
+
+    /// Lambda's GetFunction of `function` (a name or ARN, qualified or not): its JSON answer,
+    /// or the status and body of the error.
+    pub fn get_function(&self, function: &str) -> Result<Value, String> {
+        let (status, _, body) = self.request(
+            "GET",
+            &format!("/2015-03-31/functions/{function}"),
+            &[("authorization", &authorization("lambda"))],
+            "",
+        );
+        if status == 200 {
+            serde_json::from_str(&body).map_err(|error| format!("{error}: {body}"))
+        } else {
+            Err(format!("GetFunction {function}: {status} {body}"))
+        }
+    }
+
+    /// A raw HTTP/1.1 exchange: (status, lower-cased head, body).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> (u16, String, String) {
+        let Ok(mut stream) = TcpStream::connect(&self.address) else {
+            return (0, String::new(), String::new());
+        };
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\ncontent-length: {}\r\n",
+            self.address,
+            body.len()
+        );
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        request.push_str(body);
+        if stream.write_all(request.as_bytes()).is_err() {
+            return (0, String::new(), String::new());
+        }
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
+        let status = head
+            .split_whitespace()
+            .nth(1)
+            .and_then(|status| status.parse().ok())
+            .unwrap_or(0);
+        (status, head.to_lowercase(), body.to_owned())
+    }
+
+    /// What `moto_server` has printed (one line per request).
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.log_path);
+    }
+}
+
+/// An `Authorization` header for `service`: moto checks no signature, but finds the service a
+/// request is for (all share one port) in its credential scope.
+fn authorization(service: &str) -> String {
+    format!(
+        "AWS4-HMAC-SHA256 Credential=testing/20250101/{REGION}/{service}/aws4_request, \
+         SignedHeaders=host, Signature=0"
+    )
+}
+
+/// `text` percent-encoded for a form body (RFC 3986 unreserved characters kept).
+fn percent_encode(text: &str) -> String {
+    text.bytes()
+        .map(|byte| match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (byte as char).to_string()
+            }
+            _ => format!("%{byte:02X}"),
+        })
+        .collect()
+}
