@@ -5,9 +5,6 @@
 
 use syn::{Expr, Lit, Macro, punctuated::Punctuated, token::Comma};
 
-/// The longest deployment name or build ID accepted (the Temporal server's limit).
-pub const MAX_LEN: usize = 255;
-
 /// A value accepted as a compile-time string.
 pub struct CompileTimeString {
     /// The expression to embed, unchanged.
@@ -18,11 +15,12 @@ pub struct CompileTimeString {
 }
 
 /// Checks that `expr`, given for `key`, is a compile-time string, and validates its value when it
-/// is already known.
+/// is already known. Values from `env!` get the same rule (`temporal_serverless_names::problem`)
+/// in the `const` the generated code evaluates.
 pub fn parse(key: &str, expr: &Expr) -> syn::Result<CompileTimeString> {
     let known_value = known_value(key, expr)?;
     if let Some(value) = &known_value
-        && let Some(problem) = value_problem(value)
+        && let Some(problem) = temporal_serverless_names::problem(value)
     {
         return Err(syn::Error::new_spanned(
             expr,
@@ -138,24 +136,4 @@ fn example(key: &str) -> &'static str {
         "deployment" => "my-app",
         _ => "orders",
     }
-}
-
-/// What is wrong with a deployment name or build ID, if anything. The same rules are enforced for
-/// `env!` values by `temporal_serverless::__private::check_deployment_string` in a `const`.
-pub fn value_problem(value: &str) -> Option<String> {
-    if value.is_empty() {
-        return Some("must not be empty".to_owned());
-    }
-    if value.len() > MAX_LEN {
-        return Some(format!(
-            "is {} bytes long, the limit is {MAX_LEN}",
-            value.len()
-        ));
-    }
-    if let Some(bad) = value.chars().find(|c| c.is_whitespace() || c.is_control()) {
-        return Some(format!(
-            "must not contain whitespace or control characters, found {bad:?}"
-        ));
-    }
-    None
 }

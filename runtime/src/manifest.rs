@@ -7,8 +7,8 @@
 //! build ID length (1 byte) · build ID · [`END`]. Lengths fit a byte because both values are at
 //! most [`MAX_LEN`] bytes.
 
-/// The longest deployment name or build ID accepted.
-pub const MAX_LEN: usize = 255;
+pub use temporal_serverless_names::MAX_LEN;
+use temporal_serverless_names::{Problem, problem};
 
 /// Marks the start of a manifest inside a binary.
 pub const MAGIC: [u8; 16] = *b"\0tsls-manifest\0\x01";
@@ -158,52 +158,22 @@ macro_rules! messages {
 }
 
 /// Fails compilation (when called in a `const`) if a value given through `env!` is not a valid
-/// deployment name, build ID or task queue: empty, longer than [`MAX_LEN`] bytes, or containing
-/// whitespace or control characters. Literal values get the same check, with better spans, in
-/// the macro.
+/// deployment name, build ID or task queue (see [`temporal_serverless_names::problem`]: empty,
+/// longer than [`MAX_LEN`] bytes, or containing whitespace or control characters). Literal
+/// values get the same check, with better spans, in the macro.
 pub const fn check_compile_time_value(value: &str, key: Key) {
     let messages = match key {
         Key::Deployment => messages!("deployment"),
         Key::BuildId => messages!("build_id"),
         Key::TaskQueue => messages!("task_queue"),
     };
-    if value.is_empty() {
-        panic!("{}", messages[0]);
+    // A `const` panic's message cannot be formatted, so each problem has its fixed text.
+    match problem(value) {
+        None => {}
+        Some(Problem::Empty) => panic!("{}", messages[0]),
+        Some(Problem::TooLong { .. }) => panic!("{}", messages[1]),
+        Some(Problem::Forbidden(_)) => panic!("{}", messages[2]),
     }
-    if value.len() > MAX_LEN {
-        panic!("{}", messages[1]);
-    }
-    let bytes = value.as_bytes();
-    let mut at = 0;
-    while at < bytes.len() {
-        let (code_point, width) = decode_utf8(bytes, at);
-        let Some(ch) = char::from_u32(code_point) else {
-            panic!("{}", messages[2]);
-        };
-        // `char::is_control` is not const: the Cc category is these two ranges.
-        let is_control = matches!(code_point, 0x00..=0x1f | 0x7f..=0x9f);
-        if ch.is_whitespace() || is_control {
-            panic!("{}", messages[2]);
-        }
-        at += width;
-    }
-}
-
-/// Decodes the code point starting at `at` of valid UTF-8 (a `&str`'s bytes).
-const fn decode_utf8(bytes: &[u8], at: usize) -> (u32, usize) {
-    let first = bytes[at] as u32;
-    let (width, mut code_point) = match bytes[at] {
-        0x00..=0x7f => return (first, 1),
-        0xc0..=0xdf => (2, first & 0x1f),
-        0xe0..=0xef => (3, first & 0x0f),
-        _ => (4, first & 0x07),
-    };
-    let mut i = 1;
-    while i < width {
-        code_point = (code_point << 6) | (bytes[at + i] as u32 & 0x3f);
-        i += 1;
-    }
-    (code_point, width)
 }
 
 #[cfg(test)]
@@ -242,16 +212,29 @@ mod tests {
         );
     }
 
+    /// Which values are valid is `temporal_serverless_names`' to test; here, that each problem
+    /// fails the `const` with the message for its key.
     #[test]
-    fn accepts_valid_values_and_panics_on_invalid_ones() {
+    fn each_problem_panics_with_its_message() {
         check_compile_time_value("build-1.2.3+ü", Key::BuildId);
-        for bad in ["", "two words", "tab\there", "nbsp\u{a0}x", "bell\u{7}"] {
-            let result = std::panic::catch_unwind(|| check_compile_time_value(bad, Key::BuildId));
-            assert!(result.is_err(), "{bad:?} should be rejected");
-        }
         let long = "x".repeat(MAX_LEN + 1);
-        assert!(
-            std::panic::catch_unwind(|| check_compile_time_value(&long, Key::Deployment)).is_err()
-        );
+        for (value, key, expected) in [
+            ("", Key::Deployment, "`deployment` is empty"),
+            (
+                long.as_str(),
+                Key::BuildId,
+                "`build_id` is longer than 255 bytes",
+            ),
+            (
+                "two words",
+                Key::TaskQueue,
+                "`task_queue` contains whitespace",
+            ),
+        ] {
+            let payload = std::panic::catch_unwind(|| check_compile_time_value(value, key))
+                .expect_err(expected);
+            let message = payload.downcast_ref::<String>().unwrap();
+            assert!(message.contains(expected), "{message}");
+        }
     }
 }
