@@ -5,7 +5,7 @@ use super::{
     OtelSetup,
     core_meter::LambdaCoreMeter,
     invocation_span::{InvocationFacts, InvocationSpan},
-    task_links::TaskSpanLinks,
+    task_links::{SDK_SCOPE, TaskSpanLinks},
 };
 use crate::{error::ServerlessError, manifest::Manifest};
 use opentelemetry::{KeyValue, metrics::MeterProvider as _, trace::TracerProvider as _};
@@ -23,8 +23,6 @@ use temporalio_sdk::opentelemetry::{OpenTelemetryPlugin, WorkflowIdGenerator};
 
 /// The instrumentation scope of our own spans and of the SDK's worker metrics.
 const SCOPE: &str = "temporal-serverless";
-/// The instrumentation scope of the spans the SDK's plugin makes.
-pub(super) const SDK_SCOPE: &str = "temporalio-sdk";
 
 /// A process's telemetry: what exports, where to, and how long a flush may take.
 pub(crate) struct Telemetry {

@@ -14,6 +14,10 @@ use std::{
     time::Duration,
 };
 
+/// The instrumentation scope of the spans the SDK's plugin makes: the pipeline names the tracer
+/// it gives the plugin so, and a span in this scope is one of the tasks an invocation ran.
+pub(super) const SDK_SCOPE: &str = "temporalio-sdk";
+
 /// More links than this on one span help nobody, and bound the memory a long invocation takes.
 const MAX_LINKS: usize = 64;
 
@@ -36,8 +40,8 @@ impl SpanProcessor for TaskSpanLinks {
 
     fn on_end(&self, span: SpanData) {
         // The SDK's plugin makes workflow, activity and handler executions server spans.
-        let is_task = span.instrumentation_scope.name() == super::pipeline::SDK_SCOPE
-            && span.span_kind == SpanKind::Server;
+        let is_task =
+            span.instrumentation_scope.name() == SDK_SCOPE && span.span_kind == SpanKind::Server;
         if is_task {
             let mut ended = self.ended.lock().unwrap();
             if ended.len() < MAX_LINKS {
