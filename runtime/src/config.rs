@@ -74,7 +74,7 @@ fn load_from(file: Option<PathBuf>) -> Result<(ConnectionOptions, ClientOptions)
         }
     }
     let (connection, client) = ClientOptions::load_from_config(options).map_err(|error| {
-        ServerlessError::Configuration {
+        ServerlessError::ConnectionSettings {
             file: file.map(|path| path.display().to_string()),
             // envconfig's TOML errors carry the line and column, and quote the line.
             message: redact::text(&error.to_string()),

@@ -5,7 +5,9 @@
 /// A failure of the function's start-up or of one invocation.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerlessError {
-    /// The configure body registered something twice, or similar.
+    /// What the configure body (the `#[serverless_worker]` main) set up cannot run: something
+    /// registered twice, an option out of range, an OpenTelemetry endpoint that cannot be used.
+    /// Not [`Self::ConnectionSettings`], which is about the environment's Temporal settings.
     #[error("configuration error in the #[serverless_worker] main: {0}")]
     Configure(String),
     /// No task queue anywhere.
@@ -14,9 +16,10 @@ pub enum ServerlessError {
          `worker.task_queue(\"..\")` in main, or set the TEMPORAL_TASK_QUEUE environment variable"
     )]
     NoTaskQueue,
-    /// The connection settings could not be loaded.
+    /// The Temporal connection settings (envconfig: `TEMPORAL_*` variables, `temporal.toml`)
+    /// could not be loaded.
     #[error("cannot load the Temporal connection settings{}: {message}; fix the file or the TEMPORAL_* variables", file.as_ref().map(|file| format!(" from {file}")).unwrap_or_default())]
-    Configuration {
+    ConnectionSettings {
         /// The configuration file, if one was used.
         file: Option<String>,
         /// What envconfig reported (for TOML, with line and column).
@@ -117,7 +120,8 @@ impl ServerlessError {
         match self {
             Self::Configure(_) => "TemporalServerless.Configure",
             Self::NoTaskQueue => "TemporalServerless.NoTaskQueue",
-            Self::Configuration { .. } => "TemporalServerless.Configuration",
+            // What Lambda records and alarms match on (doctor quotes it): kept stable.
+            Self::ConnectionSettings { .. } => "TemporalServerless.Configuration",
             Self::Connection { .. } => "TemporalServerless.Connection",
             Self::Tls { .. } => "TemporalServerless.Tls",
             Self::Authentication { .. } => "TemporalServerless.Authentication",
