@@ -5,9 +5,11 @@
 /// A failure of the function's start-up or of one invocation.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerlessError {
-    /// What the configure body (the `#[serverless_worker]` main) set up cannot run: something
-    /// registered twice, an option out of range, an OpenTelemetry endpoint that cannot be used.
-    /// Not [`Self::ConnectionSettings`], which is about the environment's Temporal settings.
+    /// The function cannot start as configured: what the configure body (the
+    /// `#[serverless_worker]` main) set up (something registered twice, an option out of range,
+    /// an OpenTelemetry endpoint that cannot be used), a `TEMPORAL_SERVERLESS_*` variable, a
+    /// process not on Lambda, an unreadable manifest. Not [`Self::ConnectionSettings`], which is
+    /// about the environment's Temporal connection settings.
     #[error("configuration error in the #[serverless_worker] main: {0}")]
     Configure(String),
     /// No task queue anywhere.
