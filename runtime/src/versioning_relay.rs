@@ -679,7 +679,10 @@ mod tests {
         };
 
         let working = sent(false);
-        assert!(working.sticky_attributes.is_some(), "a working worker stays sticky");
+        assert!(
+            working.sticky_attributes.is_some(),
+            "a working worker stays sticky"
+        );
         assert_eq!(working.versioning_behavior(), ProtoBehavior::Pinned);
         let ending = sent(true);
         assert_eq!(ending.sticky_attributes, None);
