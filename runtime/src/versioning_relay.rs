@@ -130,7 +130,7 @@ impl VersioningRelay {
         match rpc {
             WorkerRpc::RespondWorkflowTaskCompleted => {
                 (request.proto, schedules_activity) =
-                    self.stamp_behavior(&request.proto, !self.gate.is_open())?
+                    self.rewrite_completion(&request.proto, !self.gate.is_open())?
             }
             // Core waits for its polls after this call when the namespace completes polls on
             // shutdown; held polls must then come back.
@@ -218,9 +218,10 @@ impl VersioningRelay {
         }
     }
 
-    /// Sets the declared behavior on a completion the SDK left `Unspecified`. Every attempt of a
-    /// completion is stamped: the type is forgotten only once the server has taken it. Also says
-    /// whether the completion schedules an activity (its task is then due, see `task_observer`).
+    /// Rewrites a completion on its way out: sets the declared behavior on a completion the SDK
+    /// left `Unspecified` (every attempt is stamped: the type is forgotten only once the server
+    /// has taken it). Also says whether the completion schedules an activity (its task is then
+    /// due, see `task_observer`).
     ///
     /// While the worker is ending (`worker_ending`: the gate is not open), the completion also
     /// asks for no sticky queue. The worker's sticky queue was released when the gate closed
@@ -229,7 +230,11 @@ impl VersioningRelay {
     /// instance) would wait the sticky schedule-to-start timeout there. Without them the server
     /// sends the next task to the normal queue; the worker that answers it replays the history,
     /// which an ending worker's successor must do anyway.
-    fn stamp_behavior(&self, proto: &Bytes, worker_ending: bool) -> Result<(Bytes, bool), Status> {
+    fn rewrite_completion(
+        &self,
+        proto: &Bytes,
+        worker_ending: bool,
+    ) -> Result<(Bytes, bool), Status> {
         let mut completion =
             RespondWorkflowTaskCompletedRequest::decode(proto.clone()).map_err(|error| {
                 Status::internal(format!("versioning relay: undecodable completion: {error}"))
@@ -244,21 +249,27 @@ impl VersioningRelay {
             .unwrap()
             .get(&completion.task_token)
             .and_then(|name| self.behaviors.get(name));
-        let schedules_activity = completion
-            .commands
-            .iter()
-            .any(|command| command.command_type() == CommandType::ScheduleActivityTask);
-        match behavior {
+        let stamp = match behavior {
             Some(behavior) if completion.versioning_behavior() == ProtoBehavior::Unspecified => {
                 completion.set_versioning_behavior(match behavior {
                     VersioningBehavior::Pinned => ProtoBehavior::Pinned,
                     VersioningBehavior::AutoUpgrade => ProtoBehavior::AutoUpgrade,
                 });
-                Ok((completion.encode_to_vec().into(), schedules_activity))
+                true
             }
-            _ if unstick => Ok((completion.encode_to_vec().into(), schedules_activity)),
-            _ => Ok((proto.clone(), schedules_activity)),
-        }
+            _ => false,
+        };
+        let schedules_activity = completion
+            .commands
+            .iter()
+            .any(|command| command.command_type() == CommandType::ScheduleActivityTask);
+        // Unchanged completions go out as the SDK encoded them.
+        let sent = if stamp || unstick {
+            completion.encode_to_vec().into()
+        } else {
+            proto.clone()
+        };
+        Ok((sent, schedules_activity))
     }
 
     async fn forward(
@@ -282,8 +293,9 @@ async fn release_workers(gate: Arc<PollGate>, polls: Weak<WorkerPolls>, channel:
         let Some(release) = polls.release_request(gate.server_completes_polls()) else {
             continue;
         };
+        let sent = std::time::Instant::now();
         let result = forward(&channel, release, false).await;
-        trace_call(WorkerRpc::ShutdownWorker, Duration::ZERO, &result);
+        trace_call(WorkerRpc::ShutdownWorker, sent.elapsed(), &result);
         if let Err(status) = result {
             // The server then falls back on the sticky queue's timeout and the polls' deadline,
             // as it would without this.
@@ -601,7 +613,7 @@ mod tests {
             ..Default::default()
         };
         let stamped = relay
-            .stamp_behavior(&completion.encode_to_vec().into(), false)
+            .rewrite_completion(&completion.encode_to_vec().into(), false)
             .unwrap()
             .0;
         RespondWorkflowTaskCompletedRequest::decode(stamped)
@@ -652,7 +664,7 @@ mod tests {
         };
         completion.set_versioning_behavior(ProtoBehavior::AutoUpgrade);
         let proto: Bytes = completion.encode_to_vec().into();
-        assert_eq!(relay.stamp_behavior(&proto, false).unwrap().0, proto);
+        assert_eq!(relay.rewrite_completion(&proto, false).unwrap().0, proto);
     }
 
     #[tokio::test]
@@ -673,7 +685,7 @@ mod tests {
         let proto: Bytes = completion.encode_to_vec().into();
         let sent = |worker_ending| {
             RespondWorkflowTaskCompletedRequest::decode(
-                relay.stamp_behavior(&proto, worker_ending).unwrap().0,
+                relay.rewrite_completion(&proto, worker_ending).unwrap().0,
             )
             .unwrap()
         };
