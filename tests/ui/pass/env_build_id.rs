@@ -14,5 +14,7 @@ impl Checkout {
 
 #[serverless_worker(deployment = "shop", build_id = env!("TS_UI_BUILD_ID"))]
 fn main(worker: &mut LambdaWorker) {
-    worker.task_queue("checkout").register_workflow::<Checkout>();
+    worker
+        .task_queue("checkout")
+        .register_workflow::<Checkout>();
 }

@@ -49,6 +49,12 @@ fn main(worker: &mut LambdaWorker) {
         .register_workflow::<Checkout>()
         .register_workflow::<Newsletter>()
         .register_activities(Payments);
-    assert_eq!(worker.versioning_behaviors().get("Checkout"), Some(&VersioningBehavior::Pinned));
-    assert_eq!(worker.versioning_behaviors().get("newsletter"), Some(&VersioningBehavior::AutoUpgrade));
+    assert_eq!(
+        worker.versioning_behaviors().get("Checkout"),
+        Some(&VersioningBehavior::Pinned)
+    );
+    assert_eq!(
+        worker.versioning_behaviors().get("newsletter"),
+        Some(&VersioningBehavior::AutoUpgrade)
+    );
 }
