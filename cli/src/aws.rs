@@ -35,13 +35,12 @@ impl std::fmt::Display for AwsUnavailable {
         match self {
             Self::NoCredentials { reason } => write!(
                 formatter,
-                "no AWS credentials ({reason}): configure them as for the `aws` CLI (`aws \
-                 configure`, `aws sso login`, AWS_PROFILE, or AWS_ACCESS_KEY_ID and \
-                 AWS_SECRET_ACCESS_KEY)"
+                "no AWS credentials (the standard chain: {reason}): configure them as for the \
+                 `aws` CLI (`aws configure`, `aws sso login`, AWS_PROFILE, or AWS_ACCESS_KEY_ID \
+                 and AWS_SECRET_ACCESS_KEY)"
             ),
-            Self::NoRegion => formatter.write_str(
-                "no AWS region: set AWS_REGION (or `region` in your AWS profile)",
-            ),
+            Self::NoRegion => formatter
+                .write_str("no AWS region: set AWS_REGION (or `region` in your AWS profile)"),
         }
     }
 }
@@ -146,7 +145,10 @@ mod tests {
             reason: "the credential provider was not enabled".to_owned(),
         }
         .to_string();
-        assert!(none.starts_with("no AWS credentials ("), "{none}");
+        assert!(
+            none.starts_with("no AWS credentials (the standard chain: "),
+            "{none}"
+        );
         assert!(none.contains("aws configure") && none.contains("AWS_PROFILE"));
         assert!(AwsUnavailable::NoRegion.to_string().contains("AWS_REGION"));
     }

@@ -1,28 +1,64 @@
-//! `deploy`: creates the Worker Deployment Version for a built function with the deployment name
-//! and build ID the artifact itself carries, so the version and the code can never disagree (the
-//! mismatch that starts invocation loops). Drives the `temporal` CLI, which users already have.
+//! `deploy`: creates the Worker Deployment Version for a deployed function with the deployment
+//! name and build ID the artifact itself carries, so the version and the code can never disagree
+//! (the mismatch that starts invocation loops). Drives the `temporal` CLI, which users already
+//! have.
+//!
+//! Flow: what the user has in hand (`cargo lambda deploy`'s JSON, a function and version, an
+//! ARN) → [`target`]: the published version, or a refusal → [`code`]: Lambda's GetFunction says
+//! that version runs the artifact's zip → the build ID read from that zip → `temporal worker
+//! deployment create-version` with the version's ARN → wait until task queues are bound (and
+//! route to it, with `--set-current`).
+
+pub mod code;
+pub mod target;
 
 use crate::{
+    aws::Aws,
     inspect::read_artifact,
+    lambda_zip,
     temporal_cli::{TemporalCli, bound_routable_task_queues, bound_task_queues, routes_to_current},
 };
-use clap::Args;
+use clap::{ArgGroup, Args};
 use std::{
-    path::PathBuf,
+    io::Read,
+    path::{Path, PathBuf},
     process::ExitCode,
     time::{Duration, Instant},
 };
-use temporal_serverless::lambda_arn::is_qualified;
+use target::FunctionVersion;
 
 #[derive(Args)]
+#[command(group(
+    ArgGroup::new("version_source")
+        .required(true)
+        .args(["from_cargo_lambda", "function", "function_arn"])
+))]
 pub struct DeployArgs {
-    /// The built function (`bootstrap`) whose deployment name and build ID are used.
+    /// The built function whose deployment name and build ID are used: the `bootstrap.zip` that
+    /// was deployed, or the `bootstrap` with that zip beside it (where `cargo lambda deploy`
+    /// leaves it).
     #[arg(long)]
     pub artifact: PathBuf,
-    /// The Lambda function ARN the server invokes; qualify it (`:live`, `:3`) so a version is
-    /// bound to fixed code.
+    /// What `cargo lambda deploy --output-format json` printed (a file, or `-` for standard
+    /// input): the version it published is bound, not its alias.
+    #[arg(long, value_name = "FILE|-")]
+    pub from_cargo_lambda: Option<PathBuf>,
+    /// The function (name or ARN) whose published `--function-version` is bound.
+    #[arg(long, requires = "function_version")]
+    pub function: Option<String>,
+    /// A published version number of `--function` (as `cargo lambda deploy` or `aws lambda
+    /// publish-version` print it).
+    #[arg(long, requires = "function")]
+    pub function_version: Option<String>,
+    /// The ARN of a published version, `arn:aws:lambda:REGION:ACCOUNT:function:NAME:N`.
+    /// Unqualified, `$LATEST` and alias ARNs are refused: their code changes under the version.
     #[arg(long)]
-    pub function_arn: String,
+    pub function_arn: Option<String>,
+    /// Do not ask Lambda (GetFunction, with AWS credentials from the standard chain) whether the
+    /// version runs the artifact. For a function whose code you have checked otherwise, or the
+    /// local Lambda service, which runs the artifact file itself.
+    #[arg(long)]
+    pub skip_code_check: bool,
     /// IAM role the server assumes to invoke the function (real AWS).
     #[arg(long, requires = "external_id")]
     pub role_arn: Option<String>,
@@ -48,6 +84,9 @@ pub struct DeployArgs {
 }
 
 pub fn run(args: &DeployArgs) -> ExitCode {
+    // Before anything can fail: an error must not show a secret of the environment (the AWS
+    // secret key, `TEMPORAL_API_KEY`), even one the SDK or the CLI echoes back.
+    temporal_serverless::redact::remember_process_environment();
     match deploy(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -58,16 +97,14 @@ pub fn run(args: &DeployArgs) -> ExitCode {
 }
 
 fn deploy(args: &DeployArgs) -> Result<(), String> {
-    let (deployment, build_id) = read_artifact(&args.artifact)?;
+    let version = function_version(args)?;
+    if let Some(note) = &version.note {
+        eprintln!("note: {note}");
+    }
+    let (function_arn, artifact) = checked_version(args, &version)?;
+    let (deployment, build_id) = read_artifact(&artifact)?;
     let (deployment, build_id) = (deployment.as_str(), build_id.as_str());
     let cli = TemporalCli::new(args.temporal_cli.clone(), args.connection.clone());
-    if !is_qualified(&args.function_arn) {
-        eprintln!(
-            "warning: {} is unqualified: the version would follow $LATEST, so new code could serve \
-             an old version; publish a version or alias and pass its ARN",
-            args.function_arn
-        );
-    }
     let mut create_version = vec![
         "worker",
         "deployment",
@@ -77,7 +114,7 @@ fn deploy(args: &DeployArgs) -> Result<(), String> {
         "--build-id",
         build_id,
         "--aws-lambda-function-arn",
-        &args.function_arn,
+        &function_arn,
     ];
     match (&args.role_arn, &args.external_id) {
         (Some(role), Some(external_id)) => create_version.extend([
@@ -117,10 +154,7 @@ fn deploy(args: &DeployArgs) -> Result<(), String> {
         }
         return Ok(());
     }
-    println!(
-        "deploy: deployment={deployment} build_id={build_id} function={}",
-        args.function_arn
-    );
+    println!("deploy: deployment={deployment} build_id={build_id} function={function_arn}");
     if cli.run(&describe_deployment).is_err() {
         cli.run(&create_deployment)?;
         println!("deploy: created Worker Deployment {deployment}");
@@ -148,7 +182,7 @@ fn deploy(args: &DeployArgs) -> Result<(), String> {
             return Err(format!(
                 "no task queue bound to {deployment}:{build_id} after {}s: the server did not manage to invoke \
                  {} (check the function exists and the server may invoke it: `temporal-serverless doctor`)",
-                args.wait_seconds, args.function_arn
+                args.wait_seconds, function_arn
             ));
         }
         std::thread::sleep(Duration::from_millis(250));
@@ -170,6 +204,102 @@ fn deploy(args: &DeployArgs) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// The published version the user names, by whichever of the three ways; or the refusal.
+fn function_version(args: &DeployArgs) -> Result<FunctionVersion, String> {
+    if let Some(source) = &args.from_cargo_lambda {
+        let mut json = String::new();
+        let read = if source == Path::new("-") {
+            std::io::stdin().read_to_string(&mut json)
+        } else {
+            std::fs::File::open(source).and_then(|mut file| file.read_to_string(&mut json))
+        };
+        read.map_err(|error| format!("cannot read {}: {error}", source.display()))?;
+        return target::from_cargo_lambda(&json)
+            .map_err(|error| format!("--from-cargo-lambda {}: {error}", source.display()));
+    }
+    if let (Some(function), Some(number)) = (&args.function, &args.function_version) {
+        return target::from_function_and_version(function, number);
+    }
+    target::from_arn(args.function_arn.as_deref().unwrap_or_default())
+}
+
+/// The version's ARN and the artifact to read the build ID from: the deployment package Lambda
+/// says the version runs (checked by its SHA-256), or, with `--skip-code-check`, the artifact as
+/// given.
+fn checked_version(
+    args: &DeployArgs,
+    version: &FunctionVersion,
+) -> Result<(String, PathBuf), String> {
+    if args.skip_code_check {
+        let arn = version.arn().ok_or_else(|| {
+            format!(
+                "--skip-code-check: {} is a function name, and without GetFunction its ARN is                  unknown; pass --function-arn arn:aws:lambda:REGION:ACCOUNT:function:{}:{}",
+                version.function, version.function, version.version
+            )
+        })?;
+        eprintln!(
+            "warning: not checked that {arn} runs {} (--skip-code-check)",
+            args.artifact.display()
+        );
+        return Ok((arn, args.artifact.clone()));
+    }
+    let described = version
+        .arn()
+        .unwrap_or_else(|| format!("version {} of {}", version.version, version.function));
+    let aws = Aws::load_blocking(version.region()).map_err(|unavailable| {
+        format!(
+            "cannot check that {described} runs {}: {unavailable}; or pass --skip-code-check",
+            args.artifact.display()
+        )
+    })?;
+    let deployed = code::deployed_version(&aws, &version.function, &version.version)?;
+    let bytes = std::fs::read(&args.artifact)
+        .map_err(|error| format!("cannot read {}: {error}", args.artifact.display()))?;
+    let package = code::package_of(&args.artifact, lambda_zip::is_zip(&bytes));
+    let local = match &package {
+        Some(package) if package == &args.artifact => Some(code::code_sha256(&bytes)),
+        Some(package) => Some(code::code_sha256(
+            &std::fs::read(package)
+                .map_err(|error| format!("cannot read {}: {error}", package.display()))?,
+        )),
+        None => None,
+    };
+    let package = code::check(&deployed, package.as_deref().zip(local.as_deref()))
+        .into_result(&deployed, &args.artifact)?;
+    let checked = format!(
+        "deploy: {} runs {} (CodeSha256 {})",
+        deployed.arn,
+        package.display(),
+        deployed.code_sha256
+    );
+    // With --print, standard output is the commands alone (scripts run them).
+    if args.print {
+        eprintln!("{checked}");
+    } else {
+        println!("{checked}");
+    }
+    if package != args.artifact {
+        // The build ID comes from the zip that runs; the binary beside it must carry the same.
+        let (in_zip, in_binary) = (read_artifact(&package)?, read_artifact(&args.artifact)?);
+        if in_zip != in_binary {
+            return Err(format!(
+                "{} carries deployment={} build_id={}, but {} beside it, which {} runs, carries \
+                 deployment={} build_id={}: the binary was rebuilt after it was deployed. Deploy \
+                 it (`cargo lambda deploy`) and pass the version that publishes, or pass {}",
+                args.artifact.display(),
+                in_binary.0,
+                in_binary.1,
+                package.display(),
+                deployed.arn,
+                in_zip.0,
+                in_zip.1,
+                package.display(),
+            ));
+        }
+    }
+    Ok((deployed.arn, package))
 }
 
 /// Waits until every bound task queue routes new work to the version just made current.

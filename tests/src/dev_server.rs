@@ -197,6 +197,28 @@ impl DevServer {
         });
     }
 
+    /// The identities of the workers that took workflow `id`'s workflow and activity tasks (a
+    /// serverless worker's is `<request id>@<invoked function ARN>`).
+    pub fn task_identities(&self, id: &str) -> Vec<String> {
+        let history = self
+            .cli_json(&["workflow", "show", "--workflow-id", id])
+            .unwrap();
+        history["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|event| {
+                [
+                    "workflowTaskStartedEventAttributes",
+                    "activityTaskStartedEventAttributes",
+                ]
+                .iter()
+                .find_map(|attributes| event[attributes]["identity"].as_str())
+            })
+            .map(str::to_owned)
+            .collect()
+    }
+
     /// Makes `deployment`'s version `build_id` current, as a deploy would, so that new workflows
     /// on its task queues go to it; retried until the version exists (its first poll creates it).
     pub fn make_current(&self, deployment: &str, build_id: &str) {

@@ -50,7 +50,8 @@ pub struct LocalLoop {
     /// Where the service's and the functions' output goes.
     pub log: PathBuf,
     owns_log: bool,
-    /// The qualified ARN the version is created with.
+    /// The ARN the version is created with: version 1 of the function (a published version, as
+    /// `deploy` requires; the local service serves any qualifier).
     pub function_arn: String,
     cli: PathBuf,
     /// The service's address and arguments, to start it again.
@@ -149,7 +150,7 @@ impl LocalLoop {
             lambda,
             log,
             owns_log: extras.log.is_none(),
-            function_arn: format!("arn:aws:lambda:us-east-1:000000000000:function:{name}:live"),
+            function_arn: format!("arn:aws:lambda:us-east-1:000000000000:function:{name}:1"),
             cli: cli.to_path_buf(),
             service_address,
             service_args: args,
@@ -175,36 +176,51 @@ impl LocalLoop {
         self.deploy_as(artifact, &self.function_arn, set_current)
     }
 
-    /// [`LocalLoop::deploy`] with another function ARN (another qualifier, or none).
+    /// [`LocalLoop::deploy`] with another function ARN (another version, say). The code check is
+    /// skipped: the local service runs the artifact file itself, and there is no uploaded zip
+    /// whose digest Lambda could report.
     pub fn deploy_as(
         &self,
         artifact: &Path,
         function_arn: &str,
         set_current: bool,
     ) -> Result<String, String> {
-        let mut command = Command::new(&self.cli);
-        command
-            .args(["deploy", "--artifact", artifact.to_str().unwrap()])
-            .args(["--function-arn", function_arn])
+        let mut args = vec![
+            "--artifact",
+            artifact.to_str().unwrap(),
+            "--function-arn",
+            function_arn,
+            "--skip-code-check",
+        ];
+        if set_current {
+            args.push("--set-current");
+        }
+        self.deploy_with(&args, &[])
+    }
+
+    /// `temporal-serverless deploy ARGS -- --address <server>` with `envs` added to its
+    /// environment (e.g. the AWS endpoint and credentials of its code check); `Err(output)` if
+    /// it fails.
+    pub fn deploy_with(&self, args: &[&str], envs: &[(&str, String)]) -> Result<String, String> {
+        let output = Command::new(&self.cli)
+            .arg("deploy")
+            .args(args)
             .args([
                 "--temporal-cli",
                 crate::dev_server::temporal_cli().to_str().unwrap(),
-            ]);
-        if set_current {
-            command.arg("--set-current");
-        }
-        let output = command
+            ])
             .args(["--", "--address", &self.server.address])
+            .envs(envs.iter().map(|(name, value)| (name, value)))
             .stdin(Stdio::null())
             .output()
             .expect("deploy runs");
         let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        let stderr = String::from_utf8_lossy(&output.stderr);
         if output.status.success() {
-            Ok(stdout)
+            Ok(format!("{stdout}{stderr}"))
         } else {
             Err(format!(
-                "{stdout}{}\n--- the Lambda service and functions said (last 40 lines):\n{}",
-                String::from_utf8_lossy(&output.stderr),
+                "{stdout}{stderr}\n--- the Lambda service and functions said (last 40 lines):\n{}",
                 self.log_tail(40)
             ))
         }

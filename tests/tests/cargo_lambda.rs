@@ -80,7 +80,7 @@ fn cargo_lambda_watch_and_invoke_run_a_worker_that_completes_a_workflow() {
         .unwrap();
     assert_eq!(result["result"], "Hello, cargo lambda!", "{result:#}");
     // Its tasks were taken by the invocations' workers: `<request id>@<invoked ARN>`.
-    let identities = history_identities(&server, "hello-cargo-lambda");
+    let identities = server.task_identities("hello-cargo-lambda");
     assert!(
         !identities.is_empty()
             && identities
@@ -103,27 +103,6 @@ fn cargo_lambda_watch_and_invoke_run_a_worker_that_completes_a_workflow() {
     println!(
         "workflow completed through cargo lambda invoke after {invocations} invocation(s) past the registration"
     );
-}
-
-/// The identities that started the workflow's tasks.
-fn history_identities(server: &DevServer, id: &str) -> Vec<String> {
-    let history = server
-        .cli_json(&["workflow", "show", "--workflow-id", id])
-        .unwrap();
-    history["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|event| {
-            [
-                "workflowTaskStartedEventAttributes",
-                "activityTaskStartedEventAttributes",
-            ]
-            .iter()
-            .find_map(|attributes| event[attributes]["identity"].as_str())
-        })
-        .map(str::to_owned)
-        .collect()
 }
 
 /// The fixture function run as a user runs a binary by hand: no Lambda variable at all.

@@ -10,7 +10,7 @@ use std::{
     process::{Command, Output, Stdio},
     time::Duration,
 };
-use temporal_serverless::redact::SENTINEL;
+use temporal_serverless::{lambda_arn::strip_qualifier, redact::SENTINEL};
 use temporal_serverless_tests::{
     cli_beside,
     dev_server::temporal_cli,
@@ -104,7 +104,11 @@ fn a_broken_temporal_toml_never_shows_its_api_key_in_the_error_or_the_log() {
 fn temporal_serverless(subcommand: &str, options: &[&str], connection: &[String]) -> Output {
     Command::new(cli_beside(fixture()))
         .args([subcommand, "--artifact", fixture().to_str().unwrap()])
-        .args(["--function-arn", FUNCTION_ARN])
+        // A published version of the function the fixture is invoked as (deploy takes no alias).
+        .args([
+            "--function-arn",
+            &format!("{}:1", strip_qualifier(FUNCTION_ARN)),
+        ])
         .arg("--temporal-cli")
         .arg(temporal_cli())
         .args(options)
@@ -141,7 +145,11 @@ fn text(bytes: &[u8]) -> String {
 #[test]
 fn deploy_print_masks_the_secret_connection_arguments() {
     let connection = secret_connection("ns.tmprl.cloud:7233");
-    let output = temporal_serverless("deploy", &["--set-current", "--print"], &connection);
+    let output = temporal_serverless(
+        "deploy",
+        &["--set-current", "--print", "--skip-code-check"],
+        &connection,
+    );
     let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
     assert!(output.status.success(), "{stdout}{stderr}");
     assert_no_sentinel("deploy --print", &stdout);
@@ -167,7 +175,7 @@ fn deploy_print_masks_the_secret_connection_arguments() {
 fn a_failing_temporal_command_in_deploy_and_doctor_shows_no_secret() {
     let address = format!("127.0.0.1:{}", free_port());
     let connection = secret_connection(&address);
-    let output = temporal_serverless("deploy", &[], &connection);
+    let output = temporal_serverless("deploy", &["--skip-code-check"], &connection);
     let stderr = text(&output.stderr);
     assert!(!output.status.success(), "deploy to nowhere succeeded");
     assert!(

@@ -1,0 +1,392 @@
+//! `cargo lambda deploy` → `temporal-serverless deploy`, one flow, against a real implementation
+//! of AWS's Lambda and IAM APIs (`moto_server`): the real `cargo lambda` uploads the fixture
+//! function and publishes a version, our deploy reads what it printed, checks with Lambda's
+//! GetFunction that this version runs the artifact's zip, and creates the Worker Deployment
+//! Version with the version's ARN; the real dev server then invokes that version on the local
+//! Lambda service and a workflow completes. And what deploy refuses, each with its fix: an
+//! alias, `$LATEST`, a version that runs other code, a binary without the zip that was
+//! uploaded, no AWS credentials.
+
+use std::{
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+use temporal_serverless::redact::SENTINEL;
+use temporal_serverless_tests::{
+    cargo_lambda, cli_beside,
+    dev_server::temporal_cli,
+    local_loop::{LocalLoop, LoopExtras},
+    moto::{self, Moto},
+};
+
+const BUILD_ID: &str = env!("FIXTURE_BUILD_ID");
+
+fn fixture() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_fixture_function"))
+}
+
+fn cli() -> PathBuf {
+    cli_beside(fixture())
+}
+
+/// `arn:aws:lambda:us-east-1:123456789012:function:NAME` (moto's account).
+fn function_arn(name: &str) -> String {
+    format!(
+        "arn:aws:lambda:{}:{}:function:{name}",
+        moto::REGION,
+        moto::ACCOUNT
+    )
+}
+
+/// A directory of its own with a copy of the fixture as `bootstrap`, as `cargo lambda build`
+/// leaves it in `target/lambda/NAME/`; `extra` appended to the binary makes other code (another
+/// zip digest) with the same build ID. Removed when dropped.
+struct BuildDir(PathBuf);
+
+impl BuildDir {
+    fn new(label: &str, extra: &[u8]) -> Self {
+        let dir = std::env::temp_dir().join(format!(
+            "tsls-deploy-{}-{label}-{}",
+            std::process::id(),
+            temporal_serverless_tests::free_port()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut binary = std::fs::read(fixture()).unwrap();
+        binary.extend_from_slice(extra);
+        let bootstrap = dir.join("bootstrap");
+        std::fs::write(&bootstrap, binary).unwrap();
+        let executable = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+        std::fs::set_permissions(&bootstrap, executable).unwrap();
+        Self(dir)
+    }
+
+    fn bootstrap(&self) -> PathBuf {
+        self.0.join("bootstrap")
+    }
+
+    fn zip(&self) -> PathBuf {
+        self.0.join("bootstrap.zip")
+    }
+}
+
+impl Drop for BuildDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// moto's environment with the secret key set to the sentinel, so that any output showing it
+/// fails the test.
+fn aws_env(moto: &Moto) -> Vec<(&'static str, String)> {
+    let mut env = moto.aws_env();
+    for (name, value) in &mut env {
+        if *name == "AWS_SECRET_ACCESS_KEY" {
+            *value = SENTINEL.to_owned();
+        }
+    }
+    env
+}
+
+/// `cargo lambda deploy fixture --output-format json > BUILD/deploy.json` of `build`'s
+/// bootstrap to moto: the JSON it printed, the file, and how long it took.
+fn cargo_lambda_deploy(
+    moto: &Moto,
+    build: &BuildDir,
+    role: &str,
+    args: &[&str],
+) -> (serde_json::Value, PathBuf, Duration) {
+    let started = Instant::now();
+    let mut all_args = vec!["--role", role, "--timeout", "30"];
+    all_args.extend(args);
+    let (printed, json) =
+        cargo_lambda::deploy("fixture", &build.bootstrap(), &all_args, &aws_env(moto))
+            .unwrap_or_else(|error| panic!("{error}\n--- moto:\n{}", moto.output()));
+    let took = started.elapsed();
+    let file = build.0.join("deploy.json");
+    std::fs::write(&file, printed).unwrap();
+    (json, file, took)
+}
+
+/// `temporal-serverless deploy ARGS --print` with `envs` (no Temporal server needed: nothing
+/// is run on it): (success, stdout, stderr).
+fn deploy_print(args: &[&str], envs: &[(&str, String)]) -> (bool, String, String) {
+    let output = Command::new(cli())
+        .arg("deploy")
+        .args(args)
+        .arg("--print")
+        .arg("--temporal-cli")
+        .arg(temporal_cli())
+        .args(["--", "--address", "127.0.0.1:7233"])
+        .envs(envs.iter().map(|(name, value)| (name, value)))
+        .stdin(Stdio::null())
+        .output()
+        .expect("temporal-serverless runs");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    );
+    assert!(
+        !stdout.contains(SENTINEL) && !stderr.contains(SENTINEL),
+        "the AWS secret key was shown:\n{stdout}{stderr}"
+    );
+    (output.status.success(), stdout, stderr)
+}
+
+#[test]
+fn cargo_lambda_deploy_then_deploy_binds_the_published_version_and_a_workflow_completes() {
+    let started = Instant::now();
+    let moto = Moto::start();
+    let role = moto.create_lambda_role("fixture-role");
+    let build = BuildDir::new("loop", b"");
+
+    // The user's view: `cargo lambda deploy --output-format json > deploy.json`.
+    let (printed, deploy_json, took) = cargo_lambda_deploy(&moto, &build, &role, &[]);
+    println!("cargo lambda deploy: {took:.1?}\n{printed:#}");
+    // Created with Publish: true: the function's unqualified ARN and version 1.
+    assert_eq!(
+        printed["function_arn"],
+        function_arn("fixture"),
+        "{printed:#}"
+    );
+    assert_eq!(printed["version"], "1", "{printed:#}");
+    assert!(
+        build.zip().is_file(),
+        "cargo lambda leaves the zip it uploaded"
+    );
+    let version_arn = format!("{}:1", function_arn("fixture"));
+
+    // The local loop, with the local Lambda service hosting the same binary under moto's account,
+    // so that the server invokes exactly the ARN Lambda gave the version.
+    let lambda = LocalLoop::start_with(
+        &cli(),
+        "fixture",
+        &build.bootstrap(),
+        15,
+        2,
+        &[("TEMPORAL_TASK_QUEUE", "deploy-q")],
+        LoopExtras {
+            service_args: &["--account", moto::ACCOUNT, "--event-retry-delays", ""],
+            ..LoopExtras::default()
+        },
+    );
+    let deployed = lambda
+        .deploy_with(
+            &[
+                "--artifact",
+                build.bootstrap().to_str().unwrap(),
+                "--from-cargo-lambda",
+                deploy_json.to_str().unwrap(),
+                "--set-current",
+            ],
+            &aws_env(&moto),
+        )
+        .unwrap_or_else(|error| panic!("deploy failed: {error}\n--- moto:\n{}", moto.output()));
+    println!("{deployed}");
+    assert!(!deployed.contains(SENTINEL), "{deployed}");
+    // Checked against the zip beside the binary, which is what cargo lambda uploaded.
+    assert!(
+        deployed.contains(&format!(
+            "deploy: {version_arn} runs {} (CodeSha256 ",
+            build.zip().display()
+        )),
+        "{deployed}"
+    );
+    assert!(
+        deployed.contains(&format!(
+            "deployment=fixture build_id={BUILD_ID} function={version_arn}"
+        )),
+        "{deployed}"
+    );
+    assert!(
+        deployed.contains("task queues route new work to fixture:"),
+        "{deployed}"
+    );
+    lambda
+        .server
+        .start_workflow("deploy-q", "Greet", "deployed", "\"cargo lambda\"")
+        .unwrap();
+    lambda
+        .server
+        .wait_until_completed("deployed", Duration::from_secs(60));
+    // The server invoked exactly that version: its tasks were taken by workers of invocations
+    // of it, `<request id>@<invoked ARN>` (describe-version does not show the ARN).
+    let identities = lambda.server.task_identities("deployed");
+    assert!(
+        !identities.is_empty()
+            && identities
+                .iter()
+                .all(|identity| identity.ends_with(&format!("@{version_arn}"))),
+        "{identities:?}"
+    );
+    println!(
+        "cargo lambda deploy → deploy → workflow completed: {:.1?} in all",
+        started.elapsed()
+    );
+}
+
+#[test]
+fn deploy_refuses_what_would_not_run_the_artifacts_build() {
+    let moto = Moto::start();
+    let env = aws_env(&moto);
+    let role = moto.create_lambda_role("fixture-role");
+    let first = BuildDir::new("first", b"");
+    let (version_1, _, _) = cargo_lambda_deploy(&moto, &first, &role, &[]);
+    assert_eq!(version_1["version"], "1", "{version_1:#}");
+    // Other code (the same build ID, one byte more), deployed with an alias.
+    let second = BuildDir::new("second", b"\0");
+    let (version_2, version_2_json, took) =
+        cargo_lambda_deploy(&moto, &second, &role, &["--alias", "live"]);
+    println!("cargo lambda deploy --alias live: {took:.1?}\n{version_2:#}");
+    // Updated: cargo lambda prints the version's own ARN, and the alias.
+    assert_eq!(
+        version_2["function_arn"],
+        format!("{}:2", function_arn("fixture")),
+        "{version_2:#}"
+    );
+    assert_eq!(version_2["alias"], "live", "{version_2:#}");
+    let artifact = |build: &BuildDir| build.bootstrap().to_str().unwrap().to_owned();
+
+    // With --alias, the version is bound, not the alias, and a note says so.
+    let (success, stdout, stderr) = deploy_print(
+        &[
+            "--artifact",
+            &artifact(&second),
+            "--from-cargo-lambda",
+            version_2_json.to_str().unwrap(),
+        ],
+        &env,
+    );
+    assert!(success, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("note: alias live is not used: the version is bound to version 2"),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "--aws-lambda-function-arn {}:2 ",
+            function_arn("fixture")
+        )),
+        "{stdout}"
+    );
+
+    // The alias ARN itself, and $LATEST, are refused before any call.
+    for (qualifier, says) in [
+        (":live", "names an alias: aliases move, versions don't"),
+        ("", "is unqualified or $LATEST"),
+        (":$LATEST", "is unqualified or $LATEST"),
+    ] {
+        let arn = format!("{}{qualifier}", function_arn("fixture"));
+        let (success, stdout, stderr) = deploy_print(
+            &["--artifact", &artifact(&second), "--function-arn", &arn],
+            &env,
+        );
+        assert!(!success, "{arn}: {stdout}");
+        assert!(stderr.contains(says), "{arn}: {stderr}");
+        assert!(
+            stderr.contains(&format!("--function-arn {}:N", function_arn("fixture"))),
+            "{stderr}"
+        );
+    }
+
+    // Version 2 runs the second zip, not the first: the first build's artifact is refused.
+    let (success, _, stderr) = deploy_print(
+        &[
+            "--artifact",
+            first.zip().to_str().unwrap(),
+            "--from-cargo-lambda",
+            version_2_json.to_str().unwrap(),
+        ],
+        &env,
+    );
+    assert!(!success);
+    assert!(
+        stderr.contains(&format!(
+            "{}:2 runs other code than {}",
+            function_arn("fixture"),
+            first.zip().display()
+        )),
+        "{stderr}"
+    );
+
+    // By name and version: the ARN comes from GetFunction; version 1 runs the first zip.
+    let (success, stdout, stderr) = deploy_print(
+        &[
+            "--artifact",
+            first.zip().to_str().unwrap(),
+            "--function",
+            "fixture",
+            "--function-version",
+            "1",
+        ],
+        &env,
+    );
+    assert!(success, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!(
+            "--aws-lambda-function-arn {}:1 ",
+            function_arn("fixture")
+        )),
+        "{stdout}"
+    );
+    let (success, _, stderr) = deploy_print(
+        &[
+            "--artifact",
+            first.zip().to_str().unwrap(),
+            "--function",
+            "fixture",
+            "--function-version",
+            "9",
+        ],
+        &env,
+    );
+    assert!(!success);
+    assert!(
+        stderr.contains("Lambda has no version 9 of fixture"),
+        "{stderr}"
+    );
+
+    // A binary without the zip that was uploaded cannot be checked.
+    let bare = BuildDir::new("bare", b"");
+    let (success, _, stderr) = deploy_print(
+        &[
+            "--artifact",
+            &artifact(&bare),
+            "--function-arn",
+            &format!("{}:1", function_arn("fixture")),
+        ],
+        &env,
+    );
+    assert!(!success);
+    assert!(stderr.contains("no bootstrap.zip beside it"), "{stderr}");
+
+    // No AWS credentials anywhere in the chain: said so, with what to configure, at once.
+    let no_credentials: Vec<(&str, String)> = env
+        .iter()
+        .filter(|(name, _)| !name.starts_with("AWS_ACCESS_KEY") && !name.starts_with("AWS_SECRET"))
+        .cloned()
+        .collect();
+    let asked = Instant::now();
+    let output = Command::new(cli())
+        .args(["deploy", "--artifact", &artifact(&first)])
+        .args(["--function-arn", &format!("{}:1", function_arn("fixture"))])
+        .arg("--print")
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+        .env_remove("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+        .envs(no_credentials.iter().map(|(name, value)| (name, value)))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains("no AWS credentials") && stderr.contains("--skip-code-check"),
+        "{stderr}"
+    );
+    println!("no credentials: refused after {:.1?}", asked.elapsed());
+}
