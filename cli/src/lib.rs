@@ -5,5 +5,6 @@
 pub mod deploy;
 pub mod doctor;
 pub mod inspect;
+pub mod lambda_zip;
 pub mod local_lambda;
 pub mod temporal_cli;

@@ -8,6 +8,7 @@ pub mod cargo_lambda;
 pub mod dev_server;
 pub mod endurance;
 pub mod function_process;
+pub mod lambda_package;
 pub mod lambda_service;
 pub mod local_loop;
 pub mod otlp_receiver;

@@ -1,0 +1,196 @@
+//! `temporal-serverless inspect` on deployment packages: the `bootstrap.zip` cargo lambda uploads
+//! carries the same build ID as its `bootstrap`, and a package it cannot read is refused with the
+//! reason, never misread. The real `cargo lambda build --output-format zip`, for arm64 and x86_64,
+//! is `scripts/package-check` (minutes of release builds); here the fixture function, stripped as
+//! a release build is, is packaged the same way, and the other layouts and the failures use a
+//! smaller artifact: 4 MB of that binary with a manifest (what inspect reads) at its end.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+use temporal_serverless_tests::{cli_beside, lambda_package::LambdaZip};
+
+fn binary() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_fixture_function"))
+}
+
+/// A directory of this test's own with a `temporal.toml` and the fixture function stripped as
+/// `bootstrap` (half the bytes to zip and unzip; `examples/tests/inspect.rs` shows that `strip`
+/// keeps the manifest), removed when dropped.
+struct Scratch(PathBuf);
+
+const SMALL_DEPLOYMENT: &str = "small";
+const SMALL_BUILD_ID: &str = "layouts-1";
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("tsls-lambda-package-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("temporal.toml"),
+            "[profile.default]\naddress = \"localhost:7233\"\n",
+        )
+        .unwrap();
+        let status = Command::new("strip")
+            .arg("-o")
+            .arg(dir.join("bootstrap"))
+            .arg(binary())
+            .status()
+            .expect("strip runs (scripts/setup installs binutils)");
+        assert!(status.success());
+        Self(dir)
+    }
+
+    /// `small`: the first 4 MB of the stripped fixture and a manifest of its own; its path.
+    fn small_artifact(&self) -> PathBuf {
+        use temporal_serverless::manifest::{encode_manifest, manifest_len};
+        const LEN: usize = manifest_len(SMALL_DEPLOYMENT, SMALL_BUILD_ID);
+        let mut bytes = std::fs::read(self.path("bootstrap")).unwrap();
+        bytes.truncate(4 << 20);
+        bytes.extend(encode_manifest::<LEN>(SMALL_DEPLOYMENT, SMALL_BUILD_ID));
+        let path = self.path("small");
+        std::fs::write(&path, bytes).unwrap();
+        path
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+
+    /// `temporal.toml`, then `bootstrap` (the stripped fixture), deflated.
+    fn like_cargo_lambda(&self) -> LambdaZip {
+        LambdaZip::like_cargo_lambda(&self.path("bootstrap"), &self.path("temporal.toml"))
+    }
+
+    /// The same with the small artifact as `bootstrap`.
+    fn small_like_cargo_lambda(&self) -> LambdaZip {
+        LambdaZip::like_cargo_lambda(&self.small_artifact(), &self.path("temporal.toml"))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// `inspect [--json] ARTIFACT`: whether it succeeded, stdout, stderr.
+fn inspect(artifact: &Path, json: bool) -> (bool, String, String) {
+    let mut command = Command::new(cli_beside(binary()));
+    command.arg("inspect");
+    if json {
+        command.arg("--json");
+    }
+    let output = command.arg(artifact).output().unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).trim().to_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn inspected(artifact: &Path, json: bool) -> String {
+    let (ok, stdout, stderr) = inspect(artifact, json);
+    assert!(ok, "inspect {} failed: {stderr}", artifact.display());
+    stdout
+}
+
+#[test]
+fn inspect_reads_the_build_id_from_the_zip_as_cargo_lambda_packs_it() {
+    let scratch = Scratch::new("cargo-lambda");
+    let zip = scratch.path("bootstrap.zip");
+    scratch.like_cargo_lambda().write(&zip);
+
+    let from_binary = inspected(binary(), false);
+    assert!(
+        from_binary.starts_with("deployment=fixture build_id="),
+        "{from_binary}"
+    );
+    assert_eq!(inspected(&zip, false), from_binary);
+    assert_eq!(inspected(&zip, true), inspected(binary(), true));
+}
+
+#[test]
+fn other_zip_writers_layouts_are_read_too() {
+    let scratch = Scratch::new("layouts");
+    let expected = format!("deployment={SMALL_DEPLOYMENT} build_id={SMALL_BUILD_ID}");
+    assert_eq!(inspected(&scratch.small_artifact(), false), expected);
+    for (name, package) in [
+        ("stored", scratch.small_like_cargo_lambda().stored()),
+        ("streamed", scratch.small_like_cargo_lambda().streamed()),
+        (
+            "commented",
+            scratch
+                .small_like_cargo_lambda()
+                .comment("built by CI run 42"),
+        ),
+        (
+            "bootstrap first",
+            LambdaZip::new()
+                .file("bootstrap", &scratch.small_artifact())
+                .file("temporal.toml", &scratch.path("temporal.toml")),
+        ),
+    ] {
+        let zip = scratch.path(&format!("{name}.zip"));
+        package.write(&zip);
+        assert_eq!(inspected(&zip, false), expected, "{name}");
+    }
+}
+
+#[test]
+fn a_zip_without_a_bootstrap_at_its_root_names_what_it_holds() {
+    let scratch = Scratch::new("no-bootstrap");
+    let zip = scratch.path("function.zip");
+    LambdaZip::new()
+        .file("temporal.toml", &scratch.path("temporal.toml"))
+        .file("hello/bootstrap", &scratch.small_artifact())
+        .write(&zip);
+    let (ok, _, stderr) = inspect(&zip, false);
+    assert!(!ok);
+    assert!(
+        stderr.contains("no `bootstrap` at its root")
+            && stderr.contains("temporal.toml, hello/bootstrap")
+            && stderr.contains("cargo lambda build --output-format zip"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_corrupt_zip_is_refused_not_misread() {
+    let scratch = Scratch::new("corrupt");
+    let zip = scratch.path("bootstrap.zip");
+    scratch.small_like_cargo_lambda().write(&zip);
+    let mut bytes = std::fs::read(&zip).unwrap();
+    // A byte in the middle of the deflated bootstrap (the bulk of the archive).
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x5a;
+    std::fs::write(&zip, &bytes).unwrap();
+    let (ok, stdout, stderr) = inspect(&zip, false);
+    assert!(!ok, "{stdout}");
+    assert!(stderr.contains("corrupt"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    // Cut short: the end of the archive (its directory) is gone.
+    std::fs::write(&zip, &bytes[..middle]).unwrap();
+    let (ok, _, stderr) = inspect(&zip, false);
+    assert!(!ok);
+    assert!(stderr.contains("not a readable zip archive"), "{stderr}");
+}
+
+#[test]
+fn a_zip_of_something_else_carries_no_manifest() {
+    let scratch = Scratch::new("not-a-function");
+    let zip = scratch.path("bootstrap.zip");
+    LambdaZip::new()
+        .file("bootstrap", Path::new("/bin/true"))
+        .write(&zip);
+    let (ok, _, stderr) = inspect(&zip, false);
+    assert!(!ok);
+    assert!(
+        stderr.contains("carries no deployment manifest"),
+        "{stderr}"
+    );
+}
