@@ -7,4 +7,5 @@ pub mod doctor;
 pub mod inspect;
 pub mod lambda_zip;
 pub mod local_lambda;
+pub mod new_project;
 pub mod temporal_cli;

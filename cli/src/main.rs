@@ -1,6 +1,6 @@
 //! `temporal-serverless`: tools around Lambda functions built with `#[serverless_worker]`.
 
-use temporal_serverless_cli::{deploy, doctor, inspect, local_lambda};
+use temporal_serverless_cli::{deploy, doctor, inspect, local_lambda, new_project};
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -22,6 +22,8 @@ enum Command {
     Doctor(doctor::DoctorArgs),
     /// Serve a local Lambda service (control plane + Runtime API) for functions on this machine.
     Lambda(local_lambda::LambdaArgs),
+    /// Create a new Lambda function project: one pinned workflow, one activity, temporal.toml.
+    New(new_project::NewArgs),
 }
 
 fn main() -> ExitCode {
@@ -30,5 +32,6 @@ fn main() -> ExitCode {
         Command::Doctor(args) => doctor::run(&args),
         Command::Inspect(args) => inspect::run(&args),
         Command::Lambda(args) => local_lambda::run(args),
+        Command::New(args) => new_project::run(&args),
     }
 }

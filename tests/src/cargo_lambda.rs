@@ -35,7 +35,7 @@ pub fn cargo_lambda() -> PathBuf {
 }
 
 /// The cargo running this test (cargo sets `CARGO`), else `cargo` from `PATH`.
-fn cargo() -> PathBuf {
+pub(crate) fn cargo() -> PathBuf {
     std::env::var_os("CARGO").map_or_else(|| "cargo".into(), Into::into)
 }
 
@@ -44,7 +44,7 @@ fn cargo() -> PathBuf {
 /// does: with them, a build from a test rebuilds ring, rustls, tonic and the whole SDK, and the
 /// next build from a shell rebuilds them back), and without the function's settings
 /// (`TEMPORAL_*`, `AWS_LAMBDA_*`) the caller did not choose.
-fn as_from_the_shell(command: &mut Command) -> &mut Command {
+pub(crate) fn as_from_the_shell(command: &mut Command) -> &mut Command {
     const SET_FOR_TESTS: [&str; 6] = [
         "CARGO_MANIFEST_",
         "CARGO_PKG_",
@@ -72,9 +72,19 @@ fn as_from_the_shell(command: &mut Command) -> &mut Command {
 /// it cargo unifies the features of every workspace member (the tests' `otel` included), and a
 /// `--package` build leaves those for `watch` to compile, minutes in a fresh clone.
 pub fn build_bin(bin: &str) {
-    let mut child = as_from_the_shell(&mut Command::new(cargo()))
-        .args(["build", "--manifest-path", "Cargo.toml", "--bin", bin])
-        .current_dir(workspace_root())
+    run_build(
+        as_from_the_shell(&mut Command::new(cargo()))
+            .args(["build", "--manifest-path", "Cargo.toml", "--bin", bin])
+            .current_dir(workspace_root()),
+        &format!("cargo build --bin {bin}"),
+    );
+}
+
+/// Runs a build (`what` names it in failures) in a process group of its own, stopped with
+/// everything it started if it takes longer than a cold build may; panics unless it succeeds.
+/// Returns how long it took.
+pub(crate) fn run_build(command: &mut Command, what: &str) -> Duration {
+    let mut child = command
         .stdin(Stdio::null())
         .process_group(0)
         .spawn()
@@ -86,14 +96,12 @@ pub fn build_bin(bin: &str) {
         }
         if started.elapsed() > BUILD_TIMEOUT {
             crate::stop_process_group(&mut child, STOP_GRACE);
-            panic!("cargo build --bin {bin} took more than {BUILD_TIMEOUT:?}");
+            panic!("{what} took more than {BUILD_TIMEOUT:?}");
         }
         std::thread::sleep(Duration::from_millis(200));
     };
-    assert!(
-        status.success(),
-        "cargo build --bin {bin} failed ({status})"
-    );
+    assert!(status.success(), "{what} failed ({status})");
+    started.elapsed()
 }
 
 /// A running `cargo lambda watch`; it and the function it started are stopped when dropped.

@@ -11,6 +11,7 @@ pub mod function_process;
 pub mod lambda_package;
 pub mod lambda_service;
 pub mod local_loop;
+pub mod new_project;
 pub mod otlp_receiver;
 pub mod processes;
 pub mod runtime_api;
