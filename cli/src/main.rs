@@ -1,6 +1,6 @@
 //! `temporal-serverless`: tools around Lambda functions built with `#[serverless_worker]`.
 
-use temporal_serverless_cli::{deploy, doctor, inspect, local_lambda, new_project};
+use temporal_serverless_cli::{deploy, doctor, inspect, local_lambda, new_project, role};
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -20,6 +20,9 @@ enum Command {
     Deploy(deploy::DeployArgs),
     /// Run the troubleshooting guide's checks for a version and print a checklist.
     Doctor(doctor::DoctorArgs),
+    /// Print the invocation role for a function version: trust and permission policies,
+    /// CloudFormation / SAM, and the `aws` commands (what `doctor` checks a role against).
+    Role(role::RoleArgs),
     /// Serve a local Lambda service (control plane + Runtime API) for functions on this machine.
     Lambda(local_lambda::LambdaArgs),
     /// Create a new Lambda function project: one pinned workflow, one activity, temporal.toml.
@@ -33,5 +36,6 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(&args),
         Command::Lambda(args) => local_lambda::run(args),
         Command::New(args) => new_project::run(&args),
+        Command::Role(args) => role::run(&args),
     }
 }

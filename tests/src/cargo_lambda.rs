@@ -104,6 +104,60 @@ pub(crate) fn run_build(command: &mut Command, what: &str) -> Duration {
     started.elapsed()
 }
 
+/// How long one `cargo lambda deploy` may take: zipping a debug binary of ~100 MB and uploading
+/// it to a local endpoint takes seconds.
+const DEPLOY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// `cargo lambda deploy NAME --binary-path BINARY --output-format json ARGS`, run from the
+/// workspace root (it reads the workspace's metadata) with `envs` added (the AWS endpoint and
+/// credentials): what it printed, as a user's `> deploy.json` gets it (its progress lines, then
+/// the JSON: its output is not a terminal), and that JSON; or what it said when it failed.
+/// cargo lambda zips the binary into `bootstrap.zip` beside it and uploads that zip.
+pub fn deploy(
+    name: &str,
+    binary: &Path,
+    args: &[&str],
+    envs: &[(&str, String)],
+) -> Result<(String, Value), String> {
+    let mut child = as_from_the_shell(&mut Command::new(cargo_lambda()))
+        .args(["lambda", "deploy", name, "--binary-path"])
+        .arg(binary)
+        .args(["--output-format", "json", "--color", "never"])
+        .args(args)
+        .envs(envs.iter().map(|(name, value)| (name, value)))
+        .current_dir(workspace_root())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .expect("cargo-lambda starts");
+    let started = Instant::now();
+    while matches!(child.try_wait(), Ok(None)) {
+        if started.elapsed() > DEPLOY_TIMEOUT {
+            crate::stop_process_group(&mut child, Duration::ZERO);
+            return Err(format!(
+                "cargo lambda deploy took more than {DEPLOY_TIMEOUT:?}"
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        return Err(format!(
+            "cargo lambda deploy failed ({}): {stdout}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    let json = stdout
+        .find("\n{")
+        .map_or(&stdout[..], |start| &stdout[start + 1..]);
+    let json = serde_json::from_str(json).map_err(|error| format!("{error}: {stdout}"))?;
+    Ok((stdout.into_owned(), json))
+}
+
 /// A running `cargo lambda watch`; it and the function it started are stopped when dropped.
 pub struct Watch {
     child: Child,

@@ -3,6 +3,7 @@
 //! Everything binds to 127.0.0.1, is bounded in time, and is stopped by PID on drop.
 
 pub mod arrivals;
+pub mod aws_account;
 pub mod bench;
 pub mod cargo_lambda;
 pub mod dev_server;
@@ -11,6 +12,7 @@ pub mod function_process;
 pub mod lambda_package;
 pub mod lambda_service;
 pub mod local_loop;
+pub mod moto;
 pub mod new_project;
 pub mod otlp_receiver;
 pub mod processes;

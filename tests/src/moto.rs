@@ -122,21 +122,35 @@ impl Moto {
     /// assume, which CreateFunction needs. Returns its ARN.
     pub fn create_lambda_role(&self, name: &str) -> String {
         let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"lambda.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
-        let body = format!(
-            "Action=CreateRole&Version=2010-05-08&RoleName={name}&AssumeRolePolicyDocument={}",
-            percent_encode(trust)
+        let (status, _, response) = self.query(
+            "iam",
+            &[
+                ("Action", "CreateRole"),
+                ("Version", "2010-05-08"),
+                ("RoleName", name),
+                ("AssumeRolePolicyDocument", trust),
+            ],
         );
-        let (status, _, response) = self.request(
+        assert_eq!(status, 200, "CreateRole {name}: {response}");
+        format!("arn:aws:iam::{ACCOUNT}:role/{name}")
+    }
+
+    /// A request to one of moto's query-protocol services (IAM, CloudFormation, ...), `params`
+    /// form-encoded: (status, lower-cased head, body).
+    pub fn query(&self, service: &str, params: &[(&str, &str)]) -> (u16, String, String) {
+        let body: Vec<String> = params
+            .iter()
+            .map(|(name, value)| format!("{}={}", percent_encode(name), percent_encode(value)))
+            .collect();
+        self.request(
             "POST",
             "/",
             &[
                 ("content-type", "application/x-www-form-urlencoded"),
-                ("authorization", &authorization("iam")),
+                ("authorization", &authorization(service)),
             ],
-            &body,
-        );
-        assert_eq!(status, 200, "CreateRole {name}: {response}");
-        format!("arn:aws:iam::{ACCOUNT}:role/{name}")
+            &body.join("&"),
+        )
     }
 
     /// Lambda's GetFunction of `function` (a name or ARN, qualified or not): its JSON answer,

@@ -230,17 +230,25 @@ fn healthy_deployment_then_missing_function_short_timeout_and_unqualified_arn() 
         .deploy(fixture(), true)
         .unwrap_or_else(|error| panic!("deploy failed: {error}"));
     let endpoint = lambda.lambda.endpoint();
-    let live = format!("{FUNCTION}:live");
+    let published = format!("{FUNCTION}:1");
 
-    // Healthy: every check passes, except the two that need AWS credentials; the drain too.
+    // Healthy: every check passes, the drain too, except those that need AWS credentials
+    // (tests/tests/doctor_aws.rs runs them against moto); GetFunction goes to the local service.
     let (success, checks) = doctor(
         &lambda,
-        &["--function-arn", &live, "--lambda-endpoint", &endpoint],
+        &["--function-arn", &published, "--lambda-endpoint", &endpoint],
     );
     assert!(success, "{checks:#}");
     for check in checks.as_array().unwrap() {
-        let expected = if ["function logs", "IAM role trust policy"]
-            .contains(&check["name"].as_str().unwrap())
+        let expected = if [
+            "published version",
+            "architecture",
+            "invocation role",
+            "trust policy",
+            "role permissions",
+            "function logs",
+        ]
+        .contains(&check["name"].as_str().unwrap())
         {
             "not_checked"
         } else {
@@ -249,7 +257,7 @@ fn healthy_deployment_then_missing_function_short_timeout_and_unqualified_arn() 
         assert_eq!(check["verdict"], expected, "{check:#}");
     }
     assert!(
-        verdict(&checks, "compute provider").1.contains(&live),
+        verdict(&checks, "compute provider").1.contains(&published),
         "{checks:#}"
     );
     assert!(
@@ -365,17 +373,17 @@ fn old_binary_for_a_new_version_is_the_invocation_loop() {
     let lambda = start("doctor-c", "600", &[]);
     // The binary's own version, on its own alias.
     lambda
-        .deploy_as(fixture(), &format!("{FUNCTION}:v1"), true)
+        .deploy_as(fixture(), &format!("{FUNCTION}:1"), true)
         .unwrap_or_else(|error| panic!("deploy failed: {error}"));
-    // The instance that registered v1 is left warm, its guard passed for `:v1`: the server's
-    // invocation of `live` below reuses it, and the guard must run again for the new ARN.
+    // The instance that registered version 1 is left warm, its guard passed for `:1`: the server's
+    // invocation of `:2` below reuses it, and the guard must run again for the new ARN.
     lambda.server.wait_for(
         Duration::from_secs(30),
-        "the registration invocation of v1 to end",
+        "the registration invocation of version 1 to end",
         |_| (!lambda.records().is_empty()).then_some(()),
     );
-    // A new version on alias `live`, whose code is still the old binary (build ID not bumped).
-    let live = format!("{FUNCTION}:live");
+    // A new published version, 2, whose code is still the old binary (build ID not bumped).
+    let second = format!("{FUNCTION}:2");
     lambda
         .server
         .cli(&[
@@ -387,7 +395,7 @@ fn old_binary_for_a_new_version_is_the_invocation_loop() {
             "--build-id",
             "new-2",
             "--aws-lambda-function-arn",
-            &live,
+            &second,
             "--aws-lambda-skip-role-and-external-id",
         ])
         .unwrap();
@@ -405,7 +413,7 @@ fn old_binary_for_a_new_version_is_the_invocation_loop() {
             "--yes",
         ])
         .unwrap();
-    // The server invokes `live` for new-2: the guard stops each such invocation at once.
+    // The server invokes `:2` for new-2: the guard stops each such invocation at once.
     let refused =
         lambda
             .server
@@ -419,7 +427,7 @@ fn old_binary_for_a_new_version_is_the_invocation_loop() {
     let output = std::fs::read_to_string(&lambda.log).unwrap_or_default();
     assert_eq!(
         refused["cold"], false,
-        "the warm instance whose guard passed for v1 served `live`: {refused:#}"
+        "the warm instance whose guard passed for version 1 served `:2`: {refused:#}"
     );
     // The guard answers as soon as the server has described our version, and waits to name the
     // other build only while that keeps it under 700 ms. Describing a version is a query to the
@@ -442,7 +450,7 @@ fn old_binary_for_a_new_version_is_the_invocation_loop() {
         "--artifact",
         fixture().to_str().unwrap(),
         "--function-arn",
-        &live,
+        &second,
     ]);
     println!("{stdout}");
     assert!(!success);

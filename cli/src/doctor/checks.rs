@@ -2,13 +2,18 @@
 //! warns, fails, or was not checked, with what was seen and how to fix it. Then what the
 //! namespace's drain costs each invocation.
 
-use super::evidence::{Evidence, Namespace, Target, controller_id};
+use super::{
+    aws_checks::{self, AwsInputs, skipped},
+    aws_evidence::AwsEvidence,
+    evidence::{Evidence, Namespace, Target, controller_id},
+};
 use crate::temporal_cli::CliError;
 use serde::Serialize;
 use serde_json::Value;
+use std::time::Duration;
 use temporal_serverless::{
-    SERVER_DRAIN_VARIABLE, is_namespace_not_found,
-    lambda_arn::{self, is_qualified, strip_qualifier},
+    SERVER_DRAIN_VARIABLE, deadline, is_namespace_not_found,
+    lambda_arn::{is_qualified, strip_qualifier},
 };
 
 /// A check's outcome.
@@ -38,7 +43,7 @@ pub struct Check {
     pub fix: Option<String>,
 }
 
-fn passed(name: &'static str, saw: String) -> Check {
+pub(super) fn passed(name: &'static str, saw: String) -> Check {
     Check {
         name,
         verdict: Verdict::Passed,
@@ -47,7 +52,7 @@ fn passed(name: &'static str, saw: String) -> Check {
     }
 }
 
-fn failed(name: &'static str, saw: String, fix: String) -> Check {
+pub(super) fn failed(name: &'static str, saw: String, fix: String) -> Check {
     Check {
         name,
         verdict: Verdict::Failed,
@@ -56,7 +61,7 @@ fn failed(name: &'static str, saw: String, fix: String) -> Check {
     }
 }
 
-fn warning(name: &'static str, saw: String, fix: String) -> Check {
+pub(super) fn warning(name: &'static str, saw: String, fix: String) -> Check {
     Check {
         name,
         verdict: Verdict::Warning,
@@ -65,7 +70,7 @@ fn warning(name: &'static str, saw: String, fix: String) -> Check {
     }
 }
 
-fn not_checked(name: &'static str, saw: String, fix: String) -> Check {
+pub(super) fn not_checked(name: &'static str, saw: String, fix: String) -> Check {
     Check {
         name,
         verdict: Verdict::NotChecked,
@@ -74,8 +79,14 @@ fn not_checked(name: &'static str, saw: String, fix: String) -> Check {
     }
 }
 
-/// Every check, in the guide's order.
-pub fn run(target: &Target, evidence: &Evidence, shutdown_buffer_seconds: u64) -> Vec<Check> {
+/// Every check, in the guide's order; the AWS ones ([`aws_checks`]) after the function's.
+pub fn run(
+    target: &Target,
+    evidence: &Evidence,
+    shutdown_buffer_seconds: u64,
+    aws_inputs: &AwsInputs<'_>,
+    aws: &AwsEvidence,
+) -> Vec<Check> {
     let version = format!("{}:{}", target.deployment, target.build_id);
     let arn_hint = target
         .expected_arn
@@ -94,37 +105,20 @@ pub fn run(target: &Target, evidence: &Evidence, shutdown_buffer_seconds: u64) -
         &update_compute,
     ));
     checks.push(controller(target, evidence, description.is_some()));
-    checks.push(function_exists(evidence));
+    checks.push(function_exists(target, evidence, aws));
     checks.push(function_arn(target, evidence, &update_compute));
+    checks.extend(aws_checks::run(aws_inputs, aws));
     checks.push(task_queues(evidence, description.is_some()));
     checks.push(controller_history(evidence));
     checks.push(build_id(target, description.is_some(), evidence));
     checks.push(invocation_loop(target, evidence));
-    checks.push(timeout(evidence, shutdown_buffer_seconds));
+    checks.push(timeout(
+        target,
+        evidence,
+        aws,
+        Duration::from_secs(shutdown_buffer_seconds),
+    ));
     checks.push(drain(&evidence.namespace));
-    let function_name = evidence
-        .arns
-        .first()
-        .or(target.expected_arn.as_ref())
-        .map(|arn| lambda_arn::function_name(arn))
-        .unwrap_or("<function>")
-        .to_owned();
-    checks.push(not_checked(
-        "function logs",
-        "reading CloudWatch needs AWS credentials".to_owned(),
-        format!(
-            "aws logs tail /aws/lambda/{function_name} --since 1h --filter-pattern '\"TemporalServerless.\"' \
-             (errorType TemporalServerless.BuildMismatch = invocation loop, .VersionNotReady = version not set up, .NamespaceNotFound = wrong TEMPORAL_NAMESPACE, .DeadlineTooShort = timeout, .Panic = the invocation panicked)"
-        ),
-    ));
-    checks.push(not_checked(
-        "IAM role trust policy",
-        "reading IAM needs AWS credentials".to_owned(),
-        "aws iam get-role --role-name <role the server assumes> --query Role.AssumeRolePolicyDocument: \
-         it must trust Temporal's principal with the sts:ExternalId you passed to create-version, \
-         and the role must allow lambda:InvokeFunction and lambda:GetFunction on the qualified ARN"
-            .to_owned(),
-    ));
     checks
 }
 
@@ -214,16 +208,23 @@ fn controller(target: &Target, evidence: &Evidence, version_exists: bool) -> Che
     }
 }
 
-fn function_exists(evidence: &Evidence) -> Check {
+/// The ARN the server invokes, else the one the user expects.
+fn function_arn_of<'a>(target: &'a Target, evidence: &'a Evidence) -> Option<&'a str> {
+    evidence.current_arn().or(target.expected_arn.as_deref())
+}
+
+fn function_exists(target: &Target, evidence: &Evidence, aws: &AwsEvidence) -> Check {
     let name = "function exists";
-    let arn = evidence.arns.first().cloned().unwrap_or_default();
+    let arn = function_arn_of(target, evidence)
+        .unwrap_or_default()
+        .to_owned();
     match &evidence.function {
-        Some(Ok(document)) => passed(
+        Some(Ok(function)) => passed(
             name,
             format!(
                 "GetFunction {arn}: {} ({})",
-                document["Configuration"]["FunctionName"].as_str().unwrap_or("?"),
-                document["Configuration"]["State"].as_str().unwrap_or("?")
+                if function.arn.is_empty() { "found" } else { &function.arn },
+                function.state.as_deref().unwrap_or("?")
             ),
         ),
         Some(Err(error)) => failed(
@@ -233,7 +234,10 @@ fn function_exists(evidence: &Evidence) -> Check {
         ),
         None => not_checked(
             name,
-            "no unsigned Lambda endpoint (--lambda-endpoint / AWS_ENDPOINT_URL_LAMBDA); AWS needs credentials".to_owned(),
+            match aws {
+                AwsEvidence::Unavailable(reason) => skipped(reason),
+                AwsEvidence::Read(_) => "no function ARN to ask for".to_owned(),
+            },
             format!("aws lambda get-function --function-name {}", if arn.is_empty() { "<ARN>" } else { &arn }),
         ),
     }
@@ -241,36 +245,36 @@ fn function_exists(evidence: &Evidence) -> Check {
 
 fn function_arn(target: &Target, evidence: &Evidence, update_compute: &str) -> Check {
     let name = "function ARN";
-    if evidence.arns.is_empty() {
+    let Some(arn) = evidence.current_arn() else {
         return not_checked(
             name,
             "no Lambda ARN in the controller's history".to_owned(),
-            "compare the ARN you passed to create-version with the function's alias ARN".to_owned(),
+            "compare the ARN you passed to create-version with the function's version ARN"
+                .to_owned(),
+        );
+    };
+    // Another qualifier of the same function is another version's code.
+    if let Some(expected) = &target.expected_arn
+        && arn != expected
+    {
+        return failed(
+            name,
+            format!("the version invokes {arn}, not {expected}"),
+            update_compute.to_owned(),
         );
     }
-    for arn in &evidence.arns {
-        if let Some(expected) = &target.expected_arn
-            && strip_qualifier(arn) != strip_qualifier(expected)
-        {
-            return failed(
-                name,
-                format!("the version invokes {arn}, not {expected}"),
-                update_compute.to_owned(),
-            );
-        }
-        if !is_qualified(arn) {
-            return failed(
-                name,
-                format!(
-                    "{arn} is unqualified: the server invokes $LATEST, whose code changes with every update, so an old version can run new code (and the reverse)"
-                ),
-                format!(
-                    "publish a version or alias (aws lambda publish-version / create-alias) and point the version at it: {update_compute}"
-                ),
-            );
-        }
+    if !is_qualified(arn) {
+        return failed(
+            name,
+            format!(
+                "{arn} is unqualified: the server invokes $LATEST, whose code changes with every update, so an old version can run new code (and the reverse)"
+            ),
+            format!(
+                "publish a version (cargo lambda deploy publishes one; or aws lambda publish-version) and point the version at it: {update_compute}"
+            ),
+        );
     }
-    passed(name, format!("{} (qualified)", evidence.arns.join(", ")))
+    passed(name, format!("{arn} (qualified)"))
 }
 
 fn task_queues(evidence: &Evidence, version_exists: bool) -> Check {
@@ -421,43 +425,71 @@ fn invocation_loop(target: &Target, evidence: &Evidence) -> Check {
     )
 }
 
-fn timeout(evidence: &Evidence, buffer: u64) -> Check {
+/// The function's timeout judged by the runtime's own rule ([`deadline::plan`]): the work time
+/// is the timeout less the shutdown buffer; at most 1 s fails every invocation, under 5 s warns.
+fn timeout(target: &Target, evidence: &Evidence, aws: &AwsEvidence, buffer: Duration) -> Check {
     let name = "function timeout";
-    let Some(Ok(document)) = &evidence.function else {
+    let buffer_s = buffer.as_secs();
+    let Some(Ok(function)) = &evidence.function else {
         return not_checked(
             name,
-            "GetFunction not available".to_owned(),
+            match aws {
+                AwsEvidence::Unavailable(reason) => skipped(reason),
+                AwsEvidence::Read(_) => "GetFunction not available".to_owned(),
+            },
             format!(
-                "aws lambda get-function-configuration --function-name <ARN> --query Timeout: it must exceed the {buffer} s shutdown buffer by more than 1 s (by minutes for long activities)"
+                "aws lambda get-function-configuration --function-name {} --query Timeout: it must exceed the {buffer_s} s shutdown buffer by more than 1 s (by minutes for long activities)",
+                function_arn_of(target, evidence).unwrap_or("<ARN>")
             ),
         );
     };
-    let Some(seconds) = document["Configuration"]["Timeout"].as_u64() else {
+    let Some(seconds) = function.timeout_seconds else {
         return not_checked(
             name,
             "GetFunction gave no Timeout".to_owned(),
             "check the function's configuration".to_owned(),
         );
     };
-    let work = seconds.saturating_sub(buffer);
-    if work <= 1 {
-        return failed(
+    let fix = |more: &str| {
+        format!(
+            "aws lambda update-function-configuration --function-name {} --timeout 60 ({more})",
+            if function.arn.is_empty() {
+                "<function>"
+            } else {
+                strip_qualifier(&function.arn)
+            }
+        )
+    };
+    match deadline::plan(Duration::from_secs(seconds), buffer) {
+        Err(too_short) => failed(
             name,
-            format!("timeout {seconds} s leaves {work} s of work after the {buffer} s shutdown buffer: every invocation fails with TemporalServerless.DeadlineTooShort"),
-            "aws lambda update-function-configuration --function-name <function> --timeout 60 (or more: activities longer than the work time finish in later invocations)".to_owned(),
-        );
-    }
-    if work < 5 {
-        return warning(
+            format!(
+                "timeout {seconds} s leaves {} s of work after the {buffer_s} s shutdown buffer: every invocation fails with TemporalServerless.DeadlineTooShort",
+                too_short
+                    .remaining
+                    .saturating_sub(too_short.buffer)
+                    .as_secs()
+            ),
+            fix(
+                "or more: activities longer than the work time finish in later invocations; then publish a new version, whose configuration is fixed at publishing",
+            ),
+        ),
+        Ok(plan) if plan.short => warning(
             name,
-            format!("timeout {seconds} s leaves {work} s of work after the {buffer} s shutdown buffer: activities longer than that finish in later invocations, and each invocation's drain takes a larger share of it"),
-            "aws lambda update-function-configuration --function-name <function> --timeout 60 (or more for long activities)".to_owned(),
-        );
+            format!(
+                "timeout {seconds} s leaves {} s of work after the {buffer_s} s shutdown buffer: activities longer than that finish in later invocations, and each invocation's drain takes a larger share of it",
+                plan.work_time.as_secs()
+            ),
+            fix("or more for long activities"),
+        ),
+        Ok(plan) => passed(
+            name,
+            format!(
+                "timeout {seconds} s: {} s of work after the {buffer_s} s shutdown buffer",
+                plan.work_time.as_secs()
+            ),
+        ),
     }
-    passed(
-        name,
-        format!("timeout {seconds} s: {work} s of work after the {buffer} s shutdown buffer"),
-    )
 }
 
 /// How an invocation's end waits for its outstanding polls: by their deadline, unless the

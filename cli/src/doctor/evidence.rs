@@ -3,7 +3,7 @@
 //! GetFunction describes it, and the namespace's capabilities. Reading only; every check is made
 //! in `checks`.
 
-use super::lambda_http;
+use super::{aws_evidence::FunctionFacts, lambda_http};
 use crate::temporal_cli::{CliError, TemporalCli, bound_task_queues};
 use base64::Engine;
 use serde_json::Value;
@@ -50,10 +50,38 @@ pub struct Evidence {
     pub other_versions: Vec<OtherVersion>,
     /// Bound task queues with their `task-queue describe` JSON.
     pub task_queues: Vec<(String, Option<Value>)>,
-    /// GetFunction of the version's ARN: `None` if no Lambda endpoint is known.
-    pub function: Option<Result<Value, String>>,
+    /// GetFunction of the version's ARN: `None` if it was not asked (no unsigned endpoint, and
+    /// no AWS credentials: then `mod.rs` fills it from the AWS SDK's answer).
+    pub function: Option<Result<FunctionFacts, String>>,
+    /// The version's current AWS Lambda compute config, as its controller's history last
+    /// records it.
+    pub compute_config: Option<ComputeConfig>,
     /// The namespace the connection arguments name, as `DescribeNamespace` describes it.
     pub namespace: Result<Namespace, CliError>,
+}
+
+/// An AWS Lambda compute config, as the server records it (`{"arn", "role",
+/// "role_external_id"}`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComputeConfig {
+    /// The function ARN the server invokes.
+    pub arn: String,
+    /// The invocation role it assumes (`None` for a version created with
+    /// `--aws-lambda-skip-role-and-external-id`).
+    pub role: Option<String>,
+    /// The external ID it passes.
+    pub external_id: Option<String>,
+}
+
+impl Evidence {
+    /// The function ARN the server invokes now: the current compute config's, else the first
+    /// seen in the controller's history.
+    pub fn current_arn(&self) -> Option<&str> {
+        self.compute_config
+            .as_ref()
+            .map(|config| config.arn.as_str())
+            .or(self.arns.first().map(String::as_str))
+    }
 }
 
 /// What `doctor` needs of a namespace's description.
@@ -135,8 +163,16 @@ pub fn gather(cli: &TemporalCli, target: &Target, lambda_endpoint: Option<&str>)
         .collect();
     let other_versions = other_versions(cli, target);
     let function = lambda_endpoint.and_then(|endpoint| {
-        let arn = controller.arns.first().or(target.expected_arn.as_ref())?;
-        Some(lambda_http::get_function(endpoint, arn))
+        let arn = controller
+            .config
+            .as_ref()
+            .map(|config| &config.arn)
+            .or(controller.arns.first())
+            .or(target.expected_arn.as_ref())?;
+        Some(
+            lambda_http::get_function(endpoint, arn)
+                .map(|document| FunctionFacts::from_json(&document)),
+        )
     });
     // No `--namespace` of its own: the connection arguments (or the CLI's environment and
     // profile) name the namespace, as for every other command.
@@ -153,6 +189,7 @@ pub fn gather(cli: &TemporalCli, target: &Target, lambda_endpoint: Option<&str>)
         other_versions,
         task_queues,
         function,
+        compute_config: controller.config,
         namespace,
     }
 }
@@ -163,6 +200,7 @@ struct Controller {
     activities: Vec<String>,
     stats: Vec<String>,
     arns: Vec<String>,
+    config: Option<ComputeConfig>,
 }
 
 fn read_controller(cli: &TemporalCli, deployment: &str, build_id: &str) -> Controller {
@@ -217,6 +255,7 @@ fn read_controller(cli: &TemporalCli, deployment: &str, build_id: &str) -> Contr
         activities,
         stats,
         arns: history_arns(&history),
+        config: compute_config(&history),
     }
 }
 
@@ -255,6 +294,51 @@ fn collect_arns(value: &Value, arns: &mut Vec<String>) {
         }
         Value::Array(items) => items.iter().for_each(|item| collect_arns(item, arns)),
         Value::Object(fields) => fields.values().for_each(|field| collect_arns(field, arns)),
+        _ => {}
+    }
+}
+
+/// The last AWS Lambda compute config in a history (the current one): JSON, base64 in a
+/// payload, inside the JSON of the controller's input and updates (see [`collect_arns`]).
+fn compute_config(history: &Value) -> Option<ComputeConfig> {
+    let mut found = None;
+    find_compute_config(history, &mut found);
+    found
+}
+
+fn find_compute_config(value: &Value, found: &mut Option<ComputeConfig>) {
+    match value {
+        Value::Object(fields) => {
+            if let Some(Value::String(arn)) = fields.get("arn")
+                && lambda_arn::is_function_arn(arn)
+            {
+                let text = |key: &str| {
+                    fields
+                        .get(key)
+                        .and_then(Value::as_str)
+                        .filter(|text| !text.is_empty())
+                        .map(str::to_owned)
+                };
+                *found = Some(ComputeConfig {
+                    arn: arn.clone(),
+                    role: text("role"),
+                    external_id: text("role_external_id"),
+                });
+            }
+            fields
+                .values()
+                .for_each(|field| find_compute_config(field, found));
+        }
+        Value::Array(items) => items
+            .iter()
+            .for_each(|item| find_compute_config(item, found)),
+        Value::String(text) => {
+            if let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(text)
+                && let Ok(inner) = serde_json::from_slice::<Value>(&bytes)
+            {
+                find_compute_config(&inner, found);
+            }
+        }
         _ => {}
     }
 }
@@ -359,6 +443,45 @@ mod tests {
                 completes_polls_on_shutdown: false
             }
         );
+    }
+
+    #[test]
+    fn the_current_compute_config_is_the_last_in_the_history() {
+        // As the controller records its start (no role) and then an update with a role (the
+        // server 1.32 writes the config as {"arn", "role", "role_external_id"}).
+        let payload = |config: &str| {
+            let data = base64::engine::general_purpose::STANDARD.encode(config);
+            base64::engine::general_purpose::STANDARD.encode(
+                json!({"upsert_scaling_groups": {"default": {"spec": {"compute": {
+                    "provider_type": "aws-lambda", "config": {"data": data}}}}}})
+                .to_string(),
+            )
+        };
+        let created = payload(r#"{"arn":"arn:aws:lambda:us-east-1:1:function:shop:2"}"#);
+        let updated = payload(
+            r#"{"arn":"arn:aws:lambda:us-east-1:1:function:shop:3","role":"arn:aws:iam::1:role/temporal-invoke-shop","role_external_id":"shop-7f3a9c"}"#,
+        );
+        let update = |data: &str| {
+            json!({"workflowExecutionUpdateAcceptedEventAttributes":
+            {"acceptedRequest": {"input": {"args": {"payloads": [{"data": data}]}}}}})
+        };
+        let history = json!({"events": [update(&created), update(&updated)]});
+        assert_eq!(
+            compute_config(&history),
+            Some(ComputeConfig {
+                arn: "arn:aws:lambda:us-east-1:1:function:shop:3".to_owned(),
+                role: Some("arn:aws:iam::1:role/temporal-invoke-shop".to_owned()),
+                external_id: Some("shop-7f3a9c".to_owned()),
+            })
+        );
+        // Created with --aws-lambda-skip-role-and-external-id: only the ARN.
+        let history = json!({"events": [update(&created)]});
+        let config = compute_config(&history).unwrap();
+        assert_eq!(
+            (config.arn.as_str(), config.role),
+            ("arn:aws:lambda:us-east-1:1:function:shop:2", None)
+        );
+        assert_eq!(compute_config(&json!({"events": []})), None);
     }
 
     #[test]
