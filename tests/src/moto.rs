@@ -101,7 +101,9 @@ impl Moto {
 
     /// The environment that points an AWS SDK (ours, `cargo lambda`'s) at this server for
     /// Lambda, IAM and CloudWatch Logs, with dummy credentials, a region, and no credential
-    /// source of the machine's (profile files, instance metadata) in the way.
+    /// source of the machine's (profile files, instance metadata) in the way. The secret key is
+    /// the redaction sentinel (moto checks no signature), so that a test finding it in output
+    /// has caught a shown secret.
     pub fn aws_env(&self) -> Vec<(&'static str, String)> {
         let endpoint = self.endpoint();
         vec![
@@ -110,7 +112,10 @@ impl Moto {
             ("AWS_ENDPOINT_URL_CLOUDWATCH_LOGS", endpoint.clone()),
             ("AWS_ENDPOINT_URL_STS", endpoint),
             ("AWS_ACCESS_KEY_ID", "testing".to_owned()),
-            ("AWS_SECRET_ACCESS_KEY", "testing".to_owned()),
+            (
+                "AWS_SECRET_ACCESS_KEY",
+                temporal_serverless::redact::SENTINEL.to_owned(),
+            ),
             ("AWS_REGION", REGION.to_owned()),
             ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
             ("AWS_CONFIG_FILE", "/dev/null".to_owned()),

@@ -76,18 +76,6 @@ impl Drop for BuildDir {
     }
 }
 
-/// moto's environment with the secret key set to the sentinel, so that any output showing it
-/// fails the test.
-fn aws_env(moto: &Moto) -> Vec<(&'static str, String)> {
-    let mut env = moto.aws_env();
-    for (name, value) in &mut env {
-        if *name == "AWS_SECRET_ACCESS_KEY" {
-            *value = SENTINEL.to_owned();
-        }
-    }
-    env
-}
-
 /// `cargo lambda deploy fixture --output-format json > BUILD/deploy.json` of `build`'s
 /// bootstrap to moto: the JSON it printed, the file, and how long it took.
 fn cargo_lambda_deploy(
@@ -100,7 +88,7 @@ fn cargo_lambda_deploy(
     let mut all_args = vec!["--role", role, "--timeout", "30"];
     all_args.extend(args);
     let (printed, json) =
-        cargo_lambda::deploy("fixture", &build.bootstrap(), &all_args, &aws_env(moto))
+        cargo_lambda::deploy("fixture", &build.bootstrap(), &all_args, &moto.aws_env())
             .unwrap_or_else(|error| panic!("{error}\n--- moto:\n{}", moto.output()));
     let took = started.elapsed();
     let file = build.0.join("deploy.json");
@@ -179,7 +167,7 @@ fn cargo_lambda_deploy_then_deploy_binds_the_published_version_and_a_workflow_co
                 deploy_json.to_str().unwrap(),
                 "--set-current",
             ],
-            &aws_env(&moto),
+            &moto.aws_env(),
         )
         .unwrap_or_else(|error| panic!("deploy failed: {error}\n--- moto:\n{}", moto.output()));
     println!("{deployed}");
@@ -228,7 +216,7 @@ fn cargo_lambda_deploy_then_deploy_binds_the_published_version_and_a_workflow_co
 #[test]
 fn deploy_refuses_what_would_not_run_the_artifacts_build() {
     let moto = Moto::start();
-    let env = aws_env(&moto);
+    let env = moto.aws_env();
     let role = moto.create_lambda_role("fixture-role");
     let first = BuildDir::new("first", b"");
     let (version_1, _, _) = cargo_lambda_deploy(&moto, &first, &role, &[]);

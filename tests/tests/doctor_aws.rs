@@ -50,18 +50,6 @@ fn cli() -> PathBuf {
     cli_beside(fixture())
 }
 
-/// moto's environment (endpoints, credentials, region), with the secret key set to the
-/// sentinel so that any output showing it fails the test.
-fn aws_env(moto: &Moto) -> Vec<(&'static str, String)> {
-    let mut env = moto.aws_env();
-    for (name, value) in &mut env {
-        if *name == "AWS_SECRET_ACCESS_KEY" {
-            *value = SENTINEL.to_owned();
-        }
-    }
-    env
-}
-
 /// An environment in which the standard chain finds no credentials (and asks no instance
 /// metadata service), whatever the machine has.
 fn no_credentials() -> Vec<(&'static str, String)> {
@@ -189,7 +177,7 @@ fn without_credentials_each_aws_check_is_skipped_with_the_aws_command_that_answe
 fn function_version_architecture_timeout_and_the_versions_arn_right_then_wrong() {
     let moto = Moto::start();
     let account = AwsAccount::new(&moto);
-    let env = aws_env(&moto);
+    let env = moto.aws_env();
     // The fixture is built for this machine (x86_64 in CI), as the function is by default; the
     // wrong one is the other architecture.
     let (host, other, other_flag, other_architecture) = if cfg!(target_arch = "aarch64") {
@@ -348,7 +336,7 @@ fn function_version_architecture_timeout_and_the_versions_arn_right_then_wrong()
 fn invocation_role_trust_permissions_and_logs_right_then_wrong() {
     let moto = Moto::start();
     let account = AwsAccount::new(&moto);
-    let env = aws_env(&moto);
+    let env = moto.aws_env();
     let first = account.function("fixture").create();
     account.log(
         "fixture",

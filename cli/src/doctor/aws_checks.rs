@@ -6,7 +6,9 @@
 //! the one `aws` command that answers it.
 
 use super::{
-    aws_evidence::{AwsEvidence, AwsFacts, ERROR_TYPE_PREFIX, FunctionFacts, Logs, log_group},
+    aws_evidence::{
+        AwsEvidence, AwsFacts, ERROR_TYPE_PREFIX, FunctionFacts, Logs, RoleFacts, log_group,
+    },
     checks::{Check, failed, not_checked, passed, warning},
 };
 use crate::{
@@ -299,21 +301,44 @@ fn setting<'a>(name: &'static str, inputs: &'a AwsInputs<'_>) -> Result<&'a Role
     }
 }
 
+/// The role setting and what AWS said, or the check to return without them; `by_hand` is the
+/// `aws` command that answers the check for that role.
+fn role_and_facts<'a>(
+    name: &'static str,
+    inputs: &'a AwsInputs<'_>,
+    aws: &'a AwsEvidence,
+    by_hand: impl FnOnce(&RoleSetting, &str) -> String,
+) -> Result<(&'a RoleSetting, &'a AwsFacts), Check> {
+    let role = setting(name, inputs)?;
+    let facts = facts(
+        name,
+        aws,
+        by_hand(role, invocation_role::role_name(&role.arn)),
+    )?;
+    Ok((role, facts))
+}
+
+/// The role IAM described, or the check to return when it could not be read.
+fn found_role<'a>(name: &'static str, facts: &'a AwsFacts) -> Result<&'a RoleFacts, Check> {
+    match &facts.role {
+        Some(Ok(found)) => Ok(found),
+        _ => Err(not_checked(
+            name,
+            "the role could not be read (see invocation role)".to_owned(),
+            "see invocation role".to_owned(),
+        )),
+    }
+}
+
 fn invocation_role(inputs: &AwsInputs<'_>, aws: &AwsEvidence) -> Check {
     let name = "invocation role";
-    let role = match setting(name, inputs) {
-        Ok(role) => role,
+    let (role, facts) = match role_and_facts(name, inputs, aws, |_, role_name| {
+        format!("aws iam get-role --role-name {role_name} --query Role.Arn")
+    }) {
+        Ok(found) => found,
         Err(check) => return check,
     };
     let role_name = invocation_role::role_name(&role.arn);
-    let facts = match facts(
-        name,
-        aws,
-        format!("aws iam get-role --role-name {role_name} --query Role.Arn"),
-    ) {
-        Ok(facts) => facts,
-        Err(check) => return check,
-    };
     match &facts.role {
         Some(Ok(found)) => passed(name, format!("{} exists (from {})", found.arn, role.from)),
         Some(Err(error)) if error.is_not_found() => failed(
@@ -335,23 +360,17 @@ fn invocation_role(inputs: &AwsInputs<'_>, aws: &AwsEvidence) -> Check {
 
 fn trust_policy(inputs: &AwsInputs<'_>, aws: &AwsEvidence) -> Check {
     let name = "trust policy";
-    let role = match setting(name, inputs) {
-        Ok(role) => role,
-        Err(check) => return check,
-    };
-    let role_name = invocation_role::role_name(&role.arn);
-    let facts = match facts(
-        name,
-        aws,
+    let (role, facts) = match role_and_facts(name, inputs, aws, |role, role_name| {
         format!(
             "aws iam get-role --role-name {role_name} --query Role.AssumeRolePolicyDocument: it must let {} assume it with sts:ExternalId {}, and not without",
             inputs.principals.describe(),
             role.external_id.as_deref().unwrap_or("<external ID>")
-        ),
-    ) {
-        Ok(facts) => facts,
+        )
+    }) {
+        Ok(found) => found,
         Err(check) => return check,
     };
+    let role_name = invocation_role::role_name(&role.arn);
     let Some(external_id) = role.external_id.as_deref() else {
         return not_checked(
             name,
@@ -359,15 +378,9 @@ fn trust_policy(inputs: &AwsInputs<'_>, aws: &AwsEvidence) -> Check {
             "pass --external-id as given to create-version (--aws-lambda-assume-role-external-id)".to_owned(),
         );
     };
-    let trust = match &facts.role {
-        Some(Ok(found)) => &found.trust,
-        _ => {
-            return not_checked(
-                name,
-                "the role could not be read (see invocation role)".to_owned(),
-                "see invocation role".to_owned(),
-            );
-        }
+    let trust = match found_role(name, facts) {
+        Ok(found) => &found.trust,
+        Err(check) => return check,
     };
     let fix = invocation_role::update_trust_command(role_name, inputs.principals, external_id);
     match trust {
@@ -386,35 +399,23 @@ fn trust_policy(inputs: &AwsInputs<'_>, aws: &AwsEvidence) -> Check {
 
 fn role_permissions(inputs: &AwsInputs<'_>, aws: &AwsEvidence) -> Check {
     let name = "role permissions";
-    let role = match setting(name, inputs) {
-        Ok(role) => role,
-        Err(check) => return check,
-    };
     let arn = arn_or_placeholder(inputs);
-    let facts = match facts(
-        name,
-        aws,
+    let (role, facts) = match role_and_facts(name, inputs, aws, |role, _| {
         format!(
             "aws iam simulate-principal-policy --policy-source-arn {} --action-names {} --resource-arns {arn}",
             role.arn,
             invocation_role::ACTIONS.join(" ")
-        ),
-    ) {
-        Ok(facts) => facts,
+        )
+    }) {
+        Ok(found) => found,
         Err(check) => return check,
     };
     let Some(function_arn) = inputs.function_arn else {
         return function_facts(name, facts).unwrap_err();
     };
-    let found = match &facts.role {
-        Some(Ok(found)) => found,
-        _ => {
-            return not_checked(
-                name,
-                "the role could not be read (see invocation role)".to_owned(),
-                "see invocation role".to_owned(),
-            );
-        }
+    let found = match found_role(name, facts) {
+        Ok(found) => found,
+        Err(check) => return check,
     };
     let unreadable = if found.unreadable.is_empty() {
         String::new()
