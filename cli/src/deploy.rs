@@ -235,7 +235,8 @@ fn checked_version(
     if args.skip_code_check {
         let arn = version.arn().ok_or_else(|| {
             format!(
-                "--skip-code-check: {} is a function name, and without GetFunction its ARN is                  unknown; pass --function-arn arn:aws:lambda:REGION:ACCOUNT:function:{}:{}",
+                "--skip-code-check: {} is a function name, and without GetFunction its ARN is \
+                 unknown; pass --function-arn arn:aws:lambda:REGION:ACCOUNT:function:{}:{}",
                 version.function, version.function, version.version
             )
         })?;
