@@ -158,6 +158,7 @@ pub(crate) async fn wait_for_work_end(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::worker_rpc::WorkerRpc;
 
     #[tokio::test(start_paused = true)]
     async fn without_polls_the_work_time_ends_the_worker() {
@@ -186,7 +187,7 @@ mod tests {
             Arc::new(PollGate::default()),
         );
         observer.invocation_started(std::time::Instant::now(), "r");
-        observer.poll_sent("PollWorkflowTaskQueue");
+        observer.poll_sent(WorkerRpc::PollWorkflowTaskQueue);
         let Admission::Forward(poll) = gate.admit().await else {
             panic!("an open gate forwards polls");
         };
@@ -226,7 +227,7 @@ mod tests {
             Arc::new(PollGate::default()),
         );
         observer.invocation_started(std::time::Instant::now(), "r");
-        observer.poll_sent("PollWorkflowTaskQueue");
+        observer.poll_sent(WorkerRpc::PollWorkflowTaskQueue);
         let started = Instant::now();
         let ending = tokio::spawn({
             let (observer, gate) = (observer.clone(), gate.clone());
@@ -256,7 +257,7 @@ mod tests {
     async fn a_task_held_past_the_work_time_is_left_to_the_graceful_shutdown() {
         let (observer, gate) = (TaskObserver::default(), PollGate::default());
         observer.invocation_started(std::time::Instant::now(), "r");
-        observer.poll_sent("PollActivityTaskQueue");
+        observer.poll_sent(WorkerRpc::PollActivityTaskQueue);
         observer.task_received(b"long activity");
         let started = Instant::now();
         let reason = wait_for_work_end(Duration::from_secs(4), None, &observer, &gate)
@@ -270,7 +271,7 @@ mod tests {
     async fn an_idle_worker_stops_after_the_window_once_its_polls_are_back() {
         let (observer, gate) = (TaskObserver::default(), PollGate::default());
         observer.invocation_started(std::time::Instant::now(), "r");
-        observer.poll_sent("PollWorkflowTaskQueue");
+        observer.poll_sent(WorkerRpc::PollWorkflowTaskQueue);
         let reason = wait_for_work_end(
             Duration::from_secs(10),
             Some(Duration::ZERO),
@@ -299,7 +300,7 @@ mod tests {
         gate.set_server_completes_polls(true);
         gate.allow_server_drain(true);
         observer.invocation_started(std::time::Instant::now(), "r");
-        observer.poll_sent("PollWorkflowTaskQueue");
+        observer.poll_sent(WorkerRpc::PollWorkflowTaskQueue);
         let Admission::Forward(poll) = gate.admit().await else {
             panic!("an open gate forwards polls");
         };
@@ -339,7 +340,7 @@ mod tests {
         gate.set_server_completes_polls(true);
         gate.allow_server_drain(true);
         observer.invocation_started(std::time::Instant::now(), "r");
-        observer.poll_sent("PollWorkflowTaskQueue");
+        observer.poll_sent(WorkerRpc::PollWorkflowTaskQueue);
         let started = Instant::now();
         wait_for_work_end(Duration::from_secs(10), None, &observer, &gate).await;
         assert_eq!(

@@ -1,4 +1,4 @@
-//! The worker's gRPC calls the versioning relay acts on, named once as a type, and the few fields
+//! The worker's gRPC calls the worker relay acts on, named once as a type, and the few fields
 //! it reads from their messages.
 //!
 //! Everything else the connection carries is [`WorkerRpc::Other`] and passes untouched — in
