@@ -131,34 +131,48 @@ impl WorkerRpcRelay {
             None
         };
         let answered = rpc.answered_token(&request.proto);
-        let mut schedules_activity = false;
-        match rpc {
-            WorkerRpc::RespondWorkflowTaskCompleted => {
-                (request.proto, schedules_activity) =
-                    self.rewrite_completion(&request.proto, !self.gate.is_open())?
-            }
-            // Core waits for its polls after this call when the namespace completes polls on
-            // shutdown; held polls must then come back.
-            WorkerRpc::ShutdownWorker => self.gate.release(),
-            WorkerRpc::PollWorkflowTaskQueue => {
-                self.polls.saw_poll(&request, TaskQueueType::Workflow);
-                self.observer.poll_sent(rpc)
-            }
-            WorkerRpc::PollActivityTaskQueue => {
-                self.polls.saw_poll(&request, TaskQueueType::Activity);
-                self.observer.poll_sent(rpc)
-            }
-            WorkerRpc::PollNexusTaskQueue => {
-                self.polls.saw_poll(&request, TaskQueueType::Nexus);
-                self.observer.poll_sent(rpc)
-            }
-            _ => {}
-        }
+        let schedules_activity = self.on_the_way_out(rpc, &mut request)?;
         let sent = std::time::Instant::now();
         let result = self.forward(request, rpc.is_task_poll()).await;
         trace_call(rpc, sent.elapsed(), &result);
+        self.on_the_way_back(rpc, &result);
+        self.observe(rpc, answered.as_deref(), schedules_activity, &result);
+        result
+    }
+
+    /// What a call changes before it leaves: a completion is rewritten (see
+    /// [`Self::rewrite_completion`]; returns whether it schedules an activity), the worker's
+    /// `ShutdownWorker` releases held polls, and a task poll is noted (for the release and the
+    /// observer).
+    fn on_the_way_out(&self, rpc: WorkerRpc, request: &mut GrpcRequest) -> Result<bool, Status> {
+        let polled = match rpc {
+            WorkerRpc::RespondWorkflowTaskCompleted => {
+                let schedules_activity;
+                (request.proto, schedules_activity) =
+                    self.rewrite_completion(&request.proto, !self.gate.is_open())?;
+                return Ok(schedules_activity);
+            }
+            // Core waits for its polls after this call when the namespace completes polls on
+            // shutdown; held polls must then come back.
+            WorkerRpc::ShutdownWorker => {
+                self.gate.release();
+                return Ok(false);
+            }
+            WorkerRpc::PollWorkflowTaskQueue => TaskQueueType::Workflow,
+            WorkerRpc::PollActivityTaskQueue => TaskQueueType::Activity,
+            WorkerRpc::PollNexusTaskQueue => TaskQueueType::Nexus,
+            _ => return Ok(false),
+        };
+        self.polls.saw_poll(request, polled);
+        self.observer.poll_sent(rpc);
+        Ok(false)
+    }
+
+    /// What a call's result tells the relay itself: a task poll that ran into its deadline, and
+    /// whether the server completes polls on shutdown.
+    fn on_the_way_back(&self, rpc: WorkerRpc, result: &Result<GrpcSuccessResponse, Status>) {
         if rpc.is_task_poll()
-            && let Err(status) = &result
+            && let Err(status) = result
             && matches!(status.code(), Code::DeadlineExceeded | Code::Cancelled)
         {
             // The server answers a long poll empty 1 s before its deadline; an answer later than
@@ -172,14 +186,12 @@ impl WorkerRpcRelay {
             );
         }
         if rpc == WorkerRpc::DescribeNamespace
-            && let Ok(response) = &result
+            && let Ok(response) = result
         {
             // The worker asks once per connection, before its first poll.
             self.gate
                 .set_server_completes_polls(completes_polls_on_shutdown(&response.proto));
         }
-        self.observe(rpc, answered.as_deref(), schedules_activity, &result);
-        result
     }
 
     /// Records what a call's response means: the task it hands the worker, and what became of
