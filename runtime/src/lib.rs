@@ -50,9 +50,10 @@ mod panics;
 mod poll_gate;
 pub mod redact;
 mod task_observer;
+mod telemetry;
 mod versioning;
-mod versioning_relay;
 mod work_end;
+mod worker_relay;
 mod worker_release;
 mod worker_rpc;
 

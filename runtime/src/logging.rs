@@ -9,11 +9,16 @@
 //! - every line passes through [`redact::text`] before it is written, so a secret that reaches a
 //!   log line through any library's message is masked there (see [`crate::redact`]).
 //!
+//! A failed invocation is logged as one error line carrying its `error_type` (what Lambda records,
+//! and what `temporal-serverless doctor` looks for in CloudWatch) and its redacted message
+//! ([`invocation_failed`]); `lambda_runtime`'s own line for a handler's error is filtered out, so
+//! that the failure is logged, and counted, once.
+//!
 //! Panics are logged through it too: an invocation's panic and a shutdown hook's are caught and
 //! answered (see `panics` and `hooks`), but Rust's default hook would first print the message
 //! straight to stderr, unmasked, without the request id, and as a line that is not JSON.
 
-use crate::redact;
+use crate::{error::ServerlessError, redact};
 use lambda_runtime::tracing::subscriber::{self, EnvFilter, filter::LevelFilter, fmt::MakeWriter};
 use std::{io::Write, str::FromStr};
 
@@ -33,11 +38,7 @@ pub(crate) fn init() {
         .with_target(false)
         .without_time()
         .with_ansi(false)
-        .with_env_filter(
-            EnvFilter::builder()
-                .with_default_directive(level.into())
-                .from_env_lossy(),
-        )
+        .with_env_filter(filter(level))
         .with_writer(RedactingStdout);
     let installed =
         if var("AWS_LAMBDA_LOG_FORMAT").is_some_and(|format| format.eq_ignore_ascii_case("json")) {
@@ -47,6 +48,34 @@ pub(crate) fn init() {
         };
     // Already installed (a test, or a user's main that set up its own): keep that one.
     drop(installed);
+}
+
+/// Where `lambda_runtime` logs a handler's error (as `Diagnostic { error_type: .., .. }`, unstructured)
+/// and a panic that escaped the handler (which `panics::caught` never lets happen): off, since
+/// [`invocation_failed`] logs every failure.
+const HANDLER_ERROR_TARGET_OFF: &str = "lambda_runtime::layers::panic=off";
+
+/// `level` unless `RUST_LOG` says otherwise, and `lambda_runtime`'s handler-error line off
+/// whatever it says.
+fn filter(level: LevelFilter) -> EnvFilter {
+    EnvFilter::builder()
+        .with_default_directive(level.into())
+        .from_env_lossy()
+        .add_directive(
+            HANDLER_ERROR_TARGET_OFF
+                .parse()
+                .expect("a valid filter directive"),
+        )
+}
+
+/// The one line a failed invocation logs: its error type, as Lambda records it, and its message,
+/// redacted (the writer redacts again).
+pub(crate) fn invocation_failed(error: &ServerlessError) {
+    tracing::error!(
+        error = %error.redacted_message(),
+        error_type = %error.error_type(),
+        "the invocation failed"
+    );
 }
 
 /// A panic as one error line, in the span it happened in (so with the invocation's request id).
@@ -99,5 +128,56 @@ impl Drop for RedactingLine {
         let line = redact::text(&String::from_utf8_lossy(&self.0));
         // Nowhere to report a failed log write to.
         let _ = std::io::stdout().lock().write_all(line.as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redact::SENTINEL;
+    use std::sync::{Arc, Mutex};
+
+    /// Lines written through the function's filter, into memory.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_failed_invocation_is_one_error_line_with_its_error_type_and_no_secret() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = subscriber::fmt()
+            .with_target(false)
+            .without_time()
+            .with_ansi(false)
+            .with_env_filter(filter(LevelFilter::INFO))
+            .with_writer(move || writer.clone())
+            .finish();
+        let error = ServerlessError::Worker(format!("bad config: api_key = \"{SENTINEL}\""));
+        tracing::subscriber::with_default(subscriber, || {
+            invocation_failed(&error);
+            // What lambda_runtime's catch-panic layer logs for the same error.
+            tracing::error!(target: "lambda_runtime::layers::panic", "{:?}", lambda_runtime::Diagnostic::from(error));
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 1, "{text}");
+        assert!(
+            lines[0].starts_with(
+                "ERROR the invocation failed error=the Temporal worker failed: bad config"
+            ) && lines[0].ends_with("error_type=TemporalServerless.Worker"),
+            "{text}"
+        );
+        assert!(!text.contains("SENTINEL"), "{text}");
     }
 }

@@ -16,18 +16,16 @@ pub(crate) fn message(panic: &(dyn Any + Send)) -> String {
         .unwrap_or_else(|| "a panic without a message".to_owned())
 }
 
-/// Runs `invocation`, turning a panic inside it into [`ServerlessError::Panic`].
+/// Runs `invocation`, turning a panic inside it into [`ServerlessError::Panic`]. Logs nothing:
+/// the panic hook has logged the panic where it happened, and the failed invocation is logged
+/// with the rest (`logging::invocation_failed`).
 pub(crate) async fn caught<T>(
     invocation: impl Future<Output = Result<T, ServerlessError>>,
 ) -> Result<T, ServerlessError> {
     AssertUnwindSafe(invocation)
         .catch_unwind()
         .await
-        .unwrap_or_else(|panic| {
-            let message = message(&*panic);
-            tracing::error!(panic = %message, "the invocation panicked; answering with an error");
-            Err(ServerlessError::Panic(message))
-        })
+        .unwrap_or_else(|panic| Err(ServerlessError::Panic(message(&*panic))))
 }
 
 /// Calls its function when dropped — also while a panic unwinds.

@@ -1,5 +1,5 @@
 //! What the worker of the current invocation is doing, as seen from its gRPC calls (the
-//! versioning relay reports them): when its first poll left, which tasks it holds, how many it
+//! worker relay reports them): when its first poll left, which tasks it holds, how many it
 //! answered, and since when it has been idle. The invocation uses it to log latency, to report
 //! tasks completed, and to end early when there is nothing to do (idle exit).
 //!
@@ -10,7 +10,7 @@
 //! the response that brought its token until an answer with that token succeeds (or is refused
 //! for good), and an answer for a token this invocation never received changes nothing.
 
-use crate::worker_rpc::{ReceivedKind, ReceivedTask};
+use crate::worker_rpc::{ReceivedKind, ReceivedTask, WorkerRpc};
 use std::{
     collections::HashMap,
     sync::{Mutex, OnceLock},
@@ -80,8 +80,8 @@ impl TaskObserver {
         *self.tasks.lock().unwrap() = Tasks::default();
     }
 
-    /// A task poll left for the server (`rpc` names it in the first poll's log line).
-    pub(crate) fn poll_sent(&self, rpc: &str) {
+    /// A task poll left for the server (`rpc` is named in the first poll's log line).
+    pub(crate) fn poll_sent(&self, rpc: WorkerRpc) {
         if let Some((started, request_id)) = self.invocation_started.lock().unwrap().take() {
             {
                 let mut tasks = self.tasks.lock().unwrap();
@@ -93,7 +93,7 @@ impl TaskObserver {
                 .map(|start| start.elapsed().as_micros() as u64);
             // Polls run outside the invocation's span (in the SDK's tasks): name it here.
             tracing::info!(
-                rpc,
+                rpc = rpc.name(),
                 request_id,
                 since_invocation_start_us = started.elapsed().as_micros() as u64,
                 since_process_start_us,
@@ -221,7 +221,7 @@ mod tests {
     fn started() -> TaskObserver {
         let observer = TaskObserver::default();
         observer.invocation_started(std::time::Instant::now(), "r");
-        observer.poll_sent("PollWorkflowTaskQueue");
+        observer.poll_sent(WorkerRpc::PollWorkflowTaskQueue);
         observer
     }
 
@@ -230,7 +230,7 @@ mod tests {
         let observer = TaskObserver::default();
         observer.invocation_started(std::time::Instant::now(), "r");
         assert_eq!(observer.idle_for(), None, "not idle before the first poll");
-        observer.poll_sent("PollWorkflowTaskQueue");
+        observer.poll_sent(WorkerRpc::PollWorkflowTaskQueue);
         tokio::time::advance(Duration::from_millis(300)).await;
         assert_eq!(observer.idle_for(), Some(Duration::from_millis(300)));
         observer.task_received(b"a");
@@ -268,7 +268,7 @@ mod tests {
         observer.task_received(b"abandoned activity");
         // Its worker shut down without it; the next invocation starts.
         observer.invocation_started(std::time::Instant::now(), "r2");
-        observer.poll_sent("PollActivityTaskQueue");
+        observer.poll_sent(WorkerRpc::PollActivityTaskQueue);
         observer.task_received(b"new task");
         tokio::time::advance(Duration::from_millis(100)).await;
         observer.task_answered(b"abandoned activity", false);
@@ -340,7 +340,7 @@ mod tests {
         // The invocation ends; the instance is frozen; the next one brings a task 2 s later.
         tokio::time::advance(Duration::from_secs(2)).await;
         observer.invocation_started(std::time::Instant::now(), "r2");
-        observer.poll_sent("PollWorkflowTaskQueue");
+        observer.poll_sent(WorkerRpc::PollWorkflowTaskQueue);
         observer.task_received(b"c");
         assert_eq!(
             observer.take_gaps(),

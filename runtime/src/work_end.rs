@@ -85,79 +85,94 @@ pub(crate) async fn wait_for_work_end(
 ) -> WorkEnd {
     let started = Instant::now();
     let work_ends = started + work_time;
-    // Polls must be back when the work time ends and the worker is shut down: a drain by the
-    // polls' deadline takes up to `DRAIN_TIMEOUT`, one the server completes a round trip (the
-    // lead leaves time to answer what the last polls bring). A short work time still polls for
-    // half of it. Known once the worker has described the namespace, before its first poll.
-    let drain_from = || {
-        let lead = if gate.server_completes_polls() {
-            SERVER_DRAIN_LEAD
-        } else {
-            DRAIN_TIMEOUT
-        };
-        work_ends
-            .checked_sub(lead)
-            .unwrap_or(started)
-            .max(started + work_time / 2)
-    };
+    let drain_from = || drain_start(gate, started, work_time);
     let idle = || {
         idle_exit
             .zip(observer.idle_for())
             .is_some_and(|(window, idle)| idle >= window)
     };
-    let holds_nothing = || observer.in_flight() == 0;
     loop {
         let now = Instant::now();
         let over = now >= drain_from();
         let was_idle = idle();
-        if was_idle || over {
-            let (drain_started, idle_then) = (now, observer.idle_for().unwrap_or_default());
-            // Closing also releases the worker at the server (see `worker_release`); when the
-            // server completes its polls, they come back within a round trip, and it refuses
-            // the worker's polls from then on: that drain is final.
-            let final_drain = gate.server_completes_polls();
-            gate.close();
-            let bound =
-                DRAIN_TIMEOUT.min((work_ends + DRAIN_OVERRUN).saturating_duration_since(now));
-            let drained = tokio::time::timeout(bound, gate.drained()).await.is_ok();
-            if !over && !idle() && !final_drain {
-                // A poll came back with work: keep serving.
-                gate.open();
-                continue;
-            }
-            if !drained {
-                tracing::warn!(
-                    outstanding_polls = gate.outstanding(),
-                    "polls did not come back in time; shutting down with them outstanding"
-                );
-            }
-            // A poll that came back during the drain may have brought a task. Shutting the worker
-            // down now would lose it: Core drops a task it has polled but not yet handed to the
-            // worker, and the server waits out the task's timeout (10 s for a workflow task). So
-            // the worker answers what it holds first, within the work time; an activity that
-            // outlasts it is the graceful shutdown's to end.
-            while !holds_nothing() && Instant::now() < work_ends {
-                tokio::time::sleep(HAND_CHECK_INTERVAL.min(work_ends - Instant::now())).await;
-            }
-            let reason = if was_idle && !over {
-                StopReason::Idle
-            } else {
-                StopReason::WorkTimeOver
-            };
-            return WorkEnd {
-                reason,
-                drain_started,
-                idle: idle_then,
-            };
-        }
-        tokio::time::sleep(IDLE_CHECK_INTERVAL.min(drain_from().saturating_duration_since(now)))
+        if !was_idle && !over {
+            tokio::time::sleep(
+                IDLE_CHECK_INTERVAL.min(drain_from().saturating_duration_since(now)),
+            )
             .await;
+            continue;
+        }
+        let (drain_started, idle_then) = (now, observer.idle_for().unwrap_or_default());
+        // Closing also releases the worker at the server (see `worker_release`); when the
+        // server completes its polls, they come back within a round trip, and it refuses the
+        // worker's polls from then on: that drain is final.
+        let final_drain = gate.server_completes_polls();
+        let drained = drain(gate, work_ends, now).await;
+        if !over && !idle() && !final_drain {
+            // A poll came back with work: keep serving.
+            gate.open();
+            continue;
+        }
+        if !drained {
+            tracing::warn!(
+                outstanding_polls = gate.outstanding(),
+                "polls did not come back in time; shutting down with them outstanding"
+            );
+        }
+        answer_what_is_in_hand(observer, work_ends).await;
+        let reason = if was_idle && !over {
+            StopReason::Idle
+        } else {
+            StopReason::WorkTimeOver
+        };
+        return WorkEnd {
+            reason,
+            drain_started,
+            idle: idle_then,
+        };
+    }
+}
+
+/// When the drain must start. Polls must be back when the work time ends and the worker is shut
+/// down: a drain by the polls' deadline takes up to `DRAIN_TIMEOUT`, one the server completes a
+/// round trip (the lead leaves time to answer what the last polls bring). A short work time
+/// still polls for half of it. Known once the worker has described the namespace, before its
+/// first poll.
+fn drain_start(gate: &PollGate, started: Instant, work_time: Duration) -> Instant {
+    let lead = if gate.server_completes_polls() {
+        SERVER_DRAIN_LEAD
+    } else {
+        DRAIN_TIMEOUT
+    };
+    (started + work_time)
+        .checked_sub(lead)
+        .unwrap_or(started)
+        .max(started + work_time / 2)
+}
+
+/// Closes the gate and waits for the polls to come back, at most until the drain's overrun past
+/// the work time; says whether they did.
+async fn drain(gate: &PollGate, work_ends: Instant, now: Instant) -> bool {
+    gate.close();
+    let bound = DRAIN_TIMEOUT.min((work_ends + DRAIN_OVERRUN).saturating_duration_since(now));
+    tokio::time::timeout(bound, gate.drained()).await.is_ok()
+}
+
+/// Waits, within the work time, until the worker holds no task. A poll that came back during the
+/// drain may have brought one. Shutting the worker down now would lose it: Core drops a task it
+/// has polled but not yet handed to the worker, and the server waits out the task's timeout (10 s
+/// for a workflow task). So the worker answers what it holds first; an activity that outlasts the
+/// work time is the graceful shutdown's to end.
+async fn answer_what_is_in_hand(observer: &TaskObserver, work_ends: Instant) {
+    while observer.in_flight() != 0 && Instant::now() < work_ends {
+        tokio::time::sleep(HAND_CHECK_INTERVAL.min(work_ends - Instant::now())).await;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::worker_rpc::WorkerRpc;
 
     #[tokio::test(start_paused = true)]
     async fn without_polls_the_work_time_ends_the_worker() {
@@ -186,7 +201,7 @@ mod tests {
             Arc::new(PollGate::default()),
         );
         observer.invocation_started(std::time::Instant::now(), "r");
-        observer.poll_sent("PollWorkflowTaskQueue");
+        observer.poll_sent(WorkerRpc::PollWorkflowTaskQueue);
         let Admission::Forward(poll) = gate.admit().await else {
             panic!("an open gate forwards polls");
         };
@@ -226,7 +241,7 @@ mod tests {
             Arc::new(PollGate::default()),
         );
         observer.invocation_started(std::time::Instant::now(), "r");
-        observer.poll_sent("PollWorkflowTaskQueue");
+        observer.poll_sent(WorkerRpc::PollWorkflowTaskQueue);
         let started = Instant::now();
         let ending = tokio::spawn({
             let (observer, gate) = (observer.clone(), gate.clone());
@@ -256,7 +271,7 @@ mod tests {
     async fn a_task_held_past_the_work_time_is_left_to_the_graceful_shutdown() {
         let (observer, gate) = (TaskObserver::default(), PollGate::default());
         observer.invocation_started(std::time::Instant::now(), "r");
-        observer.poll_sent("PollActivityTaskQueue");
+        observer.poll_sent(WorkerRpc::PollActivityTaskQueue);
         observer.task_received(b"long activity");
         let started = Instant::now();
         let reason = wait_for_work_end(Duration::from_secs(4), None, &observer, &gate)
@@ -270,7 +285,7 @@ mod tests {
     async fn an_idle_worker_stops_after_the_window_once_its_polls_are_back() {
         let (observer, gate) = (TaskObserver::default(), PollGate::default());
         observer.invocation_started(std::time::Instant::now(), "r");
-        observer.poll_sent("PollWorkflowTaskQueue");
+        observer.poll_sent(WorkerRpc::PollWorkflowTaskQueue);
         let reason = wait_for_work_end(
             Duration::from_secs(10),
             Some(Duration::ZERO),
@@ -299,7 +314,7 @@ mod tests {
         gate.set_server_completes_polls(true);
         gate.allow_server_drain(true);
         observer.invocation_started(std::time::Instant::now(), "r");
-        observer.poll_sent("PollWorkflowTaskQueue");
+        observer.poll_sent(WorkerRpc::PollWorkflowTaskQueue);
         let Admission::Forward(poll) = gate.admit().await else {
             panic!("an open gate forwards polls");
         };
@@ -339,7 +354,7 @@ mod tests {
         gate.set_server_completes_polls(true);
         gate.allow_server_drain(true);
         observer.invocation_started(std::time::Instant::now(), "r");
-        observer.poll_sent("PollWorkflowTaskQueue");
+        observer.poll_sent(WorkerRpc::PollWorkflowTaskQueue);
         let started = Instant::now();
         wait_for_work_end(Duration::from_secs(10), None, &observer, &gate).await;
         assert_eq!(

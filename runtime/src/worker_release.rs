@@ -15,6 +15,7 @@
 //! by their deadline. The server refuses polls with that key for 30 s afterwards, so a drain that
 //! names it is the invocation's last: each invocation's worker has a key of its own.
 
+use crate::worker_rpc::WorkerRpc;
 use prost::Message;
 use std::sync::Mutex;
 use temporalio_client::callback_based::GrpcRequest;
@@ -123,7 +124,7 @@ impl WorkerPolls {
         }
         Some(GrpcRequest {
             service: seen.service.clone(),
-            rpc: "ShutdownWorker".to_owned(),
+            rpc: WorkerRpc::ShutdownWorker.name().to_owned(),
             headers: seen.headers.clone(),
             proto: message.encode_to_vec().into(),
         })

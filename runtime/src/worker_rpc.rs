@@ -1,4 +1,4 @@
-//! The worker's gRPC calls the versioning relay acts on, named once as a type, and the few fields
+//! The worker's gRPC calls the worker relay acts on, named once as a type, and the few fields
 //! it reads from their messages.
 //!
 //! Everything else the connection carries is [`WorkerRpc::Other`] and passes untouched — in
@@ -343,17 +343,16 @@ mod tests {
         }
     }
 
-    #[test]
-    fn answers_name_their_task_token() {
-        let token = b"token-1".to_vec();
-        let task_token = token.clone();
-        let large_result = Some(Payloads {
-            payloads: vec![Payload {
-                data: vec![7; 4096],
-                ..Default::default()
-            }],
-        });
-        let answers = [
+    /// Every answer to a task, each carrying `token`.
+    fn answers(token: &[u8]) -> Vec<(WorkerRpc, Vec<u8>)> {
+        let mut answers = Vec::from(workflow_answers(token.to_vec()));
+        answers.extend(activity_answers(token.to_vec()));
+        answers.extend(nexus_answers(token.to_vec()));
+        answers
+    }
+
+    fn workflow_answers(task_token: Vec<u8>) -> [(WorkerRpc, Vec<u8>); 3] {
+        [
             (
                 WorkerRpc::RespondWorkflowTaskCompleted,
                 RespondWorkflowTaskCompletedRequest {
@@ -379,6 +378,18 @@ mod tests {
                 }
                 .encode_to_vec(),
             ),
+        ]
+    }
+
+    /// An activity's completion with a large result, which the view skips.
+    fn activity_answers(task_token: Vec<u8>) -> [(WorkerRpc, Vec<u8>); 3] {
+        let large_result = Some(Payloads {
+            payloads: vec![Payload {
+                data: vec![7; 4096],
+                ..Default::default()
+            }],
+        });
+        [
             (
                 WorkerRpc::RespondActivityTaskCompleted,
                 RespondActivityTaskCompletedRequest {
@@ -405,6 +416,11 @@ mod tests {
                 }
                 .encode_to_vec(),
             ),
+        ]
+    }
+
+    fn nexus_answers(task_token: Vec<u8>) -> [(WorkerRpc, Vec<u8>); 2] {
+        [
             (
                 WorkerRpc::RespondNexusTaskCompleted,
                 RespondNexusTaskCompletedRequest {
@@ -425,8 +441,13 @@ mod tests {
                 }
                 .encode_to_vec(),
             ),
-        ];
-        for (rpc, request) in &answers {
+        ]
+    }
+
+    #[test]
+    fn answers_name_their_task_token() {
+        let token = b"token-1".to_vec();
+        for (rpc, request) in &answers(&token) {
             assert_eq!(rpc.answered_token(request), Some(token.clone()), "{rpc:?}");
             assert_eq!(WorkerRpc::ShutdownWorker.answered_token(request), None);
             assert_eq!(WorkerRpc::Other.answered_token(request), None);
@@ -434,7 +455,7 @@ mod tests {
     }
 
     #[test]
-    fn responses_name_the_task_they_hand_over() {
+    fn workflow_responses_name_the_task_they_hand_over() {
         let workflow_task = PollWorkflowTaskQueueResponse {
             task_token: b"wf".to_vec(),
             workflow_execution: Some(WorkflowExecution {
@@ -489,6 +510,10 @@ mod tests {
                 .received_task(&RespondWorkflowTaskCompletedResponse::default().encode_to_vec()),
             None
         );
+    }
+
+    #[test]
+    fn polls_for_activities_and_nexus_tasks_name_the_task_they_hand_over() {
         let activity = PollActivityTaskQueueResponse {
             task_token: b"act".to_vec(),
             activity_id: "1".into(),

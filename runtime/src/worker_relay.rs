@@ -1,21 +1,25 @@
-//! Delivers each workflow type's declared versioning behavior to the server.
+//! The worker's connection to the server, relayed: every gRPC call the worker makes passes
+//! through [`WorkerRpcRelay`] (installed where the SDK lets us, `ConnectionOptions::
+//! service_override`) on its way to the real server, which it reaches over a channel set up as
+//! the SDK's own would be (TLS, the TLS server name as HTTP/2 authority, keep-alive also while
+//! idle). On the way it does four things, and nothing else to any call:
 //!
-//! `temporalio-sdk` 1.1 reports `Unspecified` for every workflow task and Core substitutes one
-//! worker-wide default, so a worker that registers a PINNED and an AUTO_UPGRADE workflow cannot
-//! express both; worse, with no default the server sees versioned tasks without a behavior and
-//! keeps rescheduling them. The relay sits where the SDK lets us (`ConnectionOptions::
-//! service_override`): every gRPC call of the connection passes through it to the real server
-//! unchanged, except that it remembers which workflow type each polled workflow task belongs to
-//! and stamps that type's behavior on every attempt of the task's `RespondWorkflowTaskCompleted`
-//! (the client retries an attempt that failed with UNAVAILABLE; the type is forgotten once the
-//! server accepts or refuses the completion). Its channel is set up as the SDK's own would be
-//! (TLS, the TLS server name as HTTP/2 authority, keep-alive also while idle).
+//! - **gates task polls**: they go out only as the [`PollGate`] allows, with its short deadline,
+//!   so that an invocation can end without cancelling a poll;
+//! - **observes tasks**: it tells the [`TaskObserver`] when the worker's task polls leave and
+//!   which tasks (by token) arrive and are answered;
+//! - **stamps versioning behavior**: `temporalio-sdk` 1.1 reports `Unspecified` for every
+//!   workflow task and Core substitutes one worker-wide default, so a worker that registers a
+//!   PINNED and an AUTO_UPGRADE workflow cannot express both; worse, with no default the server
+//!   sees versioned tasks without a behavior and keeps rescheduling them. The relay remembers
+//!   which workflow type each polled workflow task belongs to and stamps that type's behavior on
+//!   every attempt of the task's `RespondWorkflowTaskCompleted` (the client retries an attempt
+//!   that failed with UNAVAILABLE; the type is forgotten once the server accepts or refuses the
+//!   completion);
+//! - **releases the worker** at the server when the gate closes (see `worker_release`).
 //!
-//! Being on the path of every call, it also tells the [`TaskObserver`] when the worker's task
-//! polls leave and which tasks (by token) arrive and are answered, and lets task polls through
-//! only as the [`PollGate`] allows, with its short deadline, so that an invocation can end
-//! without cancelling a poll. Which calls those are is [`WorkerRpc`]'s to say; every other
-//! call, client long polls included, passes untouched.
+//! Which calls it acts on is [`WorkerRpc`]'s to say; every other call, client long polls
+//! included, passes untouched.
 
 use crate::{
     poll_gate::{Admission, POLL_DEADLINE, PollGate},
@@ -53,9 +57,10 @@ use tonic::{
 /// shut down with one), evicting the oldest first so that live entries survive.
 const MAX_TRACKED_TASKS: usize = 1_000;
 
-/// The relay: a channel to the real server plus what it must remember between calls.
+/// The relay of the worker's gRPC calls: a channel to the real server plus what it must remember
+/// between calls.
 #[derive(Clone)]
-pub(crate) struct VersioningRelay {
+pub(crate) struct WorkerRpcRelay {
     channel: Channel,
     behaviors: Arc<BTreeMap<String, VersioningBehavior>>,
     task_types: Arc<Mutex<TaskTypes>>,
@@ -64,7 +69,7 @@ pub(crate) struct VersioningRelay {
     polls: Arc<WorkerPolls>,
 }
 
-impl VersioningRelay {
+impl WorkerRpcRelay {
     /// A relay to the server `options` point at (TLS as configured there); the channel connects
     /// lazily, on the first call.
     pub(crate) fn new(
@@ -126,34 +131,48 @@ impl VersioningRelay {
             None
         };
         let answered = rpc.answered_token(&request.proto);
-        let mut schedules_activity = false;
-        match rpc {
-            WorkerRpc::RespondWorkflowTaskCompleted => {
-                (request.proto, schedules_activity) =
-                    self.rewrite_completion(&request.proto, !self.gate.is_open())?
-            }
-            // Core waits for its polls after this call when the namespace completes polls on
-            // shutdown; held polls must then come back.
-            WorkerRpc::ShutdownWorker => self.gate.release(),
-            WorkerRpc::PollWorkflowTaskQueue => {
-                self.polls.saw_poll(&request, TaskQueueType::Workflow);
-                self.observer.poll_sent(rpc.name())
-            }
-            WorkerRpc::PollActivityTaskQueue => {
-                self.polls.saw_poll(&request, TaskQueueType::Activity);
-                self.observer.poll_sent(rpc.name())
-            }
-            WorkerRpc::PollNexusTaskQueue => {
-                self.polls.saw_poll(&request, TaskQueueType::Nexus);
-                self.observer.poll_sent(rpc.name())
-            }
-            _ => {}
-        }
+        let schedules_activity = self.on_the_way_out(rpc, &mut request)?;
         let sent = std::time::Instant::now();
         let result = self.forward(request, rpc.is_task_poll()).await;
         trace_call(rpc, sent.elapsed(), &result);
+        self.on_the_way_back(rpc, &result);
+        self.observe(rpc, answered.as_deref(), schedules_activity, &result);
+        result
+    }
+
+    /// What a call changes before it leaves: a completion is rewritten (see
+    /// [`Self::rewrite_completion`]; returns whether it schedules an activity), the worker's
+    /// `ShutdownWorker` releases held polls, and a task poll is noted (for the release and the
+    /// observer).
+    fn on_the_way_out(&self, rpc: WorkerRpc, request: &mut GrpcRequest) -> Result<bool, Status> {
+        let polled = match rpc {
+            WorkerRpc::RespondWorkflowTaskCompleted => {
+                let schedules_activity;
+                (request.proto, schedules_activity) =
+                    self.rewrite_completion(&request.proto, !self.gate.is_open())?;
+                return Ok(schedules_activity);
+            }
+            // Core waits for its polls after this call when the namespace completes polls on
+            // shutdown; held polls must then come back.
+            WorkerRpc::ShutdownWorker => {
+                self.gate.release();
+                return Ok(false);
+            }
+            WorkerRpc::PollWorkflowTaskQueue => TaskQueueType::Workflow,
+            WorkerRpc::PollActivityTaskQueue => TaskQueueType::Activity,
+            WorkerRpc::PollNexusTaskQueue => TaskQueueType::Nexus,
+            _ => return Ok(false),
+        };
+        self.polls.saw_poll(request, polled);
+        self.observer.poll_sent(rpc);
+        Ok(false)
+    }
+
+    /// What a call's result tells the relay itself: a task poll that ran into its deadline, and
+    /// whether the server completes polls on shutdown.
+    fn on_the_way_back(&self, rpc: WorkerRpc, result: &Result<GrpcSuccessResponse, Status>) {
         if rpc.is_task_poll()
-            && let Err(status) = &result
+            && let Err(status) = result
             && matches!(status.code(), Code::DeadlineExceeded | Code::Cancelled)
         {
             // The server answers a long poll empty 1 s before its deadline; an answer later than
@@ -167,14 +186,12 @@ impl VersioningRelay {
             );
         }
         if rpc == WorkerRpc::DescribeNamespace
-            && let Ok(response) = &result
+            && let Ok(response) = result
         {
             // The worker asks once per connection, before its first poll.
             self.gate
                 .set_server_completes_polls(completes_polls_on_shutdown(&response.proto));
         }
-        self.observe(rpc, answered.as_deref(), schedules_activity, &result);
-        result
     }
 
     /// Records what a call's response means: the task it hands the worker, and what became of
@@ -237,7 +254,7 @@ impl VersioningRelay {
     ) -> Result<(Bytes, bool), Status> {
         let mut completion =
             RespondWorkflowTaskCompletedRequest::decode(proto.clone()).map_err(|error| {
-                Status::internal(format!("versioning relay: undecodable completion: {error}"))
+                Status::internal(format!("worker relay: undecodable completion: {error}"))
             })?;
         let unstick = worker_ending && completion.sticky_attributes.is_some();
         if unstick {
@@ -349,11 +366,11 @@ async fn forward(
 ) -> Result<GrpcSuccessResponse, Status> {
     let path = format!("/{}/{}", request.service, request.rpc)
         .parse()
-        .map_err(|error| Status::internal(format!("versioning relay: bad path: {error}")))?;
+        .map_err(|error| Status::internal(format!("worker relay: bad path: {error}")))?;
     let mut grpc = tonic::client::Grpc::new(channel.clone());
     grpc.ready()
         .await
-        .map_err(|error| Status::unavailable(format!("versioning relay: {error}")))?;
+        .map_err(|error| Status::unavailable(format!("worker relay: {error}")))?;
     let mut call = tonic::Request::new(request.proto);
     *call.metadata_mut() = MetadataMap::from_headers(request.headers);
     if is_task_poll {
@@ -562,7 +579,7 @@ mod tests {
 
     /// A relay to a port nobody listens on: these tests never reach a server. (Its channel needs
     /// a runtime, hence `tokio::test` also where nothing is awaited.)
-    fn relay() -> VersioningRelay {
+    fn relay() -> WorkerRpcRelay {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -575,7 +592,7 @@ mod tests {
             ("Checkout", VersioningBehavior::Pinned),
             ("Browse", VersioningBehavior::AutoUpgrade),
         ]);
-        VersioningRelay::new(&options, &behaviors, Default::default(), Default::default()).unwrap()
+        WorkerRpcRelay::new(&options, &behaviors, Default::default(), Default::default()).unwrap()
     }
 
     fn response(message: impl Message) -> Result<GrpcSuccessResponse, Status> {
@@ -596,7 +613,7 @@ mod tests {
     }
 
     /// The worker's workflow poll brought this task.
-    fn polled(relay: &VersioningRelay, token: &[u8], workflow_type: &str) {
+    fn polled(relay: &WorkerRpcRelay, token: &[u8], workflow_type: &str) {
         relay.observe(
             WorkerRpc::PollWorkflowTaskQueue,
             None,
@@ -606,7 +623,7 @@ mod tests {
     }
 
     /// The behavior the relay puts on a completion of the task with `token`.
-    fn stamped(relay: &VersioningRelay, token: &[u8]) -> ProtoBehavior {
+    fn stamped(relay: &WorkerRpcRelay, token: &[u8]) -> ProtoBehavior {
         let completion = RespondWorkflowTaskCompletedRequest {
             task_token: token.to_vec(),
             identity: "worker".into(),
