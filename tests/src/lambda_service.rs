@@ -3,7 +3,8 @@
 
 use crate::{
     child_process::{ServerProcess, ServerStart, listening},
-    free_port, raw_http,
+    free_port,
+    raw_http::HttpServer,
 };
 use serde_json::Value;
 use std::{
@@ -154,18 +155,6 @@ impl LambdaService {
         format!("http://{}", self.address)
     }
 
-    /// A raw HTTP/1.1 exchange: (status, lower-cased headers, body).
-    pub fn request(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &str,
-    ) -> (u16, String, String) {
-        raw_http::exchange(&self.address, method, path, headers, body, RESPONSE_TIMEOUT)
-            .unwrap_or_else(|| panic!("{method} {path}: the local Lambda service did not answer"))
-    }
-
     /// Lambda's Invoke.
     pub fn invoke(
         &self,
@@ -188,6 +177,15 @@ impl LambdaService {
             .lines()
             .filter_map(|line| serde_json::from_str(line).ok())
             .collect()
+    }
+}
+
+impl HttpServer for LambdaService {
+    const NAME: &'static str = "the local Lambda service";
+    const RESPONSE_TIMEOUT: Duration = RESPONSE_TIMEOUT;
+
+    fn address(&self) -> &str {
+        &self.address
     }
 }
 

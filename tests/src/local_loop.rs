@@ -46,8 +46,8 @@ pub struct LoopBuilder<'a> {
 }
 
 impl<'a> LoopBuilder<'a> {
-    /// The function's timeout (`--timeout`; default 15 s, which leaves 3 s of work time after
-    /// the runtime's shutdown buffer of 7 s and Lambda's margin).
+    /// The function's timeout (`--timeout`; default 15 s: 8 s of work time per invocation after
+    /// the runtime's 7 s shutdown deadline buffer).
     pub fn timeout_seconds(mut self, seconds: u64) -> Self {
         self.timeout_seconds = seconds;
         self

@@ -6,9 +6,9 @@
 
 use crate::{
     child_process::{ServerProcess, ServerStart},
-    free_port, installed_tool, raw_http,
+    free_port, installed_tool,
+    raw_http::{self, HttpServer},
 };
-use serde_json::Value;
 use std::{path::PathBuf, process::Command, time::Duration};
 
 /// How long `moto_server` may take to answer once started (it imports Flask and moto: about
@@ -142,38 +142,18 @@ impl Moto {
         )
     }
 
-    /// Lambda's GetFunction of `function` (a name or ARN, qualified or not): its JSON answer,
-    /// or the status and body of the error.
-    pub fn get_function(&self, function: &str) -> Result<Value, String> {
-        let (status, _, body) = self.request(
-            "GET",
-            &format!("/2015-03-31/functions/{function}"),
-            &[("authorization", &authorization("lambda"))],
-            "",
-        );
-        if status == 200 {
-            serde_json::from_str(&body).map_err(|error| format!("{error}: {body}"))
-        } else {
-            Err(format!("GetFunction {function}: {status} {body}"))
-        }
-    }
-
-    /// A raw HTTP/1.1 exchange: (status, lower-cased head, body); status 0 if moto did not
-    /// answer.
-    pub fn request(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &str,
-    ) -> (u16, String, String) {
-        raw_http::exchange(&self.address, method, path, headers, body, RESPONSE_TIMEOUT)
-            .unwrap_or((0, String::new(), String::new()))
-    }
-
     /// What `moto_server` has printed (one line per request).
     pub fn output(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+}
+
+impl HttpServer for Moto {
+    const NAME: &'static str = "moto_server";
+    const RESPONSE_TIMEOUT: Duration = RESPONSE_TIMEOUT;
+
+    fn address(&self) -> &str {
+        &self.address
     }
 }
 

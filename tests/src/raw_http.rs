@@ -40,3 +40,27 @@ pub fn exchange(
     let status = head.split_whitespace().nth(1)?.parse().ok()?;
     Some((status, head.to_lowercase(), body.to_owned()))
 }
+
+/// A server the tests speak HTTP/1.1 to on loopback, one connection per request.
+pub trait HttpServer {
+    /// What it is, for failure messages.
+    const NAME: &'static str;
+    /// How long one response may take.
+    const RESPONSE_TIMEOUT: Duration;
+
+    /// `host:port`.
+    fn address(&self) -> &str;
+
+    /// A raw exchange: (status, lower-cased head, body); panics if the server did not answer.
+    fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Response {
+        exchange(
+            self.address(),
+            method,
+            path,
+            headers,
+            body,
+            Self::RESPONSE_TIMEOUT,
+        )
+        .unwrap_or_else(|| panic!("{method} {path}: {} did not answer", Self::NAME))
+    }
+}

@@ -207,21 +207,39 @@ fn deploy_refuses_what_would_not_run_the_artifacts_build() {
     );
     assert_eq!(version_2["alias"], "live", "{version_2:#}");
     let artifact = |build: &BuildDir| build.bootstrap().to_str().unwrap().to_owned();
+    // `deploy --print` of `artifact` for what cargo lambda printed when it made version 2.
+    let as_version_2 = |artifact: &str| {
+        deploy_print(
+            &[
+                "--artifact",
+                artifact,
+                "--from-cargo-lambda",
+                version_2_json.to_str().unwrap(),
+            ],
+            &env,
+        )
+    };
+    // `deploy --print` of the first build for version `version` of `fixture`, named so.
+    let first_as_version = |version: &str| {
+        deploy_print(
+            &[
+                "--artifact",
+                first.zip().to_str().unwrap(),
+                "--function",
+                "fixture",
+                "--function-version",
+                version,
+            ],
+            &env,
+        )
+    };
 
     // With --alias, the version is bound, not the alias, and a note says so.
     let CliOutput {
         success,
         stdout,
         stderr,
-    } = deploy_print(
-        &[
-            "--artifact",
-            &artifact(&second),
-            "--from-cargo-lambda",
-            version_2_json.to_str().unwrap(),
-        ],
-        &env,
-    );
+    } = as_version_2(&artifact(&second));
     assert!(success, "{stdout}{stderr}");
     assert!(
         stderr.contains("note: alias live is not used: the version is bound to version 2"),
@@ -261,15 +279,7 @@ fn deploy_refuses_what_would_not_run_the_artifacts_build() {
     // Version 2 runs the second zip, not the first: the first build's artifact is refused.
     let CliOutput {
         success, stderr, ..
-    } = deploy_print(
-        &[
-            "--artifact",
-            first.zip().to_str().unwrap(),
-            "--from-cargo-lambda",
-            version_2_json.to_str().unwrap(),
-        ],
-        &env,
-    );
+    } = as_version_2(first.zip().to_str().unwrap());
     assert!(!success);
     assert!(
         stderr.contains(&format!(
@@ -285,17 +295,7 @@ fn deploy_refuses_what_would_not_run_the_artifacts_build() {
         success,
         stdout,
         stderr,
-    } = deploy_print(
-        &[
-            "--artifact",
-            first.zip().to_str().unwrap(),
-            "--function",
-            "fixture",
-            "--function-version",
-            "1",
-        ],
-        &env,
-    );
+    } = first_as_version("1");
     assert!(success, "{stdout}{stderr}");
     assert!(
         stdout.contains(&format!(
@@ -306,17 +306,7 @@ fn deploy_refuses_what_would_not_run_the_artifacts_build() {
     );
     let CliOutput {
         success, stderr, ..
-    } = deploy_print(
-        &[
-            "--artifact",
-            first.zip().to_str().unwrap(),
-            "--function",
-            "fixture",
-            "--function-version",
-            "9",
-        ],
-        &env,
-    );
+    } = first_as_version("9");
     assert!(!success);
     assert!(
         stderr.contains("Lambda has no version 9 of fixture"),

@@ -32,6 +32,28 @@ fn loop_for(task_queue: &str) -> LoopBuilder<'static> {
     .no_event_retries()
 }
 
+/// `temporal worker deployment SUBCOMMAND` (`create-version`, `update-version-compute-config`)
+/// for version `build_id` of the fixture's deployment, invoking `function_arn` with no role.
+fn with_function(
+    lambda: &LocalLoop,
+    subcommand: &str,
+    build_id: &str,
+    function_arn: &str,
+) -> Result<String, String> {
+    lambda.server.cli(&[
+        "worker",
+        "deployment",
+        subcommand,
+        "--deployment-name",
+        "fixture",
+        "--build-id",
+        build_id,
+        "--aws-lambda-function-arn",
+        function_arn,
+        "--aws-lambda-skip-role-and-external-id",
+    ])
+}
+
 /// `doctor --json` for the fixture artifact: (exit success, checks by name → (verdict, saw)).
 fn doctor(lambda: &LocalLoop, extra: &[&str]) -> (bool, Value) {
     doctor_connected(lambda, extra, &[])
@@ -265,18 +287,12 @@ fn healthy_deployment_then_missing_function_short_timeout_and_unqualified_arn() 
         saw.contains("404") && saw.contains("ResourceNotFoundException"),
         "{saw}"
     );
-    let refused = lambda.server.cli(&[
-        "worker",
-        "deployment",
+    let refused = with_function(
+        &lambda,
         "create-version",
-        "--deployment-name",
-        "fixture",
-        "--build-id",
         "ghost-1",
-        "--aws-lambda-function-arn",
         &format!("{FUNCTION}-ghost:live"),
-        "--aws-lambda-skip-role-and-external-id",
-    ]);
+    );
     assert!(
         refused
             .as_ref()
@@ -303,21 +319,7 @@ fn healthy_deployment_then_missing_function_short_timeout_and_unqualified_arn() 
     );
 
     // Unqualified ARN: doctor fails it; the guard warns at the next cold start.
-    lambda
-        .server
-        .cli(&[
-            "worker",
-            "deployment",
-            "update-version-compute-config",
-            "--deployment-name",
-            "fixture",
-            "--build-id",
-            BUILD_ID,
-            "--aws-lambda-function-arn",
-            FUNCTION,
-            "--aws-lambda-skip-role-and-external-id",
-        ])
-        .unwrap();
+    with_function(&lambda, "update-version-compute-config", BUILD_ID, FUNCTION).unwrap();
     let (success, checks) = doctor(&lambda, &["--lambda-endpoint", &endpoint]);
     assert!(!success);
     let (qualified, saw) = verdict(&checks, "function ARN");
@@ -349,21 +351,7 @@ fn old_binary_for_a_new_version_is_the_invocation_loop() {
     );
     // A new published version, 2, whose code is still the old binary (build ID not bumped).
     let second = format!("{FUNCTION}:2");
-    lambda
-        .server
-        .cli(&[
-            "worker",
-            "deployment",
-            "create-version",
-            "--deployment-name",
-            "fixture",
-            "--build-id",
-            "new-2",
-            "--aws-lambda-function-arn",
-            &second,
-            "--aws-lambda-skip-role-and-external-id",
-        ])
-        .unwrap();
+    with_function(&lambda, "create-version", "new-2", &second).unwrap();
     lambda
         .server
         .cli(&[

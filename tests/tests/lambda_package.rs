@@ -10,10 +10,7 @@ use std::{
     process::Command,
 };
 use temporal_serverless_tests::{
-    cli_binary,
-    cli_run::{CliOutput, CliRun},
-    fixture_function,
-    lambda_package::LambdaZip,
+    cli_binary, cli_run::CliRun, fixture_function, lambda_package::LambdaZip,
 };
 
 /// A directory of this test's own with a `temporal.toml` and the fixture function stripped as
@@ -88,6 +85,13 @@ fn inspected(artifact: &Path) -> String {
     inspect(artifact).run().expect_success()
 }
 
+/// What `inspect ARTIFACT` said on stderr when it refused it; fails the test if it did not.
+fn refused(artifact: &Path) -> String {
+    let output = inspect(artifact).run();
+    assert!(!output.success, "{}", output.stdout);
+    output.stderr
+}
+
 /// What `inspect --json ARTIFACT` printed; fails the test unless it succeeded.
 fn inspected_json(artifact: &Path) -> String {
     inspect(artifact).arg("--json").run().expect_success()
@@ -143,12 +147,7 @@ fn a_zip_without_a_bootstrap_at_its_root_names_what_it_holds() {
         .file("temporal.toml", &scratch.path("temporal.toml"))
         .file("hello/bootstrap", &scratch.small_artifact())
         .write(&zip);
-    let CliOutput {
-        success: ok,
-        stderr,
-        ..
-    } = inspect(&zip).run();
-    assert!(!ok);
+    let stderr = refused(&zip);
     assert!(
         stderr.contains("no `bootstrap` at its root")
             && stderr.contains("temporal.toml, hello/bootstrap")
@@ -167,23 +166,13 @@ fn a_corrupt_zip_is_refused_not_misread() {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x5a;
     std::fs::write(&zip, &bytes).unwrap();
-    let CliOutput {
-        success: ok,
-        stdout,
-        stderr,
-    } = inspect(&zip).run();
-    assert!(!ok, "{stdout}");
+    let stderr = refused(&zip);
     assert!(stderr.contains("corrupt"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 
     // Cut short: the end of the archive (its directory) is gone.
     std::fs::write(&zip, &bytes[..middle]).unwrap();
-    let CliOutput {
-        success: ok,
-        stderr,
-        ..
-    } = inspect(&zip).run();
-    assert!(!ok);
+    let stderr = refused(&zip);
     assert!(stderr.contains("not a readable zip archive"), "{stderr}");
 }
 
@@ -194,12 +183,7 @@ fn a_zip_of_something_else_carries_no_manifest() {
     LambdaZip::new()
         .file("bootstrap", Path::new("/bin/true"))
         .write(&zip);
-    let CliOutput {
-        success: ok,
-        stderr,
-        ..
-    } = inspect(&zip).run();
-    assert!(!ok);
+    let stderr = refused(&zip);
     assert!(
         stderr.contains("carries no deployment manifest"),
         "{stderr}"

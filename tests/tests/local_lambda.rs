@@ -15,6 +15,7 @@ use temporal_serverless_tests::{
     cli_run::CliRun,
     lambda_service::{LambdaService, ServiceBuilder},
     processes,
+    raw_http::HttpServer,
 };
 
 fn echo() -> &'static Path {
