@@ -142,6 +142,7 @@ impl ServerProcess {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+        // A process that could not bind exits at once, while the one owning the port answers.
         std::thread::sleep(Duration::from_millis(50));
         match server.exited() {
             Some(status) => Err(status),
