@@ -7,7 +7,10 @@
 //! reads a version's configuration (architecture, timeout, state), never its code, and moto runs
 //! no code (its Docker-free Lambda answers every invocation itself).
 
-use crate::moto::{ACCOUNT, Moto, REGION};
+use crate::{
+    moto::{ACCOUNT, Moto, REGION},
+    raw_http::HttpServer,
+};
 use aws_sdk_lambda::{
     config::{BehaviorVersion, Credentials, Region},
     primitives::Blob,

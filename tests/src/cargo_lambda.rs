@@ -2,13 +2,16 @@
 //! workspace's function binaries on 127.0.0.1, and `cargo lambda invoke` against it: the Rust
 //! Lambda toolchain's local emulator, as a user runs it.
 
-use crate::{free_port, workspace_root};
+use crate::{
+    child_process::{ServerProcess, ServerStart, listening, run_bounded, wait_bounded},
+    free_port, installed_tool, processes, workspace_root,
+};
 use serde_json::Value;
 use std::{
     os::unix::process::CommandExt,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    process::{Command, Output, Stdio},
+    time::Duration,
 };
 
 /// How long `watch` may take to listen once started.
@@ -22,16 +25,7 @@ const BUILD_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 
 /// The `cargo-lambda` binary: `CARGO_LAMBDA` if set, else the one `scripts/setup` installs.
 pub fn cargo_lambda() -> PathBuf {
-    if let Some(path) = std::env::var_os("CARGO_LAMBDA") {
-        return path.into();
-    }
-    let path = workspace_root().join(".local/venv/bin/cargo-lambda");
-    assert!(
-        path.is_file(),
-        "{} is missing: run scripts/setup",
-        path.display()
-    );
-    path
+    installed_tool("CARGO_LAMBDA", "cargo-lambda")
 }
 
 /// The cargo running this test (cargo sets `CARGO`), else `cargo` from `PATH`.
@@ -89,17 +83,9 @@ pub(crate) fn run_build(command: &mut Command, what: &str) -> Duration {
         .process_group(0)
         .spawn()
         .expect("cargo runs");
-    let started = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if started.elapsed() > BUILD_TIMEOUT {
-            crate::stop_process_group(&mut child, STOP_GRACE);
-            panic!("{what} took more than {BUILD_TIMEOUT:?}");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
+    let started = std::time::Instant::now();
+    let status = wait_bounded(&mut child, BUILD_TIMEOUT)
+        .unwrap_or_else(|| panic!("{what} took more than {BUILD_TIMEOUT:?}"));
     assert!(status.success(), "{what} failed ({status})");
     started.elapsed()
 }
@@ -119,48 +105,28 @@ pub fn deploy(
     args: &[&str],
     envs: &[(&str, String)],
 ) -> Result<(String, Value), String> {
-    let mut child = as_from_the_shell(&mut Command::new(cargo_lambda()))
-        .args(["lambda", "deploy", name, "--binary-path"])
-        .arg(binary)
-        .args(["--output-format", "json", "--color", "never"])
-        .args(args)
-        .envs(envs.iter().map(|(name, value)| (name, value)))
-        .current_dir(workspace_root())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .expect("cargo-lambda starts");
-    let started = Instant::now();
-    while matches!(child.try_wait(), Ok(None)) {
-        if started.elapsed() > DEPLOY_TIMEOUT {
-            crate::stop_process_group(&mut child, Duration::ZERO);
-            return Err(format!(
-                "cargo lambda deploy took more than {DEPLOY_TIMEOUT:?}"
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let output = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    if !output.status.success() {
-        return Err(format!(
-            "cargo lambda deploy failed ({}): {stdout}{}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
+    let output = run_bounded(
+        as_from_the_shell(&mut Command::new(cargo_lambda()))
+            .args(["lambda", "deploy", name, "--binary-path"])
+            .arg(binary)
+            .args(["--output-format", "json", "--color", "never"])
+            .args(args)
+            .envs(envs.iter().map(|(name, value)| (name, value)))
+            .current_dir(workspace_root()),
+        DEPLOY_TIMEOUT,
+        "cargo lambda deploy",
+    )?;
+    let stdout = succeeded(&output, "cargo lambda deploy")?;
     let json = stdout
         .find("\n{")
         .map_or(&stdout[..], |start| &stdout[start + 1..]);
     let json = serde_json::from_str(json).map_err(|error| format!("{error}: {stdout}"))?;
-    Ok((stdout.into_owned(), json))
+    Ok((stdout, json))
 }
 
 /// A running `cargo lambda watch`; it and the function it started are stopped when dropped.
 pub struct Watch {
-    child: Child,
+    process: ServerProcess,
     port: u16,
     log_path: PathBuf,
 }
@@ -183,35 +149,28 @@ impl Watch {
             .args(["--invoke-port", &port.to_string()])
             .current_dir(workspace_root())
             .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .process_group(0);
+            .stderr(log);
         for (key, value) in envs {
             command.args(["--env-var", &format!("{key}={value}")]);
         }
-        let child = command.spawn().expect("cargo-lambda starts");
-        let mut watch = Self {
-            child,
+        let output = || std::fs::read_to_string(&log_path).unwrap_or_default();
+        let process = ServerProcess::start(
+            &mut command,
+            ServerStart {
+                what: "cargo lambda watch",
+                address: &format!("127.0.0.1:{port}"),
+                answer_timeout: LISTEN_TIMEOUT,
+                stop_grace: STOP_GRACE,
+            },
+            listening,
+            output,
+        )
+        .unwrap_or_else(|status| panic!("cargo lambda watch exited ({status}):\n{}", output()));
+        Self {
+            process,
             port,
             log_path,
-        };
-        watch.wait_until_listening();
-        watch
-    }
-
-    fn wait_until_listening(&mut self) {
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("cargo lambda watch exited ({status}):\n{}", self.output());
-            }
-            assert!(
-                started.elapsed() < LISTEN_TIMEOUT,
-                "cargo lambda watch did not listen within {LISTEN_TIMEOUT:?}:\n{}",
-                self.output()
-            );
-            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
@@ -223,34 +182,16 @@ impl Watch {
         payload: &str,
         timeout: Duration,
     ) -> Result<Value, String> {
-        let mut child = Command::new(cargo_lambda())
-            .args(["lambda", "invoke", function, "--data-ascii", payload])
-            .args(["--invoke-address", "127.0.0.1"])
-            .args(["--invoke-port", &self.port.to_string()])
-            .args(["--output-format", "json", "--color", "never"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .expect("cargo-lambda starts");
-        let started = Instant::now();
-        while matches!(child.try_wait(), Ok(None)) {
-            if started.elapsed() > timeout {
-                crate::stop_process_group(&mut child, Duration::ZERO);
-                return Err(format!("cargo lambda invoke took more than {timeout:?}"));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let output = child.wait_with_output().unwrap();
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        if !output.status.success() {
-            return Err(format!(
-                "cargo lambda invoke failed ({}): {stdout}{}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr)
-            ));
-        }
+        let output = run_bounded(
+            Command::new(cargo_lambda())
+                .args(["lambda", "invoke", function, "--data-ascii", payload])
+                .args(["--invoke-address", "127.0.0.1"])
+                .args(["--invoke-port", &self.port.to_string()])
+                .args(["--output-format", "json", "--color", "never"]),
+            timeout,
+            "cargo lambda invoke",
+        )?;
+        let stdout = succeeded(&output, "cargo lambda invoke")?;
         serde_json::from_str(&stdout).map_err(|error| format!("{error}: {stdout}"))
     }
 
@@ -264,8 +205,8 @@ impl Drop for Watch {
     fn drop(&mut self) {
         // The function runs in a process group of its own, apart from watch's: every
         // descendant is found first and stopped by PID if watch's SIGTERM leaves it running.
-        let descendants = descendants(self.child.id());
-        crate::stop_process_group(&mut self.child, STOP_GRACE);
+        let descendants = processes::descendants(self.process.pid());
+        self.process.stop();
         for pid in descendants {
             let _ = Command::new("kill")
                 .args(["-s", "KILL", &pid.to_string()])
@@ -276,26 +217,16 @@ impl Drop for Watch {
     }
 }
 
-/// The PIDs of every process below `pid`, from `/proc/<pid>/task/*/children`.
-fn descendants(pid: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    let mut pending = vec![pid];
-    while let Some(parent) = pending.pop() {
-        let tasks = Path::new("/proc").join(parent.to_string()).join("task");
-        let Ok(entries) = std::fs::read_dir(tasks) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let children =
-                std::fs::read_to_string(entry.path().join("children")).unwrap_or_default();
-            for child in children
-                .split_whitespace()
-                .filter_map(|pid| pid.parse().ok())
-            {
-                found.push(child);
-                pending.push(child);
-            }
-        }
+/// What `what` printed on stdout if it succeeded; else its status and everything it printed.
+fn succeeded(output: &Output, what: &str) -> Result<String, String> {
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    if output.status.success() {
+        Ok(stdout)
+    } else {
+        Err(format!(
+            "{what} failed ({}): {stdout}{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ))
     }
-    found
 }

@@ -1,6 +1,6 @@
 //! The real Temporal dev server (`temporal server start-dev`) and the CLI pointed at it.
 
-use crate::{free_port, workspace_root};
+use crate::{free_port, installed_tool};
 use serde_json::Value;
 use std::{
     path::PathBuf,
@@ -15,16 +15,7 @@ const START_ATTEMPTS: usize = 3;
 
 /// The Temporal CLI: `TEMPORAL_CLI` if set, else the one `scripts/setup` installs.
 pub fn temporal_cli() -> PathBuf {
-    if let Some(path) = std::env::var_os("TEMPORAL_CLI") {
-        return path.into();
-    }
-    let path = workspace_root().join(".local/venv/bin/temporal");
-    assert!(
-        path.is_file(),
-        "{} is missing: run scripts/setup",
-        path.display()
-    );
-    path
+    installed_tool("TEMPORAL_CLI", "temporal")
 }
 
 /// A running dev server, stopped when dropped.
@@ -37,6 +28,11 @@ pub struct DevServer {
 }
 
 impl DevServer {
+    /// Starts a dev server as `temporal server start-dev` runs by default (loopback, headless).
+    pub fn start_default() -> Self {
+        Self::start(&[], &[])
+    }
+
     /// Starts a dev server on a free loopback port, with `extra_args` appended (e.g. dynamic
     /// config, `--db-filename`), and waits until it answers.
     pub fn start(extra_args: &[&str], envs: &[(&str, &str)]) -> Self {
@@ -188,6 +184,21 @@ impl DevServer {
                 description["workflowExecutionInfo"]["status"]
                     == "WORKFLOW_EXECUTION_STATUS_COMPLETED"
             })
+    }
+
+    /// Starts workflow `id` ([`DevServer::start_workflow`]) and waits until it has completed, at
+    /// most `timeout`.
+    pub fn run_workflow(
+        &self,
+        task_queue: &str,
+        workflow_type: &str,
+        id: &str,
+        input: &str,
+        timeout: Duration,
+    ) {
+        self.start_workflow(task_queue, workflow_type, id, input)
+            .unwrap_or_else(|error| panic!("{id} did not start: {error}"));
+        self.wait_until_completed(id, timeout);
     }
 
     /// Waits until workflow `id` has completed, at most `timeout`.

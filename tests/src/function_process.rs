@@ -7,6 +7,60 @@ use std::{
     process::{Child, Command, Stdio},
 };
 
+/// A function process to spawn, its environment set variable by named variable:
+/// `FunctionProcess::of(&binary).server(&server.address).task_queue("q").guard_off().spawn(&api)`.
+pub struct FunctionSpawn<'a> {
+    binary: &'a Path,
+    envs: Vec<(String, String)>,
+}
+
+impl FunctionSpawn<'_> {
+    /// Connected to the Temporal server at `address` (`TEMPORAL_ADDRESS`), in its `default`
+    /// namespace.
+    pub fn server(self, address: &str) -> Self {
+        self.env("TEMPORAL_ADDRESS", address)
+            .env("TEMPORAL_NAMESPACE", "default")
+    }
+
+    /// In `namespace` (`TEMPORAL_NAMESPACE`).
+    pub fn namespace(self, namespace: &str) -> Self {
+        self.env("TEMPORAL_NAMESPACE", namespace)
+    }
+
+    /// Polling `task_queue` (`TEMPORAL_TASK_QUEUE`).
+    pub fn task_queue(self, task_queue: &str) -> Self {
+        self.env("TEMPORAL_TASK_QUEUE", task_queue)
+    }
+
+    /// Without the deployment guard: the function run by hand, whose polls register its version
+    /// on a server without a Worker Controller.
+    pub fn guard_off(self) -> Self {
+        self.guard("off")
+    }
+
+    /// The deployment guard's switch (`on` or `off`).
+    pub fn guard(self, switch: &str) -> Self {
+        self.env(temporal_serverless::GUARD_VARIABLE, switch)
+    }
+
+    /// One more variable (set after, so over, the ones before it).
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.envs.retain(|(set, _)| set != name);
+        self.envs.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Spawns it against `api`.
+    pub fn spawn(self, api: &RuntimeApi) -> FunctionProcess {
+        let envs: Vec<(&str, &str)> = self
+            .envs
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        FunctionProcess::spawn(self.binary, api, &envs)
+    }
+}
+
 /// A running function process.
 pub struct FunctionProcess {
     child: Child,
@@ -14,6 +68,14 @@ pub struct FunctionProcess {
 }
 
 impl FunctionProcess {
+    /// `binary`, with Lambda's environment, to be set up further and spawned.
+    pub fn of(binary: &Path) -> FunctionSpawn<'_> {
+        FunctionSpawn {
+            binary,
+            envs: Vec::new(),
+        }
+    }
+
     /// Spawns `binary` against `api` with Lambda's environment plus `envs`.
     pub fn spawn(binary: &Path, api: &RuntimeApi, envs: &[(&str, &str)]) -> Self {
         let log_path = std::env::temp_dir().join(format!(

@@ -1,28 +1,89 @@
 //! `temporal-serverless lambda` (the local Lambda service) as a test process, and raw HTTP to it:
 //! tests speak Lambda's wire protocol themselves rather than through a client library.
 
-use crate::{free_port, stop_process_group};
+use crate::{
+    child_process::{ServerProcess, ServerStart, listening},
+    free_port,
+    raw_http::HttpServer,
+};
 use serde_json::Value;
 use std::{
-    io::{Read, Write},
-    net::TcpStream,
-    os::unix::process::CommandExt,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    process::{Command, Stdio},
+    time::Duration,
 };
+
+/// How long the service may take to listen.
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long the service has to stop its function processes on SIGTERM before all are killed.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+/// How long a response may take: a synchronous Invoke lasts up to the function's timeout, at
+/// most Lambda's 900 s.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(900);
 
 /// A running service, stopped (with every function process it started) when dropped.
 pub struct LambdaService {
-    child: Child,
-    stopped: bool,
+    process: ServerProcess,
     /// Where it listens (`127.0.0.1:port`).
     pub address: String,
     /// Its JSON-lines invocation records.
     pub records_path: PathBuf,
 }
 
+/// How to start a [`LambdaService`] on its own, setting by named setting:
+/// `LambdaService::hosting(&cli, "echo", &binary).timeout_seconds(2).start()`.
+pub struct ServiceBuilder<'a> {
+    cli: &'a Path,
+    args: Vec<String>,
+}
+
+impl ServiceBuilder<'_> {
+    /// One more function, `binary` as `name` (`--function`).
+    pub fn function(mut self, name: &str, binary: &Path) -> Self {
+        self.args.extend([
+            "--function".to_owned(),
+            format!("{name}={}", binary.display()),
+        ]);
+        self
+    }
+
+    /// The functions' timeout (`--timeout`).
+    pub fn timeout_seconds(self, seconds: u64) -> Self {
+        self.args(&["--timeout", &seconds.to_string()])
+    }
+
+    /// How many instances of a function may run at once (`--concurrency`).
+    pub fn concurrency(self, instances: usize) -> Self {
+        self.args(&["--concurrency", &instances.to_string()])
+    }
+
+    /// One more variable in the functions' environment (`--env`).
+    pub fn function_env(self, name: &str, value: &str) -> Self {
+        self.args(&["--env", &format!("{name}={value}")])
+    }
+
+    /// More `temporal-serverless lambda` arguments.
+    pub fn args(mut self, args: &[&str]) -> Self {
+        self.args.extend(args.iter().map(|arg| arg.to_string()));
+        self
+    }
+
+    /// Starts it on a free port, its output discarded.
+    pub fn start(self) -> LambdaService {
+        LambdaService::start(self.cli, &self.args, None)
+    }
+}
+
 impl LambdaService {
+    /// A service hosting `binary` as function `name`, to be set up.
+    pub fn hosting<'a>(cli: &'a Path, name: &str, binary: &Path) -> ServiceBuilder<'a> {
+        ServiceBuilder {
+            cli,
+            args: Vec::new(),
+        }
+        .function(name, binary)
+    }
+
     /// Starts `cli lambda` with `args` (functions, timeout, env, …) on a free port; its output
     /// (and the functions') goes to `log`, or nowhere.
     pub fn start(cli: &Path, args: &[String], log: Option<&Path>) -> Self {
@@ -32,7 +93,6 @@ impl LambdaService {
     /// [`LambdaService::start`] on `address`, chosen beforehand (e.g. for the server's
     /// `AWS_ENDPOINT_URL_LAMBDA`).
     pub fn start_at(cli: &Path, address: &str, args: &[String], log: Option<&Path>) -> Self {
-        let address = address.to_owned();
         let records_path = std::env::temp_dir().join(format!(
             "tsls-records-{}-{}.jsonl",
             std::process::id(),
@@ -51,86 +111,48 @@ impl LambdaService {
             ),
             None => Stdio::null(),
         };
-        // Its own process group, so that stopping it stops the function processes too.
-        let child = Command::new(cli)
-            .args(["lambda", "--listen", &address])
-            .args(["--records", records_path.to_str().unwrap()])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(output)
-            .process_group(0)
-            .spawn()
-            .expect("the local Lambda service starts");
-        let mut service = Self {
-            child,
-            stopped: false,
-            address,
-            records_path,
-        };
-        let started = Instant::now();
-        while TcpStream::connect(&service.address).is_err() {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "the local Lambda service did not listen"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        // Something answering there is not proof it is the service: if it could not bind, it
-        // has exited (`cannot listen on …`) and another process owns the port.
-        std::thread::sleep(Duration::from_millis(50));
-        if let Ok(Some(status)) = service.child.try_wait() {
+        // Its own process group (the server process's), so that stopping it stops the function
+        // processes too; the service stops them itself on SIGTERM.
+        let process = ServerProcess::start(
+            Command::new(cli)
+                .args(["lambda", "--listen", address])
+                .args(["--records", records_path.to_str().unwrap()])
+                .args(args)
+                .stdout(output),
+            ServerStart {
+                what: "the local Lambda service",
+                address,
+                answer_timeout: LISTEN_TIMEOUT,
+                stop_grace: STOP_GRACE,
+            },
+            listening,
+            String::new,
+        )
+        .unwrap_or_else(|status| {
             panic!(
-                "the local Lambda service exited ({status}): {} is taken by another process",
-                service.address
-            );
+                "the local Lambda service exited ({status}): {address} is taken by another process"
+            )
+        });
+        Self {
+            process,
+            address: address.to_owned(),
+            records_path,
         }
-        service
     }
 
     /// The service's PID: the parent of its function processes.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     /// Stops the service and every function process it started (also done when dropped).
     pub fn stop(&mut self) {
-        if !self.stopped {
-            // The service stops its function processes when it gets SIGTERM.
-            stop_process_group(&mut self.child, Duration::from_secs(3));
-            self.stopped = true;
-        }
+        self.process.stop();
     }
 
     /// `http://127.0.0.1:port`, for `AWS_ENDPOINT_URL_LAMBDA` and `doctor --lambda-endpoint`.
     pub fn endpoint(&self) -> String {
         format!("http://{}", self.address)
-    }
-
-    /// A raw HTTP/1.1 exchange: (status, lower-cased headers, body).
-    pub fn request(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &str,
-    ) -> (u16, String, String) {
-        let mut stream = TcpStream::connect(&self.address).unwrap();
-        let mut request = format!(
-            "{method} {path} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\ncontent-length: {}\r\n",
-            self.address,
-            body.len()
-        );
-        for (name, value) in headers {
-            request.push_str(&format!("{name}: {value}\r\n"));
-        }
-        request.push_str("\r\n");
-        request.push_str(body);
-        stream.write_all(request.as_bytes()).unwrap();
-        let mut response = String::new();
-        stream.read_to_string(&mut response).unwrap();
-        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-        let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-        (status, head.to_lowercase(), body.to_owned())
     }
 
     /// Lambda's Invoke.
@@ -155,6 +177,15 @@ impl LambdaService {
             .lines()
             .filter_map(|line| serde_json::from_str(line).ok())
             .collect()
+    }
+}
+
+impl HttpServer for LambdaService {
+    const NAME: &'static str = "the local Lambda service";
+    const RESPONSE_TIMEOUT: Duration = RESPONSE_TIMEOUT;
+
+    fn address(&self) -> &str {
+        &self.address
     }
 }
 

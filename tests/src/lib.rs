@@ -1,13 +1,15 @@
 //! The harness the end-to-end tests share: the real Temporal dev server (from the project's own
-//! setup), a Lambda Runtime API served by test code, and function processes spawned against it.
-//! Everything binds to 127.0.0.1, is bounded in time, and is stopped by PID on drop.
+//! setup), a Lambda Runtime API served by test code, function processes spawned against it, the
+//! local Lambda service and the whole local loop, each set up through named builders. Everything
+//! binds to 127.0.0.1, is bounded in time, and is stopped by PID on drop. The drivers of
+//! `scripts/bench`, `soak`, `endurance` and `demo` are tools, not tests: their code is
+//! [`tools`], their mains `tools/*.rs`.
 
-pub mod arrivals;
 pub mod aws_account;
-pub mod bench;
 pub mod cargo_lambda;
+pub mod child_process;
+pub mod cli_run;
 pub mod dev_server;
-pub mod endurance;
 pub mod function_process;
 pub mod lambda_package;
 pub mod lambda_service;
@@ -16,10 +18,10 @@ pub mod moto;
 pub mod new_project;
 pub mod otlp_receiver;
 pub mod processes;
+pub mod raw_http;
 pub mod runtime_api;
-pub mod soak;
-pub mod targets;
 pub mod tcp_proxy;
+pub mod tools;
 pub mod workflow_timing;
 
 use std::path::PathBuf;
@@ -32,53 +34,19 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Stops a child started in its own process group, with everything it started: SIGTERM to the
-/// group, up to `grace` for it to exit, then SIGKILL.
-pub fn stop_process_group(child: &mut std::process::Child, grace: std::time::Duration) {
-    use std::process::{Command, Stdio};
-    let group = format!("-{}", child.id());
-    let signal = |name: &str| {
-        let _ = Command::new("kill")
-            .args(["-s", name, "--", &group])
-            .stderr(Stdio::null())
-            .status();
-    };
-    signal("TERM");
-    let started = std::time::Instant::now();
-    while started.elapsed() < grace && matches!(child.try_wait(), Ok(None)) {
-        std::thread::sleep(std::time::Duration::from_millis(50));
+/// A program `scripts/setup` installs in the project's venv: the path in `variable` if set,
+/// else `.local/venv/bin/<program>`, which must exist.
+pub fn installed_tool(variable: &str, program: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(variable) {
+        return path.into();
     }
-    signal("KILL");
-    let _ = child.wait();
-}
-
-/// A flag set when the process gets Ctrl-C (SIGINT), which then no longer ends it: a driver
-/// stops waiting when it is set, and what it started is stopped as it is dropped.
-pub fn ctrl_c_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
-    let flag = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let set = flag.clone();
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        runtime.block_on(async {
-            let _ = tokio::signal::ctrl_c().await;
-        });
-        set.store(true, std::sync::atomic::Ordering::SeqCst);
-    });
-    flag
-}
-
-/// `git describe --always --dirty` of the working directory's tree (a dirty one is marked):
-/// what a driver's binaries were built from when a script built them just before.
-pub fn described_commit() -> Option<String> {
-    std::process::Command::new("git")
-        .args(["describe", "--always", "--dirty"])
-        .output()
-        .ok()
-        .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_owned())
-        .filter(|commit| !commit.is_empty())
+    let path = workspace_root().join(".local/venv/bin").join(program);
+    assert!(
+        path.is_file(),
+        "{} is missing: run scripts/setup",
+        path.display()
+    );
+    path
 }
 
 /// A free TCP port on 127.0.0.1 (the OS picks it; the socket is closed before use).
@@ -122,6 +90,25 @@ impl Default for ReservedPort {
     }
 }
 
+/// The fixture function (`src/bin/fixture_function.rs`) cargo built for the calling integration
+/// test, as a `&'static Path`. `CARGO_BIN_EXE_*` is set only where a test target is compiled, so
+/// it is read where the macro is expanded.
+#[macro_export]
+macro_rules! fixture_function {
+    () => {
+        ::std::path::Path::new(env!("CARGO_BIN_EXE_fixture_function"))
+    };
+}
+
+/// The `temporal-serverless` CLI beside the calling test's [`fixture_function!`], as a
+/// `PathBuf`.
+#[macro_export]
+macro_rules! cli_binary {
+    () => {
+        $crate::cli_beside($crate::fixture_function!())
+    };
+}
+
 /// The `temporal-serverless` CLI, which cargo builds beside `binary` (a test's
 /// `CARGO_BIN_EXE_…`) when it runs `cargo test --workspace`.
 pub fn cli_beside(binary: &std::path::Path) -> PathBuf {
@@ -132,14 +119,6 @@ pub fn cli_beside(binary: &std::path::Path) -> PathBuf {
         path.display()
     );
     path
-}
-
-/// The value at `fraction` (0.0–1.0) of `sorted`, nearest rank; 0 for an empty slice.
-pub fn percentile(sorted: &[u64], fraction: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    sorted[((sorted.len() - 1) as f64 * fraction).round() as usize]
 }
 
 /// `text` without the terminal colours (ANSI escape sequences) the functions' log lines carry,

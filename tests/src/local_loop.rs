@@ -2,12 +2,15 @@
 //! Instance enabled and pointed at our local Lambda service (`temporal-serverless lambda`),
 //! which runs the function binary. The server alone decides when to invoke.
 
-use crate::{ReservedPort, dev_server::DevServer, free_port, lambda_service::LambdaService};
-use serde_json::Value;
-use std::{
-    path::{Path, PathBuf},
-    process::{Command, Stdio},
+use crate::{
+    ReservedPort,
+    cli_run::{CliOutput, CliRun},
+    dev_server::DevServer,
+    free_port,
+    lambda_service::LambdaService,
 };
+use serde_json::Value;
+use std::path::{Path, PathBuf};
 
 /// The dev server flags that run the Worker Controller Instance for AWS Lambda.
 pub const WCI_FLAGS: [&str; 6] = [
@@ -27,18 +30,99 @@ pub const COMPLETE_POLLS_ON_SHUTDOWN: [&str; 2] = [
     "frontend.enableCancelWorkerPollsOnShutdown=true",
 ];
 
-/// Less common settings of [`LocalLoop::start_with`].
-#[derive(Default)]
-pub struct LoopExtras<'a> {
-    /// More `temporal-serverless lambda` arguments (e.g. `--keep-warm`).
-    pub service_args: &'a [&'a str],
+/// How to start a [`LocalLoop`], setting by named setting:
+/// `LocalLoop::builder(&cli, "fixture", &binary).timeout_seconds(30).task_queue("q").start()`.
+pub struct LoopBuilder<'a> {
+    cli: &'a Path,
+    name: &'a str,
+    artifact: &'a Path,
+    timeout_seconds: u64,
+    concurrency: usize,
+    function_env: Vec<(String, String)>,
+    service_args: Vec<String>,
+    server_args: Vec<String>,
+    log: Option<&'a Path>,
+    function_address: Option<&'a dyn Fn(&str) -> String>,
+}
+
+impl<'a> LoopBuilder<'a> {
+    /// The function's timeout (`--timeout`; default 15 s: 8 s of work time per invocation after
+    /// the runtime's 7 s shutdown deadline buffer).
+    pub fn timeout_seconds(mut self, seconds: u64) -> Self {
+        self.timeout_seconds = seconds;
+        self
+    }
+
+    /// How many instances may run at once (`--concurrency`; default 4).
+    pub fn concurrency(mut self, instances: usize) -> Self {
+        self.concurrency = instances;
+        self
+    }
+
+    /// The task queue the function polls (`TEMPORAL_TASK_QUEUE`).
+    pub fn task_queue(self, task_queue: &str) -> Self {
+        self.function_env("TEMPORAL_TASK_QUEUE", task_queue)
+    }
+
+    /// One more variable in the function's environment.
+    pub fn function_env(mut self, name: &str, value: &str) -> Self {
+        self.function_env.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// No retries of failed Event invocations (`--event-retry-delays ""`): a failure shows once.
+    pub fn no_event_retries(self) -> Self {
+        self.service_args(&["--event-retry-delays", ""])
+    }
+
+    /// How long an idle instance stays warm (frozen) before it is reclaimed (`--keep-warm`).
+    pub fn keep_warm_seconds(self, seconds: u64) -> Self {
+        self.service_args(&["--keep-warm", &seconds.to_string()])
+    }
+
+    /// The AWS account in the function ARNs the service answers for (`--account`).
+    pub fn account(self, account: &str) -> Self {
+        self.service_args(&["--account", account])
+    }
+
+    /// More `temporal-serverless lambda` arguments.
+    pub fn service_args(mut self, args: &[&str]) -> Self {
+        self.service_args
+            .extend(args.iter().map(|arg| arg.to_string()));
+        self
+    }
+
+    /// A dev server that completes a worker's polls when it calls `ShutdownWorker`
+    /// ([`COMPLETE_POLLS_ON_SHUTDOWN`]; without this it does not, the self-hosted default).
+    pub fn server_completes_polls_on_shutdown(self) -> Self {
+        self.server_args(&COMPLETE_POLLS_ON_SHUTDOWN)
+    }
+
     /// More dev server arguments (e.g. dynamic config).
-    pub server_args: &'a [&'a str],
-    /// Where the service's and the functions' output goes (discarded if `None`).
-    pub log: Option<&'a Path>,
+    pub fn server_args(mut self, args: &[&str]) -> Self {
+        self.server_args
+            .extend(args.iter().map(|arg| arg.to_string()));
+        self
+    }
+
+    /// Where the service's and the functions' output goes (default: a temporary file removed
+    /// with the loop).
+    pub fn log(mut self, path: &'a Path) -> Self {
+        self.log = Some(path);
+        self
+    }
+
     /// The functions' `TEMPORAL_ADDRESS`, given the dev server's address (default: that
     /// address), e.g. a proxy in front of the server whose connections a test cuts.
-    pub function_address: Option<&'a dyn Fn(&str) -> String>,
+    pub fn function_address(mut self, address: &'a dyn Fn(&str) -> String) -> Self {
+        self.function_address = Some(address);
+        self
+    }
+
+    /// Starts the dev server (WCI on, Lambda endpoint = the service) and the Lambda service.
+    pub fn start(self) -> LocalLoop {
+        LocalLoop::start(self)
+    }
 }
 
 /// A running loop; everything is stopped when dropped.
@@ -60,46 +144,31 @@ pub struct LocalLoop {
 }
 
 impl LocalLoop {
-    /// Starts the dev server (WCI on, Lambda endpoint = our service) and the Lambda service
-    /// hosting `artifact` as function `name`.
-    pub fn start(
-        cli: &Path,
-        name: &str,
-        artifact: &Path,
-        timeout_seconds: u64,
-        concurrency: usize,
-        function_env: &[(&str, &str)],
-    ) -> Self {
-        Self::start_with(
+    /// A loop hosting `artifact` as function `name`, run by `cli lambda`, to be set up.
+    pub fn builder<'a>(cli: &'a Path, name: &'a str, artifact: &'a Path) -> LoopBuilder<'a> {
+        LoopBuilder {
             cli,
             name,
             artifact,
-            timeout_seconds,
-            concurrency,
-            function_env,
-            LoopExtras::default(),
-        )
+            timeout_seconds: 15,
+            concurrency: 4,
+            function_env: Vec::new(),
+            service_args: Vec::new(),
+            server_args: Vec::new(),
+            log: None,
+            function_address: None,
+        }
     }
 
-    /// [`LocalLoop::start`] with `extras`.
-    pub fn start_with(
-        cli: &Path,
-        name: &str,
-        artifact: &Path,
-        timeout_seconds: u64,
-        concurrency: usize,
-        function_env: &[(&str, &str)],
-        extras: LoopExtras<'_>,
-    ) -> Self {
+    fn start(setup: LoopBuilder<'_>) -> Self {
         // Held until the service starts: the dev server, started first because the functions
         // need its address, binds ports of its own, and once took this one (the server's
         // GetFunction then reached its own gRPC port).
         let lambda_port = ReservedPort::new();
         let lambda_address = lambda_port.address();
         let server_args: Vec<&str> = WCI_FLAGS
-            .iter()
-            .chain(extras.server_args)
-            .copied()
+            .into_iter()
+            .chain(setup.server_args.iter().map(String::as_str))
             .collect();
         let server = DevServer::start(
             &server_args,
@@ -113,30 +182,28 @@ impl LocalLoop {
                 ("AWS_REGION", "us-east-1"),
             ],
         );
+        let function_address = setup.function_address.map_or_else(
+            || server.address.clone(),
+            |address| address(&server.address),
+        );
         let mut args: Vec<String> = vec![
             "--function".to_owned(),
-            format!("{name}={}", artifact.display()),
+            format!("{}={}", setup.name, setup.artifact.display()),
             "--timeout".to_owned(),
-            timeout_seconds.to_string(),
+            setup.timeout_seconds.to_string(),
             "--concurrency".to_owned(),
-            concurrency.to_string(),
+            setup.concurrency.to_string(),
             "--env".to_owned(),
-            format!(
-                "TEMPORAL_ADDRESS={}",
-                extras.function_address.map_or_else(
-                    || server.address.clone(),
-                    |address| address(&server.address)
-                )
-            ),
+            format!("TEMPORAL_ADDRESS={function_address}"),
             "--env".to_owned(),
             "TEMPORAL_NAMESPACE=default".to_owned(),
         ];
-        for (key, value) in function_env {
+        for (key, value) in &setup.function_env {
             args.extend(["--env".to_owned(), format!("{key}={value}")]);
         }
-        args.extend(extras.service_args.iter().map(|arg| arg.to_string()));
+        args.extend(setup.service_args);
         // The service's and functions' output is kept, so that a failure can show it.
-        let log = extras.log.map(Path::to_path_buf).unwrap_or_else(|| {
+        let log = setup.log.map(Path::to_path_buf).unwrap_or_else(|| {
             std::env::temp_dir().join(format!(
                 "tsls-loop-{}-{}.log",
                 std::process::id(),
@@ -144,14 +211,17 @@ impl LocalLoop {
             ))
         });
         let service_address = lambda_port.release();
-        let lambda = LambdaService::start_at(cli, &service_address, &args, Some(&log));
+        let lambda = LambdaService::start_at(setup.cli, &service_address, &args, Some(&log));
         Self {
             server,
             lambda,
             log,
-            owns_log: extras.log.is_none(),
-            function_arn: format!("arn:aws:lambda:us-east-1:000000000000:function:{name}:1"),
-            cli: cli.to_path_buf(),
+            owns_log: setup.log.is_none(),
+            function_arn: format!(
+                "arn:aws:lambda:us-east-1:000000000000:function:{}:1",
+                setup.name
+            ),
+            cli: setup.cli.to_path_buf(),
             service_address,
             service_args: args,
         }
@@ -171,56 +241,37 @@ impl LocalLoop {
         );
     }
 
-    /// `temporal-serverless deploy` of `artifact`; `Err(stderr)` if it fails.
-    pub fn deploy(&self, artifact: &Path, set_current: bool) -> Result<String, String> {
-        self.deploy_as(artifact, &self.function_arn, set_current)
+    /// `temporal-serverless deploy --set-current` of `artifact`, as a release does: the version
+    /// is created and new work routed to it; `Err(what it printed)` if it fails.
+    pub fn deploy(&self, artifact: &Path) -> Result<String, String> {
+        self.deploy_as(artifact, &self.function_arn)
     }
 
     /// [`LocalLoop::deploy`] with another function ARN (another version, say). The code check is
     /// skipped: the local service runs the artifact file itself, and there is no uploaded zip
     /// whose digest Lambda could report.
-    pub fn deploy_as(
-        &self,
-        artifact: &Path,
-        function_arn: &str,
-        set_current: bool,
-    ) -> Result<String, String> {
-        let mut args = vec![
-            "--artifact",
-            artifact.to_str().unwrap(),
-            "--function-arn",
-            function_arn,
-            "--skip-code-check",
-        ];
-        if set_current {
-            args.push("--set-current");
-        }
-        self.deploy_with(&args, &[])
+    pub fn deploy_as(&self, artifact: &Path, function_arn: &str) -> Result<String, String> {
+        self.deploy_with(|deploy| {
+            deploy.artifact(artifact).args([
+                "--function-arn",
+                function_arn,
+                "--skip-code-check",
+                "--set-current",
+            ])
+        })
     }
 
-    /// `temporal-serverless deploy ARGS -- --address <server>` with `envs` added to its
-    /// environment (e.g. the AWS endpoint and credentials of its code check); `Err(output)` if
-    /// it fails.
-    pub fn deploy_with(&self, args: &[&str], envs: &[(&str, String)]) -> Result<String, String> {
-        let output = Command::new(&self.cli)
-            .arg("deploy")
-            .args(args)
-            .args([
-                "--temporal-cli",
-                crate::dev_server::temporal_cli().to_str().unwrap(),
-            ])
-            .args(["--", "--address", &self.server.address])
-            .envs(envs.iter().map(|(name, value)| (name, value)))
-            .stdin(Stdio::null())
-            .output()
-            .expect("deploy runs");
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        if output.status.success() {
-            Ok(format!("{stdout}{stderr}"))
+    /// `temporal-serverless deploy`, as `arguments` sets it up (e.g. the AWS endpoint and
+    /// credentials of its code check), against this loop's server; `Err(what it printed, and
+    /// the end of the loop's log)` if it fails.
+    pub fn deploy_with(&self, arguments: impl FnOnce(CliRun) -> CliRun) -> Result<String, String> {
+        let output = self.cli_run("deploy", arguments, &[]);
+        if output.success {
+            Ok(output.printed())
         } else {
             Err(format!(
-                "{stdout}{stderr}\n--- the Lambda service and functions said (last 40 lines):\n{}",
+                "{}\n--- the Lambda service and functions said (last 40 lines):\n{}",
+                output.printed(),
                 self.log_tail(40)
             ))
         }
@@ -238,7 +289,8 @@ impl LocalLoop {
         self.lambda.records()
     }
 
-    /// `temporal-serverless doctor ARGS -- --address <server>`: (exit success, stdout).
+    /// `temporal-serverless doctor ARGS -- --address <server>`, without the Lambda endpoint of
+    /// the shell: (exit success, stdout).
     pub fn doctor(&self, args: &[&str]) -> (bool, String) {
         self.doctor_connected(args, &[])
     }
@@ -246,23 +298,26 @@ impl LocalLoop {
     /// [`LocalLoop::doctor`] with `connection` after the address among the connection arguments
     /// (e.g. `--namespace default`, as the documentation passes it).
     pub fn doctor_connected(&self, args: &[&str], connection: &[&str]) -> (bool, String) {
-        let output = Command::new(&self.cli)
-            .arg("doctor")
-            .args(args)
-            .args([
-                "--temporal-cli",
-                crate::dev_server::temporal_cli().to_str().unwrap(),
-            ])
-            .args(["--", "--address", &self.server.address])
-            .args(connection)
-            .env_remove("AWS_ENDPOINT_URL_LAMBDA")
-            .stdin(Stdio::null())
-            .output()
-            .expect("doctor runs");
-        (
-            output.status.success(),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-        )
+        let output = self.cli_run(
+            "doctor",
+            |doctor| doctor.args(args).env_remove("AWS_ENDPOINT_URL_LAMBDA"),
+            connection,
+        );
+        (output.success, output.stdout)
+    }
+
+    /// `cli SUBCOMMAND … --temporal-cli … -- --address <server> CONNECTION`.
+    fn cli_run(
+        &self,
+        subcommand: &str,
+        arguments: impl FnOnce(CliRun) -> CliRun,
+        connection: &[&str],
+    ) -> CliOutput {
+        arguments(CliRun::new(&self.cli, subcommand))
+            .temporal_cli()
+            .connection(["--address", &self.server.address])
+            .connection(connection)
+            .run()
     }
 }
 

@@ -4,21 +4,20 @@
 //! deploy`, `temporal-serverless deploy` and `doctor` reach it through the standard endpoint
 //! variables ([`Moto::aws_env`]), as they would reach AWS.
 
-use crate::{free_port, workspace_root};
-use serde_json::Value;
-use std::{
-    io::{Read, Write},
-    net::TcpStream,
-    path::PathBuf,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+use crate::{
+    child_process::{ServerProcess, ServerStart},
+    free_port, installed_tool,
+    raw_http::{self, HttpServer},
 };
+use std::{path::PathBuf, process::Command, time::Duration};
 
 /// How long `moto_server` may take to answer once started (it imports Flask and moto: about
 /// 2 s on an idle machine, more under a parallel build).
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// How many times a server that exits at start (its port taken meanwhile) is started again.
 const START_ATTEMPTS: usize = 3;
+/// How long one request may take.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The account moto puts in every ARN (its default, `MOTO_ACCOUNT_ID`).
 pub const ACCOUNT: &str = "123456789012";
 /// The region the tests use.
@@ -26,72 +25,57 @@ pub const REGION: &str = "us-east-1";
 
 /// The `moto_server` program: `MOTO_SERVER` if set, else the one `scripts/setup` installs.
 pub fn moto_server() -> PathBuf {
-    if let Some(path) = std::env::var_os("MOTO_SERVER") {
-        return path.into();
-    }
-    let path = workspace_root().join(".local/venv/bin/moto_server");
-    assert!(
-        path.is_file(),
-        "{} is missing: run scripts/setup",
-        path.display()
-    );
-    path
+    installed_tool("MOTO_SERVER", "moto_server")
 }
 
 /// A running `moto_server` with empty state, stopped (by PID) when dropped.
 pub struct Moto {
-    child: Child,
+    process: ServerProcess,
     /// `127.0.0.1:<port>`.
     pub address: String,
     log_path: PathBuf,
 }
 
 impl Moto {
-    /// Starts `moto_server` on a free loopback port and waits until it answers.
+    /// Starts `moto_server` on a free loopback port and waits until it answers its own API.
     pub fn start() -> Self {
         for _ in 0..START_ATTEMPTS {
             let port = free_port();
+            let address = format!("127.0.0.1:{port}");
             let log_path =
                 std::env::temp_dir().join(format!("tsls-moto-{}-{port}.log", std::process::id()));
             let log = std::fs::File::create(&log_path).expect("the moto log file opens");
-            let child = Command::new(moto_server())
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .expect("moto_server starts");
-            let mut moto = Self {
-                child,
-                address: format!("127.0.0.1:{port}"),
-                log_path,
-            };
-            if moto.wait_until_up() {
-                return moto;
+            let started = ServerProcess::start(
+                Command::new(moto_server())
+                    .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                    .stdout(log.try_clone().unwrap())
+                    .stderr(log),
+                ServerStart {
+                    what: "moto_server",
+                    address: &address,
+                    answer_timeout: START_TIMEOUT,
+                    stop_grace: Duration::ZERO,
+                },
+                |address| {
+                    raw_http::exchange(address, "GET", "/moto-api/", &[], "", RESPONSE_TIMEOUT)
+                        .is_some_and(|(status, _, _)| status == 200)
+                },
+                || std::fs::read_to_string(&log_path).unwrap_or_default(),
+            );
+            match started {
+                Ok(process) => {
+                    return Self {
+                        process,
+                        address,
+                        log_path,
+                    };
+                }
+                Err(_) => {
+                    let _ = std::fs::remove_file(&log_path);
+                }
             }
         }
         panic!("moto_server exited at start {START_ATTEMPTS} times");
-    }
-
-    /// Waits until moto answers its own API; `false` if it exited first (its port was taken).
-    fn wait_until_up(&mut self) -> bool {
-        let started = Instant::now();
-        loop {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return false;
-            }
-            if TcpStream::connect(&self.address).is_ok()
-                && self.request("GET", "/moto-api/", &[], "").0 == 200
-            {
-                return true;
-            }
-            assert!(
-                started.elapsed() < START_TIMEOUT,
-                "moto_server did not answer within {START_TIMEOUT:?}:\n{}",
-                self.output()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
     }
 
     /// `http://127.0.0.1:<port>`.
@@ -158,68 +142,24 @@ impl Moto {
         )
     }
 
-    /// Lambda's GetFunction of `function` (a name or ARN, qualified or not): its JSON answer,
-    /// or the status and body of the error.
-    pub fn get_function(&self, function: &str) -> Result<Value, String> {
-        let (status, _, body) = self.request(
-            "GET",
-            &format!("/2015-03-31/functions/{function}"),
-            &[("authorization", &authorization("lambda"))],
-            "",
-        );
-        if status == 200 {
-            serde_json::from_str(&body).map_err(|error| format!("{error}: {body}"))
-        } else {
-            Err(format!("GetFunction {function}: {status} {body}"))
-        }
-    }
-
-    /// A raw HTTP/1.1 exchange: (status, lower-cased head, body).
-    pub fn request(
-        &self,
-        method: &str,
-        path: &str,
-        headers: &[(&str, &str)],
-        body: &str,
-    ) -> (u16, String, String) {
-        let Ok(mut stream) = TcpStream::connect(&self.address) else {
-            return (0, String::new(), String::new());
-        };
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
-        let mut request = format!(
-            "{method} {path} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\ncontent-length: {}\r\n",
-            self.address,
-            body.len()
-        );
-        for (name, value) in headers {
-            request.push_str(&format!("{name}: {value}\r\n"));
-        }
-        request.push_str("\r\n");
-        request.push_str(body);
-        if stream.write_all(request.as_bytes()).is_err() {
-            return (0, String::new(), String::new());
-        }
-        let mut response = String::new();
-        let _ = stream.read_to_string(&mut response);
-        let (head, body) = response.split_once("\r\n\r\n").unwrap_or((&response, ""));
-        let status = head
-            .split_whitespace()
-            .nth(1)
-            .and_then(|status| status.parse().ok())
-            .unwrap_or(0);
-        (status, head.to_lowercase(), body.to_owned())
-    }
-
     /// What `moto_server` has printed (one line per request).
     pub fn output(&self) -> String {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 }
 
+impl HttpServer for Moto {
+    const NAME: &'static str = "moto_server";
+    const RESPONSE_TIMEOUT: Duration = RESPONSE_TIMEOUT;
+
+    fn address(&self) -> &str {
+        &self.address
+    }
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.stop();
         let _ = std::fs::remove_file(&self.log_path);
     }
 }

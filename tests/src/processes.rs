@@ -1,5 +1,6 @@
-//! Function processes as `/proc` shows them: which run a binary, whose child each is, and whether
-//! one is stopped (an instance the local Lambda service froze between invocations) or running.
+//! Processes as `/proc` shows them: which run a binary, whose child each is, what runs below
+//! one, and whether one is stopped (an instance the local Lambda service froze between
+//! invocations) or running.
 
 use std::path::Path;
 
@@ -40,6 +41,30 @@ pub fn busy_children(parent_pid: u32, exe: &Path) -> Vec<u32> {
         .into_iter()
         .filter(|pid| parent(*pid) == Some(parent_pid) && !stopped_or_gone(*pid))
         .collect()
+}
+
+/// The PIDs of every process below `pid`, from `/proc/<pid>/task/*/children`.
+pub fn descendants(pid: u32) -> Vec<u32> {
+    let mut found = Vec::new();
+    let mut pending = vec![pid];
+    while let Some(parent) = pending.pop() {
+        let tasks = Path::new("/proc").join(parent.to_string()).join("task");
+        let Ok(entries) = std::fs::read_dir(tasks) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let children =
+                std::fs::read_to_string(entry.path().join("children")).unwrap_or_default();
+            for child in children
+                .split_whitespace()
+                .filter_map(|pid| pid.parse().ok())
+            {
+                found.push(child);
+                pending.push(child);
+            }
+        }
+    }
+    found
 }
 
 /// The fields of `/proc/PID/stat` after the command name (which may hold spaces): state,

@@ -3,13 +3,13 @@
 //! against the real dev server; and the binary run by hand, with and without a dry run.
 
 use std::{
-    path::Path,
     process::{Command, Stdio},
     time::Duration,
 };
 use temporal_serverless_tests::{
     cargo_lambda::{Watch, build_bin},
     dev_server::DevServer,
+    fixture_function,
 };
 
 /// The local work time the test sets, to see that the variable is what decides it.
@@ -25,7 +25,7 @@ const MAX_INVOCATIONS: usize = 5;
 
 #[test]
 fn cargo_lambda_watch_and_invoke_run_a_worker_that_completes_a_workflow() {
-    let server = DevServer::start(&[], &[]);
+    let server = DevServer::start_default();
     // Built here, with the workspace's target directory, so that the build `watch` starts for the
     // first invocation has nothing to do (and the invocation is not a compile's wait).
     build_bin("hello");
@@ -107,7 +107,7 @@ fn cargo_lambda_watch_and_invoke_run_a_worker_that_completes_a_workflow() {
 
 /// The fixture function run as a user runs a binary by hand: no Lambda variable at all.
 fn run_by_hand(envs: &[(&str, &str)]) -> (bool, String) {
-    let output = Command::new(Path::new(env!("CARGO_BIN_EXE_fixture_function")))
+    let output = Command::new(fixture_function!())
         .env_clear()
         .env("TEMPORAL_TASK_QUEUE", "by-hand")
         .envs(envs.iter().copied())

@@ -8,27 +8,19 @@
 //! uploaded, no AWS credentials.
 
 use std::{
-    path::{Path, PathBuf},
-    process::{Command, Stdio},
+    path::PathBuf,
     time::{Duration, Instant},
 };
 use temporal_serverless::redact::SENTINEL;
 use temporal_serverless_tests::{
-    cargo_lambda, cli_beside,
-    dev_server::temporal_cli,
-    local_loop::{LocalLoop, LoopExtras},
+    cargo_lambda, cli_binary,
+    cli_run::{CliOutput, CliRun},
+    fixture_function,
+    local_loop::LocalLoop,
     moto::{self, Moto},
 };
 
 const BUILD_ID: &str = env!("FIXTURE_BUILD_ID");
-
-fn fixture() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_fixture_function"))
-}
-
-fn cli() -> PathBuf {
-    cli_beside(fixture())
-}
 
 /// `arn:aws:lambda:us-east-1:123456789012:function:NAME` (moto's account).
 fn function_arn(name: &str) -> String {
@@ -52,7 +44,7 @@ impl BuildDir {
             temporal_serverless_tests::free_port()
         ));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut binary = std::fs::read(fixture()).unwrap();
+        let mut binary = std::fs::read(fixture_function!()).unwrap();
         binary.extend_from_slice(extra);
         let bootstrap = dir.join("bootstrap");
         std::fs::write(&bootstrap, binary).unwrap();
@@ -97,28 +89,16 @@ fn cargo_lambda_deploy(
 }
 
 /// `temporal-serverless deploy ARGS --print` with `envs` (no Temporal server needed: nothing
-/// is run on it): (success, stdout, stderr).
-fn deploy_print(args: &[&str], envs: &[(&str, String)]) -> (bool, String, String) {
-    let output = Command::new(cli())
-        .arg("deploy")
+/// is run on it); fails the test if the AWS secret key shows.
+fn deploy_print(args: &[&str], envs: &[(&str, String)]) -> CliOutput {
+    CliRun::new(&cli_binary!(), "deploy")
         .args(args)
         .arg("--print")
-        .arg("--temporal-cli")
-        .arg(temporal_cli())
-        .args(["--", "--address", "127.0.0.1:7233"])
-        .envs(envs.iter().map(|(name, value)| (name, value)))
-        .stdin(Stdio::null())
-        .output()
-        .expect("temporal-serverless runs");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    );
-    assert!(
-        !stdout.contains(SENTINEL) && !stderr.contains(SENTINEL),
-        "the AWS secret key was shown:\n{stdout}{stderr}"
-    );
-    (output.status.success(), stdout, stderr)
+        .temporal_cli()
+        .connection(["--address", "127.0.0.1:7233"])
+        .envs(envs)
+        .run()
+        .showing_no_secret()
 }
 
 #[test]
@@ -146,29 +126,22 @@ fn cargo_lambda_deploy_then_deploy_binds_the_published_version_and_a_workflow_co
 
     // The local loop, with the local Lambda service hosting the same binary under moto's account,
     // so that the server invokes exactly the ARN Lambda gave the version.
-    let lambda = LocalLoop::start_with(
-        &cli(),
-        "fixture",
-        &build.bootstrap(),
-        15,
-        2,
-        &[("TEMPORAL_TASK_QUEUE", "deploy-q")],
-        LoopExtras {
-            service_args: &["--account", moto::ACCOUNT, "--event-retry-delays", ""],
-            ..LoopExtras::default()
-        },
-    );
+    let lambda = LocalLoop::builder(&cli_binary!(), "fixture", &build.bootstrap())
+        .timeout_seconds(15)
+        .concurrency(2)
+        .task_queue("deploy-q")
+        .account(moto::ACCOUNT)
+        .no_event_retries()
+        .start();
     let deployed = lambda
-        .deploy_with(
-            &[
-                "--artifact",
-                build.bootstrap().to_str().unwrap(),
-                "--from-cargo-lambda",
-                deploy_json.to_str().unwrap(),
-                "--set-current",
-            ],
-            &moto.aws_env(),
-        )
+        .deploy_with(|deploy| {
+            deploy
+                .artifact(&build.bootstrap())
+                .arg("--from-cargo-lambda")
+                .arg(&deploy_json)
+                .arg("--set-current")
+                .envs(&moto.aws_env())
+        })
         .unwrap_or_else(|error| panic!("deploy failed: {error}\n--- moto:\n{}", moto.output()));
     println!("{deployed}");
     assert!(!deployed.contains(SENTINEL), "{deployed}");
@@ -190,13 +163,13 @@ fn cargo_lambda_deploy_then_deploy_binds_the_published_version_and_a_workflow_co
         deployed.contains("task queues route new work to fixture:"),
         "{deployed}"
     );
-    lambda
-        .server
-        .start_workflow("deploy-q", "Greet", "deployed", "\"cargo lambda\"")
-        .unwrap();
-    lambda
-        .server
-        .wait_until_completed("deployed", Duration::from_secs(60));
+    lambda.server.run_workflow(
+        "deploy-q",
+        "Greet",
+        "deployed",
+        "\"cargo lambda\"",
+        Duration::from_secs(60),
+    );
     // The server invoked exactly that version: its tasks were taken by workers of invocations
     // of it, `<request id>@<invoked ARN>` (describe-version does not show the ARN).
     let identities = lambda.server.task_identities("deployed");
@@ -234,17 +207,39 @@ fn deploy_refuses_what_would_not_run_the_artifacts_build() {
     );
     assert_eq!(version_2["alias"], "live", "{version_2:#}");
     let artifact = |build: &BuildDir| build.bootstrap().to_str().unwrap().to_owned();
+    // `deploy --print` of `artifact` for what cargo lambda printed when it made version 2.
+    let as_version_2 = |artifact: &str| {
+        deploy_print(
+            &[
+                "--artifact",
+                artifact,
+                "--from-cargo-lambda",
+                version_2_json.to_str().unwrap(),
+            ],
+            &env,
+        )
+    };
+    // `deploy --print` of the first build for version `version` of `fixture`, named so.
+    let first_as_version = |version: &str| {
+        deploy_print(
+            &[
+                "--artifact",
+                first.zip().to_str().unwrap(),
+                "--function",
+                "fixture",
+                "--function-version",
+                version,
+            ],
+            &env,
+        )
+    };
 
     // With --alias, the version is bound, not the alias, and a note says so.
-    let (success, stdout, stderr) = deploy_print(
-        &[
-            "--artifact",
-            &artifact(&second),
-            "--from-cargo-lambda",
-            version_2_json.to_str().unwrap(),
-        ],
-        &env,
-    );
+    let CliOutput {
+        success,
+        stdout,
+        stderr,
+    } = as_version_2(&artifact(&second));
     assert!(success, "{stdout}{stderr}");
     assert!(
         stderr.contains("note: alias live is not used: the version is bound to version 2"),
@@ -265,7 +260,11 @@ fn deploy_refuses_what_would_not_run_the_artifacts_build() {
         (":$LATEST", "is unqualified or $LATEST"),
     ] {
         let arn = format!("{}{qualifier}", function_arn("fixture"));
-        let (success, stdout, stderr) = deploy_print(
+        let CliOutput {
+            success,
+            stdout,
+            stderr,
+        } = deploy_print(
             &["--artifact", &artifact(&second), "--function-arn", &arn],
             &env,
         );
@@ -278,15 +277,9 @@ fn deploy_refuses_what_would_not_run_the_artifacts_build() {
     }
 
     // Version 2 runs the second zip, not the first: the first build's artifact is refused.
-    let (success, _, stderr) = deploy_print(
-        &[
-            "--artifact",
-            first.zip().to_str().unwrap(),
-            "--from-cargo-lambda",
-            version_2_json.to_str().unwrap(),
-        ],
-        &env,
-    );
+    let CliOutput {
+        success, stderr, ..
+    } = as_version_2(first.zip().to_str().unwrap());
     assert!(!success);
     assert!(
         stderr.contains(&format!(
@@ -298,17 +291,11 @@ fn deploy_refuses_what_would_not_run_the_artifacts_build() {
     );
 
     // By name and version: the ARN comes from GetFunction; version 1 runs the first zip.
-    let (success, stdout, stderr) = deploy_print(
-        &[
-            "--artifact",
-            first.zip().to_str().unwrap(),
-            "--function",
-            "fixture",
-            "--function-version",
-            "1",
-        ],
-        &env,
-    );
+    let CliOutput {
+        success,
+        stdout,
+        stderr,
+    } = first_as_version("1");
     assert!(success, "{stdout}{stderr}");
     assert!(
         stdout.contains(&format!(
@@ -317,17 +304,9 @@ fn deploy_refuses_what_would_not_run_the_artifacts_build() {
         )),
         "{stdout}"
     );
-    let (success, _, stderr) = deploy_print(
-        &[
-            "--artifact",
-            first.zip().to_str().unwrap(),
-            "--function",
-            "fixture",
-            "--function-version",
-            "9",
-        ],
-        &env,
-    );
+    let CliOutput {
+        success, stderr, ..
+    } = first_as_version("9");
     assert!(!success);
     assert!(
         stderr.contains("Lambda has no version 9 of fixture"),
@@ -336,7 +315,9 @@ fn deploy_refuses_what_would_not_run_the_artifacts_build() {
 
     // A binary without the zip that was uploaded cannot be checked.
     let bare = BuildDir::new("bare", b"");
-    let (success, _, stderr) = deploy_print(
+    let CliOutput {
+        success, stderr, ..
+    } = deploy_print(
         &[
             "--artifact",
             &artifact(&bare),
@@ -355,23 +336,15 @@ fn deploy_refuses_what_would_not_run_the_artifacts_build() {
         .cloned()
         .collect();
     let asked = Instant::now();
-    let output = Command::new(cli())
-        .args(["deploy", "--artifact", &artifact(&first)])
+    let output = CliRun::new(&cli_binary!(), "deploy")
+        .args(["--artifact", &artifact(&first)])
         .args(["--function-arn", &format!("{}:1", function_arn("fixture"))])
         .arg("--print")
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_WEB_IDENTITY_TOKEN_FILE")
-        .env_remove("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
-        .env_remove("AWS_CONTAINER_CREDENTIALS_FULL_URI")
-        .envs(no_credentials.iter().map(|(name, value)| (name, value)))
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success());
+        .without_aws_credentials()
+        .envs(&no_credentials)
+        .run();
+    let stderr = output.stderr;
+    assert!(!output.success);
     assert!(
         stderr.contains("no AWS credentials") && stderr.contains("--skip-code-check"),
         "{stderr}"

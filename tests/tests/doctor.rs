@@ -5,45 +5,53 @@
 //! config that makes it complete polls on `ShutdownWorker`.
 
 use serde_json::{Value, json};
-use std::{
-    path::{Path, PathBuf},
-    time::Duration,
-};
+use std::time::Duration;
 use temporal_serverless_tests::{
-    cli_beside,
+    cli_binary, fixture_function,
     function_process::FunctionProcess,
     lambda_service::LambdaService,
-    local_loop::{COMPLETE_POLLS_ON_SHUTDOWN, LocalLoop, LoopExtras},
+    local_loop::{LocalLoop, LoopBuilder},
     runtime_api::{Outcome, RuntimeApi},
 };
 
 const BUILD_ID: &str = env!("FIXTURE_BUILD_ID");
 const FUNCTION: &str = "arn:aws:lambda:us-east-1:000000000000:function:fixture";
 
-fn fixture() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_fixture_function"))
-}
-
-fn cli() -> PathBuf {
-    cli_beside(fixture())
-}
-
-/// The loop, without Event retries; instances stay warm for `keep_warm_seconds`; the dev server
-/// gets `server_args` too.
-fn start(task_queue: &str, keep_warm_seconds: &str, server_args: &[&str]) -> LocalLoop {
-    LocalLoop::start_with(
-        &cli(),
+/// The loop every test here starts: the fixture with a 30 s timeout, polling `task_queue`,
+/// without Event retries (a refused invocation shows once).
+fn loop_for(task_queue: &str) -> LoopBuilder<'static> {
+    static CLI: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+    LocalLoop::builder(
+        CLI.get_or_init(|| cli_binary!()),
         "fixture",
-        fixture(),
-        30,
-        4,
-        &[("TEMPORAL_TASK_QUEUE", task_queue)],
-        LoopExtras {
-            service_args: &["--event-retry-delays", "", "--keep-warm", keep_warm_seconds],
-            server_args,
-            ..LoopExtras::default()
-        },
+        fixture_function!(),
     )
+    .timeout_seconds(30)
+    .concurrency(4)
+    .task_queue(task_queue)
+    .no_event_retries()
+}
+
+/// `temporal worker deployment SUBCOMMAND` (`create-version`, `update-version-compute-config`)
+/// for version `build_id` of the fixture's deployment, invoking `function_arn` with no role.
+fn with_function(
+    lambda: &LocalLoop,
+    subcommand: &str,
+    build_id: &str,
+    function_arn: &str,
+) -> Result<String, String> {
+    lambda.server.cli(&[
+        "worker",
+        "deployment",
+        subcommand,
+        "--deployment-name",
+        "fixture",
+        "--build-id",
+        build_id,
+        "--aws-lambda-function-arn",
+        function_arn,
+        "--aws-lambda-skip-role-and-external-id",
+    ])
 }
 
 /// `doctor --json` for the fixture artifact: (exit success, checks by name → (verdict, saw)).
@@ -53,7 +61,11 @@ fn doctor(lambda: &LocalLoop, extra: &[&str]) -> (bool, Value) {
 
 /// [`doctor`] with `connection` among the connection arguments after the address.
 fn doctor_connected(lambda: &LocalLoop, extra: &[&str], connection: &[&str]) -> (bool, Value) {
-    let mut args = vec!["--artifact", fixture().to_str().unwrap(), "--json"];
+    let mut args = vec![
+        "--artifact",
+        fixture_function!().to_str().unwrap(),
+        "--json",
+    ];
     args.extend(extra);
     let (success, stdout) = lambda.doctor_connected(&args, connection);
     let checks: Value =
@@ -78,21 +90,27 @@ fn verdict<'a>(checks: &'a Value, name: &str) -> (&'a str, &'a str) {
     )
 }
 
-/// An invocation by hand (RequestResponse) through the loop's Lambda service: the error document.
-fn invoke_by_hand(lambda: &LocalLoop, function: &str) -> Value {
+/// An invocation by hand (RequestResponse) of `function` through the loop's Lambda service,
+/// which the guard must refuse as `TemporalServerless.VersionNotReady`: its error message.
+fn refused_as_not_ready(lambda: &LocalLoop, function: &str) -> String {
     let (status, head, body) = lambda.lambda.invoke(function, "RequestResponse", json!({}));
     assert_eq!(status, 200, "{head}\n{body}");
     assert!(
         head.contains("x-amz-function-error"),
         "expected a function error: {body}"
     );
-    serde_json::from_str(&body).unwrap()
+    let error: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        error["errorType"], "TemporalServerless.VersionNotReady",
+        "{error}"
+    );
+    error["errorMessage"].as_str().unwrap().to_owned()
 }
 
 #[test]
 fn missing_version_manual_first_invocation_and_missing_compute_provider() {
     // A server that does not complete polls on ShutdownWorker (the self-hosted default).
-    let lambda = start("doctor-a", "600", &[]);
+    let lambda = loop_for("doctor-a").keep_warm_seconds(600).start();
 
     // 1. Version missing. Doctor fails it; an invocation by hand is refused before any poll.
     let (success, checks) = doctor(&lambda, &[]);
@@ -109,17 +127,10 @@ fn missing_version_manual_first_invocation_and_missing_compute_provider() {
             && saw.contains("frontend.enableCancelWorkerPollsOnShutdown=true"),
         "{drain:#}"
     );
-    let error = invoke_by_hand(&lambda, &format!("{FUNCTION}:live"));
-    assert_eq!(
-        error["errorType"], "TemporalServerless.VersionNotReady",
-        "{error}"
-    );
+    let message = refused_as_not_ready(&lambda, &format!("{FUNCTION}:live"));
     assert!(
-        error["errorMessage"]
-            .as_str()
-            .unwrap()
-            .contains(&format!("create-version --namespace default --deployment-name fixture --build-id {BUILD_ID} --aws-lambda-function-arn {FUNCTION}:live")),
-        "{error}"
+        message.contains(&format!("create-version --namespace default --deployment-name fixture --build-id {BUILD_ID} --aws-lambda-function-arn {FUNCTION}:live")),
+        "{message}"
     );
     let (_, checks) = doctor(&lambda, &[]);
     assert_eq!(
@@ -176,16 +187,11 @@ fn missing_version_manual_first_invocation_and_missing_compute_provider() {
     // 2. The function run by hand without the guard (the guide's case): its poll creates the
     // version, without a compute provider.
     let api = RuntimeApi::start();
-    let manual = FunctionProcess::spawn(
-        fixture(),
-        &api,
-        &[
-            ("TEMPORAL_ADDRESS", lambda.server.address.as_str()),
-            ("TEMPORAL_NAMESPACE", "default"),
-            ("TEMPORAL_TASK_QUEUE", "doctor-a"),
-            (temporal_serverless::GUARD_VARIABLE, "off"),
-        ],
-    );
+    let manual = FunctionProcess::of(fixture_function!())
+        .server(&lambda.server.address)
+        .task_queue("doctor-a")
+        .guard_off()
+        .spawn(&api);
     let invocation = api.invoke(json!({}), Duration::from_secs(12));
     assert!(
         matches!(invocation.outcome, Outcome::Response(_)),
@@ -207,17 +213,10 @@ fn missing_version_manual_first_invocation_and_missing_compute_provider() {
         "failed",
         "{checks:#}"
     );
-    let error = invoke_by_hand(&lambda, &format!("{FUNCTION}:live"));
-    assert_eq!(
-        error["errorType"], "TemporalServerless.VersionNotReady",
-        "{error}"
-    );
+    let message = refused_as_not_ready(&lambda, &format!("{FUNCTION}:live"));
     assert!(
-        error["errorMessage"]
-            .as_str()
-            .unwrap()
-            .contains("update-version-compute-config"),
-        "{error}"
+        message.contains("update-version-compute-config"),
+        "{message}"
     );
 }
 
@@ -225,9 +224,12 @@ fn missing_version_manual_first_invocation_and_missing_compute_provider() {
 fn healthy_deployment_then_missing_function_short_timeout_and_unqualified_arn() {
     // Instances are reclaimed after 2 s idle, so that a later invocation starts cold and guards.
     // The server completes polls on ShutdownWorker (Temporal Cloud's mode).
-    let lambda = start("doctor-b", "2", &COMPLETE_POLLS_ON_SHUTDOWN);
+    let lambda = loop_for("doctor-b")
+        .keep_warm_seconds(2)
+        .server_completes_polls_on_shutdown()
+        .start();
     lambda
-        .deploy(fixture(), true)
+        .deploy(fixture_function!())
         .unwrap_or_else(|error| panic!("deploy failed: {error}"));
     let endpoint = lambda.lambda.endpoint();
     let published = format!("{FUNCTION}:1");
@@ -266,24 +268,17 @@ fn healthy_deployment_then_missing_function_short_timeout_and_unqualified_arn() 
             .contains("namespace default also offers a server-driven drain"),
         "{checks:#}"
     );
-    lambda
-        .server
-        .start_workflow("doctor-b", "Greet", "healthy", "\"doctor\"")
-        .unwrap();
-    lambda
-        .server
-        .wait_until_completed("healthy", Duration::from_secs(60));
+    lambda.server.run_workflow(
+        "doctor-b",
+        "Greet",
+        "healthy",
+        "\"doctor\"",
+        Duration::from_secs(60),
+    );
 
     // Function missing (deleted after the version was made): GetFunction answers 404. The
     // server itself refuses to create a version for a missing function.
-    let elsewhere = LambdaService::start(
-        &cli(),
-        &[
-            "--function".to_owned(),
-            format!("other={}", fixture().display()),
-        ],
-        None,
-    );
+    let elsewhere = LambdaService::hosting(&cli_binary!(), "other", fixture_function!()).start();
     let (success, checks) = doctor(&lambda, &["--lambda-endpoint", &elsewhere.endpoint()]);
     assert!(!success);
     let (found, saw) = verdict(&checks, "function exists");
@@ -292,18 +287,12 @@ fn healthy_deployment_then_missing_function_short_timeout_and_unqualified_arn() 
         saw.contains("404") && saw.contains("ResourceNotFoundException"),
         "{saw}"
     );
-    let refused = lambda.server.cli(&[
-        "worker",
-        "deployment",
+    let refused = with_function(
+        &lambda,
         "create-version",
-        "--deployment-name",
-        "fixture",
-        "--build-id",
         "ghost-1",
-        "--aws-lambda-function-arn",
         &format!("{FUNCTION}-ghost:live"),
-        "--aws-lambda-skip-role-and-external-id",
-    ]);
+    );
     assert!(
         refused
             .as_ref()
@@ -313,18 +302,10 @@ fn healthy_deployment_then_missing_function_short_timeout_and_unqualified_arn() 
 
     // Timeout shorter than the shutdown buffer: doctor fails it; the runtime answers at once
     // with DeadlineTooShort instead of running out of time.
-    let short = LambdaService::start(
-        &cli(),
-        &[
-            "--function".to_owned(),
-            format!("fixture={}", fixture().display()),
-            "--timeout".to_owned(),
-            "7".to_owned(),
-            "--env".to_owned(),
-            "TEMPORAL_TASK_QUEUE=doctor-b".to_owned(),
-        ],
-        None,
-    );
+    let short = LambdaService::hosting(&cli_binary!(), "fixture", fixture_function!())
+        .timeout_seconds(7)
+        .function_env("TEMPORAL_TASK_QUEUE", "doctor-b")
+        .start();
     let (success, checks) = doctor(&lambda, &["--lambda-endpoint", &short.endpoint()]);
     assert!(!success);
     let (timeout, saw) = verdict(&checks, "function timeout");
@@ -338,21 +319,7 @@ fn healthy_deployment_then_missing_function_short_timeout_and_unqualified_arn() 
     );
 
     // Unqualified ARN: doctor fails it; the guard warns at the next cold start.
-    lambda
-        .server
-        .cli(&[
-            "worker",
-            "deployment",
-            "update-version-compute-config",
-            "--deployment-name",
-            "fixture",
-            "--build-id",
-            BUILD_ID,
-            "--aws-lambda-function-arn",
-            FUNCTION,
-            "--aws-lambda-skip-role-and-external-id",
-        ])
-        .unwrap();
+    with_function(&lambda, "update-version-compute-config", BUILD_ID, FUNCTION).unwrap();
     let (success, checks) = doctor(&lambda, &["--lambda-endpoint", &endpoint]);
     assert!(!success);
     let (qualified, saw) = verdict(&checks, "function ARN");
@@ -370,10 +337,10 @@ fn healthy_deployment_then_missing_function_short_timeout_and_unqualified_arn() 
 
 #[test]
 fn old_binary_for_a_new_version_is_the_invocation_loop() {
-    let lambda = start("doctor-c", "600", &[]);
+    let lambda = loop_for("doctor-c").keep_warm_seconds(600).start();
     // The binary's own version, on its own alias.
     lambda
-        .deploy_as(fixture(), &format!("{FUNCTION}:1"), true)
+        .deploy_as(fixture_function!(), &format!("{FUNCTION}:1"))
         .unwrap_or_else(|error| panic!("deploy failed: {error}"));
     // The instance that registered version 1 is left warm, its guard passed for `:1`: the server's
     // invocation of `:2` below reuses it, and the guard must run again for the new ARN.
@@ -384,21 +351,7 @@ fn old_binary_for_a_new_version_is_the_invocation_loop() {
     );
     // A new published version, 2, whose code is still the old binary (build ID not bumped).
     let second = format!("{FUNCTION}:2");
-    lambda
-        .server
-        .cli(&[
-            "worker",
-            "deployment",
-            "create-version",
-            "--deployment-name",
-            "fixture",
-            "--build-id",
-            "new-2",
-            "--aws-lambda-function-arn",
-            &second,
-            "--aws-lambda-skip-role-and-external-id",
-        ])
-        .unwrap();
+    with_function(&lambda, "create-version", "new-2", &second).unwrap();
     lambda
         .server
         .cli(&[
@@ -448,7 +401,7 @@ fn old_binary_for_a_new_version_is_the_invocation_loop() {
 
     let (success, stdout) = lambda.doctor(&[
         "--artifact",
-        fixture().to_str().unwrap(),
+        fixture_function!().to_str().unwrap(),
         "--function-arn",
         &second,
     ]);

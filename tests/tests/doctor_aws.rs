@@ -12,17 +12,13 @@
 
 use aws_sdk_lambda::types::Architecture;
 use serde_json::Value;
-use std::{
-    path::{Path, PathBuf},
-    process::{Command, Stdio},
-    time::Instant,
-};
-use temporal_serverless::redact::SENTINEL;
+use std::time::Instant;
 use temporal_serverless_tests::{
     aws_account::AwsAccount,
-    cli_beside,
-    dev_server::{DevServer, temporal_cli},
-    free_port,
+    cli_binary,
+    cli_run::{CliOutput, CliRun},
+    dev_server::DevServer,
+    fixture_function, free_port,
     local_loop::WCI_FLAGS,
     moto::Moto,
 };
@@ -42,14 +38,6 @@ const AWS_CHECKS: [&str; 8] = [
     "function logs",
 ];
 
-fn fixture() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_fixture_function"))
-}
-
-fn cli() -> PathBuf {
-    cli_beside(fixture())
-}
-
 /// An environment in which the standard chain finds no credentials (and asks no instance
 /// metadata service), whatever the machine has.
 fn no_credentials() -> Vec<(&'static str, String)> {
@@ -66,45 +54,39 @@ fn no_server() -> String {
     format!("127.0.0.1:{}", free_port())
 }
 
-/// `temporal-serverless doctor ARGS [--json] -- --address ADDRESS` with `env`: (success,
-/// stdout). Fails the test if the secret key shows.
-fn run_doctor(args: &[&str], json: bool, address: &str, env: &[(&str, String)]) -> (bool, String) {
-    let started = Instant::now();
-    let output = Command::new(cli())
-        .arg("doctor")
+/// `temporal-serverless doctor ARGS -- --address ADDRESS` with `env`, and no AWS credentials or
+/// Lambda endpoint of this machine's.
+fn doctor_command(args: &[&str], address: &str, env: &[(&str, String)]) -> CliRun {
+    CliRun::new(&cli_binary!(), "doctor")
         .args(args)
-        .args(json.then_some("--json"))
-        .arg("--temporal-cli")
-        .arg(temporal_cli())
-        .args(["--", "--address", address])
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("AWS_PROFILE")
+        .temporal_cli()
+        .connection(["--address", address])
+        .without_aws_credentials()
         .env_remove("AWS_ENDPOINT_URL_LAMBDA")
-        .envs(env.iter().map(|(name, value)| (name, value)))
-        .stdin(Stdio::null())
-        .output()
-        .expect("temporal-serverless runs");
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    );
-    assert!(
-        !stdout.contains(SENTINEL) && !stderr.contains(SENTINEL),
-        "the AWS secret key was shown:\n{stdout}{stderr}"
-    );
+        .envs(env)
+}
+
+/// Runs `doctor` and says how long it took; fails the test if the secret key shows.
+fn run_doctor(doctor: CliRun, args: &[&str]) -> CliOutput {
+    let started = Instant::now();
+    let output = doctor.run().showing_no_secret();
     println!(
         "doctor {} took {:.1} s",
         args.join(" "),
         started.elapsed().as_secs_f64()
     );
-    (output.status.success(), stdout)
+    output
 }
 
-/// [`run_doctor`] with `--json`: the checks.
+/// The user's view: doctor's report in text, and whether it passed.
+fn doctor_text(args: &[&str], address: &str, env: &[(&str, String)]) -> (bool, String) {
+    let output = run_doctor(doctor_command(args, address, env), args);
+    (output.success, output.stdout)
+}
+
+/// `doctor --json`: the checks.
 fn doctor(args: &[&str], address: &str, env: &[(&str, String)]) -> Value {
-    let (_, stdout) = run_doctor(args, true, address, env);
+    let stdout = run_doctor(doctor_command(args, address, env).arg("--json"), args).stdout;
     serde_json::from_str(&stdout).unwrap_or_else(|error| panic!("{error}: {stdout}"))
 }
 
@@ -135,7 +117,7 @@ fn without_credentials_each_aws_check_is_skipped_with_the_aws_command_that_answe
     let role = "arn:aws:iam::123456789012:role/temporal-invoke-fixture";
     let args = [
         "--artifact",
-        fixture().to_str().unwrap(),
+        fixture_function!().to_str().unwrap(),
         "--function-arn",
         version,
         "--role-arn",
@@ -165,7 +147,7 @@ fn without_credentials_each_aws_check_is_skipped_with_the_aws_command_that_answe
     )));
     assert!(fix("function logs").starts_with("aws logs tail /aws/lambda/fixture --since 60m"));
     // The user's view.
-    let (success, text) = run_doctor(&args, false, &no_server(), &no_credentials());
+    let (success, text) = doctor_text(&args, &no_server(), &no_credentials());
     assert!(!success);
     println!("{text}");
     assert!(text.contains(
@@ -219,7 +201,7 @@ fn function_version_architecture_timeout_and_the_versions_arn_right_then_wrong()
             .unwrap_or_else(|error| panic!("{command} {arn}: {error}\n{}", moto.output()))
     };
     bind("create-version", &first);
-    let artifact = ["--artifact", fixture().to_str().unwrap()];
+    let artifact = ["--artifact", fixture_function!().to_str().unwrap()];
     let with = |more: &[&str]| -> Vec<String> {
         artifact
             .iter()
@@ -346,22 +328,12 @@ fn invocation_role_trust_permissions_and_logs_right_then_wrong() {
         ],
     );
     // The role exactly as `temporal-serverless role` writes it, deployed by CloudFormation.
-    let template = Command::new(cli())
-        .args([
-            "role",
-            "--function-arn",
-            &first,
-            "--external-id",
-            EXTERNAL_ID,
-            "--cloudformation",
-        ])
-        .output()
-        .unwrap();
-    assert!(template.status.success(), "{template:?}");
-    let outputs = account.stack(
-        "temporal-invoke",
-        &String::from_utf8(template.stdout).unwrap(),
-    );
+    let template = CliRun::new(&cli_binary!(), "role")
+        .args(["--function-arn", &first, "--external-id", EXTERNAL_ID])
+        .arg("--cloudformation")
+        .run()
+        .expect_success();
+    let outputs = account.stack("temporal-invoke", &template);
     let role = outputs
         .iter()
         .find(|(key, _)| key == "TemporalInvocationRoleArn")
@@ -418,7 +390,7 @@ fn invocation_role_trust_permissions_and_logs_right_then_wrong() {
         "no TemporalServerless.* error in /aws/lambda/fixture in the last 60 min",
     );
     // The user's view of the AWS part.
-    let (_, text) = run_doctor(
+    let (_, text) = doctor_text(
         &[
             "--deployment",
             "fixture",
@@ -431,7 +403,6 @@ fn invocation_role_trust_permissions_and_logs_right_then_wrong() {
             "--external-id",
             EXTERNAL_ID,
         ],
-        false,
         &address,
         &env,
     );

@@ -2,7 +2,7 @@
 //! freezes it: its threads, open files and memory stay flat, every invocation answers, and every
 //! workflow completes. (`scripts/endurance` runs the same scenario for thousands.)
 
-use temporal_serverless_tests::endurance::{self, Endurance};
+use temporal_serverless_tests::tools::endurance::{self, Endurance};
 
 /// Invocations before the process is taken to have reached its working size (connection,
 /// runtime threads, workflow cache, allocator arenas).

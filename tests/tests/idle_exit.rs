@@ -4,31 +4,20 @@
 //! 300 s). Workflows are started at random moments while invocations idle out every few hundred
 //! milliseconds; every one must complete, and no workflow task may wait more than seconds.
 
-use std::{
-    path::{Path, PathBuf},
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use temporal_serverless_tests::{
-    cli_beside,
-    local_loop::{LocalLoop, LoopExtras},
+    cli_binary, fixture_function,
+    local_loop::{LocalLoop, LoopBuilder},
     workflow_timing::WorkflowTiming,
 };
 
 /// Far below the 300 s slow path, far above the tens of milliseconds the fast path takes.
 const LONGEST_ACCEPTABLE_WAIT: Duration = Duration::from_secs(3);
 
-fn fixture() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_fixture_function"))
-}
-
-fn cli() -> PathBuf {
-    cli_beside(fixture())
-}
-
 #[test]
 fn workflows_started_around_idle_exits_all_start_within_seconds() {
     // The default server: polls are drained by the runtime (see `poll_gate`).
-    race(&[], "race-q");
+    race("race-q", |server| server);
 }
 
 #[test]
@@ -36,17 +25,14 @@ fn the_same_where_the_server_completes_polls_on_worker_shutdown() {
     // The namespace capability `worker_poll_complete_on_shutdown`, with which Core waits for its
     // polls instead of cancelling them. Without the runtime's drain this still stranded a
     // workflow task for 10 s (started, then timed out); with it, nothing is lost here either.
-    race(
-        &[
-            "--dynamic-config-value",
-            "frontend.enableCancelWorkerPollsOnShutdown=true",
-        ],
-        "race-completes-q",
-    );
+    race("race-completes-q", |server| {
+        server.server_completes_polls_on_shutdown()
+    });
 }
 
-/// Starts workflows at random moments around idle exits and bounds their waits.
-fn race(server_args: &[&str], task_queue: &str) {
+/// Starts workflows at random moments around idle exits, on a loop `server` sets up further,
+/// and bounds their waits.
+fn race(task_queue: &str, server: impl FnOnce(LoopBuilder<'_>) -> LoopBuilder<'_>) {
     // Reproducible: a failing run prints its seed; TSLS_RACE_SEED replays it.
     let seed = std::env::var("TSLS_RACE_SEED")
         .ok()
@@ -59,24 +45,16 @@ fn race(server_args: &[&str], task_queue: &str) {
         });
     println!("TSLS_RACE_SEED={seed}");
     let mut random = fastrand::Rng::with_seed(seed);
-    let lambda = LocalLoop::start_with(
-        &cli(),
-        "fixture",
-        fixture(),
-        15,
-        4,
-        &[
-            ("TEMPORAL_TASK_QUEUE", task_queue),
-            // A short window, so that invocations end (and drain) many times during the test.
-            ("FIXTURE_IDLE_EXIT_MS", "300"),
-        ],
-        LoopExtras {
-            server_args,
-            ..LoopExtras::default()
-        },
-    );
+    let cli = cli_binary!();
+    let setup = LocalLoop::builder(&cli, "fixture", fixture_function!())
+        .timeout_seconds(15)
+        .concurrency(4)
+        .task_queue(task_queue)
+        // A short window, so that invocations end (and drain) many times during the test.
+        .function_env("FIXTURE_IDLE_EXIT_MS", "300");
+    let lambda = server(setup).start();
     lambda
-        .deploy(fixture(), true)
+        .deploy(fixture_function!())
         .unwrap_or_else(|error| panic!("deploy failed: {error}"));
 
     let mut started = Vec::new();

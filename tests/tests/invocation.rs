@@ -38,23 +38,18 @@ struct Loop {
 
 impl Loop {
     fn start(task_queue: &str) -> Self {
-        Self::start_with(task_queue, DevServer::start(&[], &[]))
+        Self::start_with(task_queue, DevServer::start_default())
     }
 
     fn start_with(task_queue: &str, server: DevServer) -> Self {
         let api = RuntimeApi::start();
-        let function = FunctionProcess::spawn(
-            fixture(),
-            &api,
-            &[
-                ("TEMPORAL_ADDRESS", server.address.as_str()),
-                ("TEMPORAL_NAMESPACE", "default"),
-                ("TEMPORAL_TASK_QUEUE", task_queue),
-                // These tests register the version by polling, on a server without a Worker
-                // Controller: the manual run the guard's switch is for.
-                (temporal_serverless::GUARD_VARIABLE, "off"),
-            ],
-        );
+        // These tests register the version by polling, on a server without a Worker
+        // Controller: the manual run the guard's switch is for.
+        let function = FunctionProcess::of(fixture())
+            .server(&server.address)
+            .task_queue(task_queue)
+            .guard_off()
+            .spawn(&api);
         Self {
             server,
             api,
@@ -242,11 +237,10 @@ fn a_deadline_too_short_fails_at_once_naming_both_numbers() {
     let api = RuntimeApi::start();
     // Nothing listens here: the invocation must fail before trying to connect.
     let address = format!("127.0.0.1:{}", free_port());
-    let function = FunctionProcess::spawn(
-        fixture(),
-        &api,
-        &[("TEMPORAL_ADDRESS", &address), ("TEMPORAL_TASK_QUEUE", "q")],
-    );
+    let function = FunctionProcess::of(fixture())
+        .env("TEMPORAL_ADDRESS", &address)
+        .task_queue("q")
+        .spawn(&api);
     let invocation = api.invoke(json!({}), Duration::from_secs(8));
     let message = expect_error(
         &invocation,
@@ -269,16 +263,12 @@ fn an_unreachable_server_is_classified_within_the_bound_and_the_api_key_never_sh
     const API_KEY: &str = "tsls-test-secret-api-key-5f3a9c";
     let api = RuntimeApi::start();
     let address = format!("127.0.0.1:{}", free_port());
-    let function = FunctionProcess::spawn(
-        fixture(),
-        &api,
-        &[
-            ("TEMPORAL_ADDRESS", &address),
-            ("TEMPORAL_TASK_QUEUE", "q"),
-            ("TEMPORAL_API_KEY", API_KEY),
-            ("TEMPORAL_TLS", "false"),
-        ],
-    );
+    let function = FunctionProcess::of(fixture())
+        .env("TEMPORAL_ADDRESS", &address)
+        .task_queue("q")
+        .env("TEMPORAL_API_KEY", API_KEY)
+        .env("TEMPORAL_TLS", "false")
+        .spawn(&api);
     let started = Instant::now();
     // 20 s: work time 13 s, so the connection bound is min(13 s / 2, 10 s) = 6.5 s.
     let invocation = api.invoke(json!({}), Duration::from_secs(20));
@@ -300,7 +290,7 @@ fn an_unreachable_server_is_classified_within_the_bound_and_the_api_key_never_sh
 
 #[test]
 fn config_file_precedence_and_a_bad_file_named_with_its_line() {
-    let server = DevServer::start(&[], &[]);
+    let server = DevServer::start_default();
     let dir = std::env::temp_dir().join(format!("tsls-config-{}", std::process::id()));
     let task_root = dir.join("task-root");
     std::fs::create_dir_all(&task_root).unwrap();
@@ -316,16 +306,15 @@ fn config_file_precedence_and_a_bad_file_named_with_its_line() {
 
     let run = |config_file: Option<&Path>| {
         let api = RuntimeApi::start();
-        let mut envs = vec![
-            ("LAMBDA_TASK_ROOT", task_root.to_str().unwrap()),
-            ("TEMPORAL_TASK_QUEUE", "e2e-config"),
+        let mut function = FunctionProcess::of(fixture())
+            .env("LAMBDA_TASK_ROOT", task_root.to_str().unwrap())
+            .task_queue("e2e-config")
             // A server without a Worker Controller: no version to guard.
-            (temporal_serverless::GUARD_VARIABLE, "off"),
-        ];
+            .guard_off();
         if let Some(file) = config_file {
-            envs.push(("TEMPORAL_CONFIG_FILE", file.to_str().unwrap()));
+            function = function.env("TEMPORAL_CONFIG_FILE", file.to_str().unwrap());
         }
-        let function = FunctionProcess::spawn(fixture(), &api, &envs);
+        let function = function.spawn(&api);
         let invocation = api.invoke(json!({}), Duration::from_secs(9));
         (invocation.outcome, function.output())
     };
@@ -422,20 +411,15 @@ fn an_invocation_with_nothing_to_do_ends_after_the_idle_window() {
 
 #[test]
 fn a_panicking_shutdown_hook_fails_the_hook_not_the_process() {
-    let server = DevServer::start(&[], &[]);
+    let server = DevServer::start_default();
     let api = RuntimeApi::start();
-    let function = FunctionProcess::spawn(
-        fixture(),
-        &api,
-        &[
-            ("TEMPORAL_ADDRESS", server.address.as_str()),
-            ("TEMPORAL_NAMESPACE", "default"),
-            ("TEMPORAL_TASK_QUEUE", "e2e-panicking-hook"),
-            (temporal_serverless::GUARD_VARIABLE, "off"),
-            ("FIXTURE_IDLE_EXIT_MS", "50"),
-            ("FIXTURE_PANICKING_HOOK", "1"),
-        ],
-    );
+    let function = FunctionProcess::of(fixture())
+        .server(&server.address)
+        .task_queue("e2e-panicking-hook")
+        .guard_off()
+        .env("FIXTURE_IDLE_EXIT_MS", "50")
+        .env("FIXTURE_PANICKING_HOOK", "1")
+        .spawn(&api);
     for _ in 0..2 {
         let invocation = api.invoke(json!({}), Duration::from_secs(9));
         let Outcome::Response(answer) = &invocation.outcome else {
@@ -459,18 +443,22 @@ fn guarded_invocation(
     guard: &str,
 ) -> (Invocation, FunctionProcess) {
     let api = RuntimeApi::start();
-    let function = FunctionProcess::spawn(
-        fixture(),
-        &api,
-        &[
-            ("TEMPORAL_ADDRESS", server.address.as_str()),
-            ("TEMPORAL_NAMESPACE", namespace),
-            ("TEMPORAL_TASK_QUEUE", "e2e-guard"),
-            (temporal_serverless::GUARD_VARIABLE, guard),
-        ],
-    );
+    let function = FunctionProcess::of(fixture())
+        .server(&server.address)
+        .namespace(namespace)
+        .task_queue("e2e-guard")
+        .guard(guard)
+        .spawn(&api);
     let invocation = api.invoke(json!({}), Duration::from_secs(20));
     (invocation, function)
+}
+
+/// The `temporal worker deployment SUBCOMMAND` the guard names as the fix for the fixture's
+/// version.
+fn fix_command(subcommand: &str) -> String {
+    format!(
+        "{subcommand} --namespace default --deployment-name fixture --build-id {BUILD_ID} --aws-lambda-function-arn {FUNCTION_ARN}"
+    )
 }
 
 fn version_exists(server: &DevServer) -> bool {
@@ -489,16 +477,14 @@ fn version_exists(server: &DevServer) -> bool {
 
 #[test]
 fn the_guard_refuses_to_poll_for_a_version_that_is_missing_or_has_no_compute_provider() {
-    let server = DevServer::start(&[], &[]);
+    let server = DevServer::start_default();
 
     // Version missing: the invocation fails at once, with the fixing command, and polls nothing.
     let (invocation, function) = guarded_invocation(&server, "default", "on");
     let message = expect_error(&invocation, &function, "TemporalServerless.VersionNotReady");
     assert!(message.contains("does not exist"), "{message}");
     assert!(
-        message.contains(&format!(
-            "create-version --namespace default --deployment-name fixture --build-id {BUILD_ID} --aws-lambda-function-arn {FUNCTION_ARN}"
-        )),
+        message.contains(&fix_command("create-version")),
         "{message}"
     );
     assert!(
@@ -525,9 +511,7 @@ fn the_guard_refuses_to_poll_for_a_version_that_is_missing_or_has_no_compute_pro
     let message = expect_error(&invocation, &function, "TemporalServerless.VersionNotReady");
     assert!(message.contains("no compute provider"), "{message}");
     assert!(
-        message.contains(&format!(
-            "update-version-compute-config --namespace default --deployment-name fixture --build-id {BUILD_ID} --aws-lambda-function-arn {FUNCTION_ARN}"
-        )),
+        message.contains(&fix_command("update-version-compute-config")),
         "{message}"
     );
     println!("guard: {message}");
@@ -535,7 +519,7 @@ fn the_guard_refuses_to_poll_for_a_version_that_is_missing_or_has_no_compute_pro
 
 #[test]
 fn a_namespace_the_server_does_not_know_is_reported_as_such_not_as_a_missing_version() {
-    let server = DevServer::start(&[], &[]);
+    let server = DevServer::start_default();
     let (invocation, function) = guarded_invocation(&server, "no-such-namespace", "on");
     let message = expect_error(
         &invocation,

@@ -9,11 +9,9 @@ use std::{
     path::{Path, PathBuf},
     process::Command,
 };
-use temporal_serverless_tests::{cli_beside, lambda_package::LambdaZip};
-
-fn binary() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_fixture_function"))
-}
+use temporal_serverless_tests::{
+    cli_binary, cli_run::CliRun, fixture_function, lambda_package::LambdaZip,
+};
 
 /// A directory of this test's own with a `temporal.toml` and the fixture function stripped as
 /// `bootstrap` (half the bytes to zip and unzip; `examples/tests/inspect.rs` shows that `strip`
@@ -37,7 +35,7 @@ impl Scratch {
         let status = Command::new("strip")
             .arg("-o")
             .arg(dir.join("bootstrap"))
-            .arg(binary())
+            .arg(fixture_function!())
             .status()
             .expect("strip runs (scripts/setup installs binutils)");
         assert!(status.success());
@@ -77,25 +75,26 @@ impl Drop for Scratch {
     }
 }
 
-/// `inspect [--json] ARTIFACT`: whether it succeeded, stdout, stderr.
-fn inspect(artifact: &Path, json: bool) -> (bool, String, String) {
-    let mut command = Command::new(cli_beside(binary()));
-    command.arg("inspect");
-    if json {
-        command.arg("--json");
-    }
-    let output = command.arg(artifact).output().unwrap();
-    (
-        output.status.success(),
-        String::from_utf8_lossy(&output.stdout).trim().to_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+/// `inspect ARTIFACT`.
+fn inspect(artifact: &Path) -> CliRun {
+    CliRun::new(&cli_binary!(), "inspect").arg(artifact)
 }
 
-fn inspected(artifact: &Path, json: bool) -> String {
-    let (ok, stdout, stderr) = inspect(artifact, json);
-    assert!(ok, "inspect {} failed: {stderr}", artifact.display());
-    stdout
+/// What `inspect ARTIFACT` printed; fails the test unless it succeeded.
+fn inspected(artifact: &Path) -> String {
+    inspect(artifact).run().expect_success()
+}
+
+/// What `inspect ARTIFACT` said on stderr when it refused it; fails the test if it did not.
+fn refused(artifact: &Path) -> String {
+    let output = inspect(artifact).run();
+    assert!(!output.success, "{}", output.stdout);
+    output.stderr
+}
+
+/// What `inspect --json ARTIFACT` printed; fails the test unless it succeeded.
+fn inspected_json(artifact: &Path) -> String {
+    inspect(artifact).arg("--json").run().expect_success()
 }
 
 #[test]
@@ -104,20 +103,20 @@ fn inspect_reads_the_build_id_from_the_zip_as_cargo_lambda_packs_it() {
     let zip = scratch.path("bootstrap.zip");
     scratch.like_cargo_lambda().write(&zip);
 
-    let from_binary = inspected(binary(), false);
+    let from_binary = inspected(fixture_function!());
     assert!(
         from_binary.starts_with("deployment=fixture build_id="),
         "{from_binary}"
     );
-    assert_eq!(inspected(&zip, false), from_binary);
-    assert_eq!(inspected(&zip, true), inspected(binary(), true));
+    assert_eq!(inspected(&zip), from_binary);
+    assert_eq!(inspected_json(&zip), inspected_json(fixture_function!()));
 }
 
 #[test]
 fn other_zip_writers_layouts_are_read_too() {
     let scratch = Scratch::new("layouts");
     let expected = format!("deployment={SMALL_DEPLOYMENT} build_id={SMALL_BUILD_ID}");
-    assert_eq!(inspected(&scratch.small_artifact(), false), expected);
+    assert_eq!(inspected(&scratch.small_artifact()), expected);
     for (name, package) in [
         ("stored", scratch.small_like_cargo_lambda().stored()),
         ("streamed", scratch.small_like_cargo_lambda().streamed()),
@@ -136,7 +135,7 @@ fn other_zip_writers_layouts_are_read_too() {
     ] {
         let zip = scratch.path(&format!("{name}.zip"));
         package.write(&zip);
-        assert_eq!(inspected(&zip, false), expected, "{name}");
+        assert_eq!(inspected(&zip), expected, "{name}");
     }
 }
 
@@ -148,8 +147,7 @@ fn a_zip_without_a_bootstrap_at_its_root_names_what_it_holds() {
         .file("temporal.toml", &scratch.path("temporal.toml"))
         .file("hello/bootstrap", &scratch.small_artifact())
         .write(&zip);
-    let (ok, _, stderr) = inspect(&zip, false);
-    assert!(!ok);
+    let stderr = refused(&zip);
     assert!(
         stderr.contains("no `bootstrap` at its root")
             && stderr.contains("temporal.toml, hello/bootstrap")
@@ -168,15 +166,13 @@ fn a_corrupt_zip_is_refused_not_misread() {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x5a;
     std::fs::write(&zip, &bytes).unwrap();
-    let (ok, stdout, stderr) = inspect(&zip, false);
-    assert!(!ok, "{stdout}");
+    let stderr = refused(&zip);
     assert!(stderr.contains("corrupt"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 
     // Cut short: the end of the archive (its directory) is gone.
     std::fs::write(&zip, &bytes[..middle]).unwrap();
-    let (ok, _, stderr) = inspect(&zip, false);
-    assert!(!ok);
+    let stderr = refused(&zip);
     assert!(stderr.contains("not a readable zip archive"), "{stderr}");
 }
 
@@ -187,8 +183,7 @@ fn a_zip_of_something_else_carries_no_manifest() {
     LambdaZip::new()
         .file("bootstrap", Path::new("/bin/true"))
         .write(&zip);
-    let (ok, _, stderr) = inspect(&zip, false);
-    assert!(!ok);
+    let stderr = refused(&zip);
     assert!(
         stderr.contains("carries no deployment manifest"),
         "{stderr}"

@@ -8,10 +8,15 @@ use std::{
     io::Write,
     net::{Shutdown, TcpStream},
     path::{Path, PathBuf},
-    process::Command,
     time::{Duration, Instant},
 };
-use temporal_serverless_tests::{cli_beside, lambda_service::LambdaService};
+use temporal_serverless_tests::{
+    cli_binary,
+    cli_run::CliRun,
+    lambda_service::{LambdaService, ServiceBuilder},
+    processes,
+    raw_http::HttpServer,
+};
 
 fn echo() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_echo_function"))
@@ -21,39 +26,22 @@ fn faulty() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_faulty_function"))
 }
 
-fn cli() -> PathBuf {
-    cli_beside(echo())
-}
-
 const ARN: &str = "arn:aws:lambda:us-east-1:000000000000:function:echo";
 
-/// The service hosting `binary` as function `name` with `args`; stopped when dropped.
-fn start(name: &str, binary: &Path, args: &[&str]) -> LambdaService {
-    let args: Vec<String> = args
-        .iter()
-        .map(|arg| arg.to_string())
-        .chain([
-            "--function".to_owned(),
-            format!("{name}={}", binary.display()),
-        ])
-        .collect();
-    LambdaService::start(&cli(), &args, None)
+/// The service hosting `binary` as function `name`, to be set up.
+fn service_hosting(name: &str, binary: &Path) -> ServiceBuilder<'static> {
+    static CLI: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    LambdaService::hosting(CLI.get_or_init(|| cli_binary!()), name, binary)
 }
 
-/// The service with the echo function (timeout 2 s, concurrency 2); stopped when dropped.
+/// The service with the echo function (timeout 2 s, concurrency 2, Event retries after 0.3 s
+/// and 0.6 s); stopped when dropped.
 fn start_service() -> LambdaService {
-    start(
-        "echo",
-        echo(),
-        &[
-            "--timeout",
-            "2",
-            "--concurrency",
-            "2",
-            "--event-retry-delays",
-            "0.3,0.6",
-        ],
-    )
+    service_hosting("echo", echo())
+        .timeout_seconds(2)
+        .concurrency(2)
+        .args(&["--event-retry-delays", "0.3,0.6"])
+        .start()
 }
 
 /// Polls `check` every 20 ms until it gives a value, or panics naming `what` after `limit`.
@@ -66,13 +54,6 @@ fn eventually<T>(what: &str, limit: Duration, mut check: impl FnMut() -> Option<
         assert!(started.elapsed() < limit, "not within {limit:?}: {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-/// The state letter of `/proc/PID/stat` (`S` sleeping, `T` stopped, `Z` zombie, …), or `None`
-/// once the process is gone.
-fn process_state(pid: u64) -> Option<char> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    stat.rsplit_once(')')?.1.trim_start().chars().next()
 }
 
 fn request_id(head: &str) -> String {
@@ -103,6 +84,13 @@ fn invoke_ok(service: &LambdaService, function: &str, payload: Value) -> Value {
     assert_eq!(status, 200, "{head}\n{body}");
     assert!(!head.contains("x-amz-function-error"), "{head}\n{body}");
     serde_json::from_str(&body).unwrap_or_else(|error| panic!("{error}: {body}"))
+}
+
+/// The PID of the instance that answers a `RequestResponse` invoke of `function` (the echo and
+/// faulty functions answer with it).
+fn answering_pid(service: &LambdaService, function: &str) -> u32 {
+    let answer = invoke_ok(service, function, json!({}));
+    answer["pid"].as_u64().expect("a pid in the answer") as u32
 }
 
 /// A `RequestResponse` invoke that failed in the function: (error document, request id).
@@ -275,15 +263,15 @@ fn control_plane_shapes_and_lambda_semantics() {
 
 #[test]
 fn idle_instances_are_frozen_until_their_next_event() {
-    let service = start("echo", echo(), &["--concurrency", "1"]);
+    let service = service_hosting("echo", echo()).concurrency(1).start();
     let first = invoke_ok(&service, "echo", json!({"n": 1}));
     let answered = Instant::now();
-    let pid = first["pid"].as_u64().unwrap();
+    let pid = first["pid"].as_u64().unwrap() as u32;
     // Stopped once it has answered and asked for its next event, as Lambda freezes it.
     eventually(
         "the idle instance is stopped",
         Duration::from_secs(5),
-        || (process_state(pid) == Some('T')).then_some(()),
+        || (processes::state(pid) == Some('T')).then_some(()),
     );
     println!("stopped within {:?} of its answer", answered.elapsed());
     // Thawed for the next event, synchronous or not; its connections survived the freeze.
@@ -298,7 +286,7 @@ fn idle_instances_are_frozen_until_their_next_event() {
     assert_eq!(event["outcome"], "success", "{event:#}");
     assert_eq!(event["cold"], false, "{event:#}");
     eventually("frozen again", Duration::from_secs(5), || {
-        (process_state(pid) == Some('T')).then_some(())
+        (processes::state(pid) == Some('T')).then_some(())
     });
     let stopping = Instant::now();
     drop(service);
@@ -306,7 +294,7 @@ fn idle_instances_are_frozen_until_their_next_event() {
     eventually(
         "the frozen instance ends with the service",
         Duration::from_secs(5),
-        || matches!(process_state(pid), None | Some('Z')).then_some(()),
+        || matches!(processes::state(pid), None | Some('Z')).then_some(()),
     );
     println!(
         "frozen instance gone {:?} after the stop",
@@ -314,12 +302,12 @@ fn idle_instances_are_frozen_until_their_next_event() {
     );
 
     // Without freezing, an idle instance just waits (sleeping in its `next` request).
-    let service = start("echo", echo(), &["--no-freeze"]);
-    let pid = invoke_ok(&service, "echo", json!({}))["pid"]
-        .as_u64()
-        .unwrap();
+    let service = service_hosting("echo", echo())
+        .args(&["--no-freeze"])
+        .start();
+    let pid = answering_pid(&service, "echo");
     std::thread::sleep(Duration::from_millis(500));
-    let state = process_state(pid);
+    let state = processes::state(pid);
     assert!(
         matches!(state, Some('S' | 'R')),
         "--no-freeze leaves it running: {state:?}"
@@ -328,24 +316,22 @@ fn idle_instances_are_frozen_until_their_next_event() {
 
 #[test]
 fn a_frozen_instance_past_keep_warm_is_reclaimed() {
-    let service = start("echo", echo(), &["--keep-warm", "1"]);
-    let old = invoke_ok(&service, "echo", json!({}))["pid"]
-        .as_u64()
-        .unwrap();
+    let service = service_hosting("echo", echo())
+        .args(&["--keep-warm", "1"])
+        .start();
+    let old = answering_pid(&service, "echo");
     eventually(
         "the idle instance is stopped",
         Duration::from_secs(5),
-        || (process_state(old) == Some('T')).then_some(()),
+        || (processes::state(old) == Some('T')).then_some(()),
     );
     std::thread::sleep(Duration::from_millis(1200));
-    let new = invoke_ok(&service, "echo", json!({}))["pid"]
-        .as_u64()
-        .unwrap();
+    let new = answering_pid(&service, "echo");
     assert_ne!(new, old, "a cold instance after keep-warm");
     eventually(
         "the reclaimed frozen instance is killed and reaped",
         Duration::from_secs(5),
-        || process_state(old).is_none().then_some(()),
+        || processes::state(old).is_none().then_some(()),
     );
     let records = service.records();
     assert_eq!(records[1]["cold"], true, "{records:#?}");
@@ -353,10 +339,8 @@ fn a_frozen_instance_past_keep_warm_is_reclaimed() {
 
 #[test]
 fn a_caller_that_hangs_up_leaves_the_invocation_running() {
-    let service = start("echo", echo(), &[]);
-    let pid = invoke_ok(&service, "echo", json!({}))["pid"]
-        .as_u64()
-        .unwrap();
+    let service = service_hosting("echo", echo()).start();
+    let pid = answering_pid(&service, "echo");
     let body = json!({"sleep_ms": 1000, "n": "abandoned"}).to_string();
     let mut stream = TcpStream::connect(&service.address).unwrap();
     write!(
@@ -396,7 +380,7 @@ fn expect_too_large((status, head, body): (u16, String, String), message: &str) 
 
 #[test]
 fn payload_limits_and_errors_are_lambdas() {
-    let service = start("faulty", faulty(), &["--concurrency", "1"]);
+    let service = service_hosting("faulty", faulty()).concurrency(1).start();
     let path = "/2015-03-31/functions/faulty/invocations";
     // A JSON document of exactly `bytes` bytes.
     let payload = |bytes: usize| format!("{{\"pad\":\"{}\"}}", "x".repeat(bytes - 10));
@@ -423,9 +407,7 @@ fn payload_limits_and_errors_are_lambdas() {
     );
 
     // A response over Lambda's limit fails the invocation; the instance lives on.
-    let pid = invoke_ok(&service, "faulty", json!({}))["pid"]
-        .as_u64()
-        .unwrap();
+    let pid = answering_pid(&service, "faulty");
     let (status, _, body) = service.invoke(
         "faulty",
         "RequestResponse",
@@ -457,7 +439,7 @@ fn payload_limits_and_errors_are_lambdas() {
 
 #[test]
 fn over_the_concurrency_limit_sync_invokes_are_throttled_and_events_queue() {
-    let service = start("echo", echo(), &["--concurrency", "1"]);
+    let service = service_hosting("echo", echo()).concurrency(1).start();
     invoke_ok(&service, "echo", json!({}));
     std::thread::scope(|scope| {
         let busy = scope.spawn(|| invoke_ok(&service, "echo", json!({"sleep_ms": 1500})));
@@ -513,7 +495,7 @@ fn over_the_concurrency_limit_sync_invokes_are_throttled_and_events_queue() {
 
 #[test]
 fn the_function_sees_the_qualified_arn_it_was_invoked_through() {
-    let service = start("echo", echo(), &[]);
+    let service = service_hosting("echo", echo()).start();
     assert_eq!(
         invoke_ok(&service, "echo:live", json!({}))["arn"],
         format!("{ARN}:live")
@@ -543,17 +525,12 @@ fn options_out_of_lambdas_bounds_are_refused() {
         ("--memory", "10241", "128..=10240"),
         ("--concurrency", "0", "1.."),
     ] {
-        let output = Command::new(cli())
-            .args([
-                "lambda",
-                "--function",
-                &format!("echo={}", echo().display()),
-            ])
+        let output = CliRun::new(&cli_binary!(), "lambda")
+            .args(["--function", &format!("echo={}", echo().display())])
             .args([option, value])
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(!output.status.success(), "{option} {value} accepted");
+            .run();
+        let stderr = output.stderr;
+        assert!(!output.success, "{option} {value} accepted");
         assert!(
             stderr.contains(option) && stderr.contains(range),
             "{option} {value}: {stderr}"
@@ -563,10 +540,8 @@ fn options_out_of_lambdas_bounds_are_refused() {
 
 #[test]
 fn a_crash_mid_invocation_is_a_runtime_exit_error() {
-    let service = start("faulty", faulty(), &[]);
-    let pid = invoke_ok(&service, "faulty", json!({}))["pid"]
-        .as_u64()
-        .unwrap();
+    let service = service_hosting("faulty", faulty()).start();
+    let pid = answering_pid(&service, "faulty");
     let (error, request) = invoke_failing(&service, "faulty", json!({"exit": 3}));
     assert_eq!(error["errorType"], "Runtime.ExitError", "{error:#}");
     assert_eq!(
@@ -584,9 +559,7 @@ fn a_crash_mid_invocation_is_a_runtime_exit_error() {
         "{record:#}"
     );
     // The crashed instance is gone: the next invocation starts a cold one.
-    let next = invoke_ok(&service, "faulty", json!({}))["pid"]
-        .as_u64()
-        .unwrap();
+    let next = answering_pid(&service, "faulty");
     assert_ne!(next, pid);
     let (error, _) = invoke_failing(&service, "faulty", json!({"abort": true}));
     assert!(
@@ -604,11 +577,9 @@ fn a_crash_mid_invocation_is_a_runtime_exit_error() {
 
 #[test]
 fn an_init_error_reaches_the_caller_with_the_functions_error_type() {
-    let service = start(
-        "faulty",
-        faulty(),
-        &["--env", "FAULTY_INIT_ERROR=Custom.ConfigError"],
-    );
+    let service = service_hosting("faulty", faulty())
+        .function_env("FAULTY_INIT_ERROR", "Custom.ConfigError")
+        .start();
     for _ in 0..2 {
         let (error, request) = invoke_failing(&service, "faulty", json!({}));
         assert_eq!(error["errorType"], "Custom.ConfigError", "{error:#}");

@@ -6,29 +6,26 @@
 //! `thread .. panicked at ..` text on stderr.
 
 use serde_json::{Value, json};
-use std::{path::Path, time::Duration};
+use std::time::Duration;
 use temporal_serverless_tests::{
     dev_server::DevServer,
+    fixture_function,
     function_process::FunctionProcess,
     runtime_api::{Outcome, RuntimeApi},
 };
 
-fn fixture() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_fixture_function"))
-}
-
 /// Everything the function printed while serving one invocation, with `envs` added.
 fn log_of_one_invocation(server: &DevServer, task_queue: &str, envs: &[(&str, &str)]) -> String {
     let api = RuntimeApi::start();
-    let mut all_envs = vec![
-        ("TEMPORAL_ADDRESS", server.address.as_str()),
-        ("TEMPORAL_NAMESPACE", "default"),
-        ("TEMPORAL_TASK_QUEUE", task_queue),
-        // A server without a Worker Controller: the version is registered by this poll.
-        (temporal_serverless::GUARD_VARIABLE, "off"),
-    ];
-    all_envs.extend_from_slice(envs);
-    let function = FunctionProcess::spawn(fixture(), &api, &all_envs);
+    // A server without a Worker Controller: the version is registered by this poll.
+    let mut function = FunctionProcess::of(fixture_function!())
+        .server(&server.address)
+        .task_queue(task_queue)
+        .guard_off();
+    for (name, value) in envs {
+        function = function.env(name, value);
+    }
+    let function = function.spawn(&api);
     let invocation = api.invoke(json!({}), Duration::from_secs(9));
     let output = function.output();
     assert!(
@@ -41,7 +38,7 @@ fn log_of_one_invocation(server: &DevServer, task_queue: &str, envs: &[(&str, &s
 
 #[test]
 fn text_logs_carry_no_colour_codes_and_json_logs_are_one_object_per_line() {
-    let server = DevServer::start(&[], &[]);
+    let server = DevServer::start_default();
 
     let text = log_of_one_invocation(&server, "log-format-text", &[]);
     assert!(

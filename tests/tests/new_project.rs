@@ -5,37 +5,28 @@
 
 use std::{path::Path, process::Command};
 use temporal_serverless_cli::new_project::build_id_variable;
-use temporal_serverless_tests::{cli_beside, new_project::NewProject};
+use temporal_serverless_tests::{
+    cli_binary, cli_run::CliRun, fixture_function, new_project::NewProject,
+};
 
 const NAME: &str = "payments-fn";
 
 /// The workspace's target directory: where this test's own binaries are.
 fn target_dir() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_fixture_function"))
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
+    fixture_function!().parent().and_then(Path::parent).unwrap()
 }
 
+/// What `inspect BINARY` printed; fails the test unless it succeeded.
 fn inspect(binary: &Path) -> String {
-    let output = Command::new(cli_beside(Path::new(env!(
-        "CARGO_BIN_EXE_fixture_function"
-    ))))
-    .arg("inspect")
-    .arg(binary)
-    .output()
-    .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+    CliRun::new(&cli_binary!(), "inspect")
+        .arg(binary)
+        .run()
+        .expect_success()
 }
 
 #[test]
 fn a_new_project_builds_and_carries_its_deployment_and_the_build_id_from_the_environment() {
-    let cli = cli_beside(Path::new(env!("CARGO_BIN_EXE_fixture_function")));
+    let cli = cli_binary!();
     let project = NewProject::create(&cli, NAME, target_dir());
 
     // Without the variable: the fallback, so that a first `cargo build` works.
@@ -83,16 +74,12 @@ fn a_new_project_builds_and_carries_its_deployment_and_the_build_id_from_the_env
 
 #[test]
 fn new_refuses_a_directory_that_is_not_empty_and_a_name_that_is_no_package() {
-    let cli = cli_beside(Path::new(env!("CARGO_BIN_EXE_fixture_function")));
     let dir = std::env::temp_dir().join(format!("tsls-new-refused-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("keep.txt"), "mine").unwrap();
     let run = |args: &[&str]| {
-        let output = Command::new(&cli).arg("new").args(args).output().unwrap();
-        (
-            output.status.success(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
+        let output = CliRun::new(&cli_binary!(), "new").args(args).run();
+        (output.success, output.stderr)
     };
     let (ok, stderr) = run(&[NAME, "--dir", dir.to_str().unwrap()]);
     assert!(!ok);

@@ -5,23 +5,16 @@
 //! the command drives the real `temporal` CLI, against a port where nothing listens.
 
 use serde_json::{Value, json};
-use std::{
-    path::Path,
-    process::{Command, Output, Stdio},
-    time::Duration,
-};
+use std::time::Duration;
 use temporal_serverless::{lambda_arn::strip_qualifier, redact::SENTINEL};
 use temporal_serverless_tests::{
-    cli_beside,
+    cli_binary,
+    cli_run::{CliOutput, CliRun},
     dev_server::temporal_cli,
-    free_port,
+    fixture_function, free_port,
     function_process::FunctionProcess,
     runtime_api::{FUNCTION_ARN, Outcome, RuntimeApi},
 };
-
-fn fixture() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_fixture_function"))
-}
 
 /// Fails the test if `text` (called `what`) holds any part of the sentinel.
 fn assert_no_sentinel(what: &str, text: &str) {
@@ -41,14 +34,10 @@ fn first_invocation_with_config(name: &str, config: &str) -> (Value, String) {
     let file = dir.join(name);
     std::fs::write(&file, config).unwrap();
     let api = RuntimeApi::start();
-    let function = FunctionProcess::spawn(
-        fixture(),
-        &api,
-        &[
-            ("TEMPORAL_CONFIG_FILE", file.to_str().unwrap()),
-            ("TEMPORAL_TASK_QUEUE", "secrets"),
-        ],
-    );
+    let function = FunctionProcess::of(fixture_function!())
+        .env("TEMPORAL_CONFIG_FILE", file.to_str().unwrap())
+        .task_queue("secrets")
+        .spawn(&api);
     let invocation = api.invoke(json!({}), Duration::from_secs(9));
     let Outcome::Error(error) = invocation.outcome else {
         panic!(
@@ -101,23 +90,19 @@ fn a_broken_temporal_toml_never_shows_its_api_key_in_the_error_or_the_log() {
 
 /// `temporal-serverless SUBCOMMAND` for the fixture artifact, driving the real `temporal` CLI,
 /// with `options` and then `connection` after `--`; bounded by the `temporal` CLI's own time-outs.
-fn temporal_serverless(subcommand: &str, options: &[&str], connection: &[String]) -> Output {
-    Command::new(cli_beside(fixture()))
-        .args([subcommand, "--artifact", fixture().to_str().unwrap()])
+fn temporal_serverless(subcommand: &str, options: &[&str], connection: &[String]) -> CliOutput {
+    CliRun::new(&cli_binary!(), subcommand)
+        .artifact(fixture_function!())
         // A published version of the function the fixture is invoked as (deploy takes no alias).
         .args([
             "--function-arn",
             &format!("{}:1", strip_qualifier(FUNCTION_ARN)),
         ])
-        .arg("--temporal-cli")
-        .arg(temporal_cli())
+        .temporal_cli()
         .args(options)
-        .arg("--")
-        .args(connection)
+        .connection(connection)
         .env_remove("TEMPORAL_API_KEY")
-        .stdin(Stdio::null())
-        .output()
-        .expect("temporal-serverless runs")
+        .run()
 }
 
 /// Connection arguments with the sentinel in every secret flag, for a server that is not there.
@@ -138,10 +123,6 @@ fn secret_connection(address: &str) -> Vec<String> {
     .to_vec()
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
 #[test]
 fn deploy_print_masks_the_secret_connection_arguments() {
     let connection = secret_connection("ns.tmprl.cloud:7233");
@@ -150,8 +131,12 @@ fn deploy_print_masks_the_secret_connection_arguments() {
         &["--set-current", "--print", "--skip-code-check"],
         &connection,
     );
-    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
-    assert!(output.status.success(), "{stdout}{stderr}");
+    let CliOutput {
+        success,
+        stdout,
+        stderr,
+    } = output;
+    assert!(success, "{stdout}{stderr}");
     assert_no_sentinel("deploy --print", &stdout);
     assert_no_sentinel("deploy --print's notes", &stderr);
     // Three commands, each with the masked connection, the rest intact.
@@ -176,23 +161,24 @@ fn a_failing_temporal_command_in_deploy_and_doctor_shows_no_secret() {
     let address = format!("127.0.0.1:{}", free_port());
     let connection = secret_connection(&address);
     let output = temporal_serverless("deploy", &["--skip-code-check"], &connection);
-    let stderr = text(&output.stderr);
-    assert!(!output.status.success(), "deploy to nowhere succeeded");
+    let stderr = &output.stderr;
+    assert!(!output.success, "deploy to nowhere succeeded");
     assert!(
         stderr.contains("--api-key ***") && stderr.contains("failed"),
         "{stderr}"
     );
-    assert_no_sentinel("deploy's error", &stderr);
-    assert_no_sentinel("deploy's output", &text(&output.stdout));
+    assert_no_sentinel("deploy's error", stderr);
+    assert_no_sentinel("deploy's output", &output.stdout);
 
     // doctor quotes every failed command in what its checks saw.
     for format in [None, Some("--json")] {
         let output = temporal_serverless("doctor", format.as_slice(), &connection);
-        let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
-        assert!(
-            !output.status.success(),
-            "doctor of nowhere passed: {stdout}"
-        );
+        let CliOutput {
+            success,
+            stdout,
+            stderr,
+        } = output;
+        assert!(!success, "doctor of nowhere passed: {stdout}");
         assert!(stdout.contains("--api-key ***"), "{stdout}");
         if format.is_some() {
             serde_json::from_str::<Value>(&stdout)

@@ -1,32 +1,18 @@
 //! The whole loop with no manual invoke anywhere: the dev server's Worker Controller Instance
 //! invokes the fixture function through the local Lambda service when work arrives.
 
-use std::{
-    path::{Path, PathBuf},
-    time::Duration,
-};
-use temporal_serverless_tests::{cli_beside, local_loop::LocalLoop};
-
-fn fixture() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_fixture_function"))
-}
-
-fn cli() -> PathBuf {
-    cli_beside(fixture())
-}
+use std::time::Duration;
+use temporal_serverless_tests::{cli_binary, fixture_function, local_loop::LocalLoop};
 
 #[test]
 fn the_server_alone_invokes_the_function_and_every_workflow_completes() {
-    let lambda = LocalLoop::start(
-        &cli(),
-        "fixture",
-        fixture(),
-        15,
-        4,
-        &[("TEMPORAL_TASK_QUEUE", "loop-q")],
-    );
+    let lambda = LocalLoop::builder(&cli_binary!(), "fixture", fixture_function!())
+        .timeout_seconds(15)
+        .concurrency(4)
+        .task_queue("loop-q")
+        .start();
     let deployed = lambda
-        .deploy(fixture(), true)
+        .deploy(fixture_function!())
         .unwrap_or_else(|error| panic!("deploy failed: {error}"));
     assert!(deployed.contains("task queues bound"), "{deployed}");
     // `deploy --set-current` returns only once the task queue itself routes new work to the

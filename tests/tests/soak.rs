@@ -5,19 +5,10 @@
 //! under load does not always) and the timing figures are printed with their verdicts.
 //! `SOAK_SEED` replays a run (the seed is printed).
 
-use std::path::{Path, PathBuf};
 use temporal_serverless_tests::{
-    cli_beside,
-    soak::{self, SoakConfig, SoakReport},
+    cli_binary, fixture_function,
+    tools::soak::{self, SoakConfig, SoakReport},
 };
-
-fn fixture() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_fixture_function"))
-}
-
-fn cli() -> PathBuf {
-    cli_beside(fixture())
-}
 
 fn quick() -> SoakConfig {
     let mut config = SoakConfig::quick();
@@ -31,7 +22,8 @@ fn quick() -> SoakConfig {
 }
 
 fn run(config: &SoakConfig) -> SoakReport {
-    let report = soak::run(config, fixture(), &cli()).unwrap_or_else(|error| panic!("{error}"));
+    let report = soak::run(config, fixture_function!(), &cli_binary!())
+        .unwrap_or_else(|error| panic!("{error}"));
     println!("{}", report.table());
     report
 }

@@ -8,24 +8,15 @@ use serde_json::Value;
 use std::{
     collections::{HashMap, HashSet},
     net::TcpListener,
-    path::{Path, PathBuf},
     time::{Duration, Instant},
 };
 use temporal_serverless_tests::{
-    cli_beside,
+    cli_binary, fixture_function,
     local_loop::LocalLoop,
     logged_numbers,
     otlp_receiver::{OtlpReceiver, ReceivedSpan},
     strip_ansi,
 };
-
-fn fixture() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_fixture_function"))
-}
-
-fn cli() -> PathBuf {
-    cli_beside(fixture())
-}
 
 /// What a run saw: every invocation's record, and for each invocation (by request id) the
 /// spans the receiver held right after its record appeared — records are written after the
@@ -45,20 +36,15 @@ fn run_workflows(
     workflows: usize,
     receiver: Option<&OtlpReceiver>,
 ) -> Run {
-    let lambda = LocalLoop::start(
-        &cli(),
-        "fixture",
-        fixture(),
-        15,
-        2,
-        &[
-            ("TEMPORAL_TASK_QUEUE", task_queue),
-            ("FIXTURE_OTEL", "1"),
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint),
-        ],
-    );
+    let lambda = LocalLoop::builder(&cli_binary!(), "fixture", fixture_function!())
+        .timeout_seconds(15)
+        .concurrency(2)
+        .task_queue(task_queue)
+        .function_env("FIXTURE_OTEL", "1")
+        .function_env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint)
+        .start();
     lambda
-        .deploy(fixture(), true)
+        .deploy(fixture_function!())
         .unwrap_or_else(|error| panic!("deploy failed: {error}"));
     let ids: Vec<String> = (0..workflows)
         .map(|n| format!("{task_queue}-{n}"))

@@ -2,8 +2,8 @@
 //! once per end policy.
 
 use crate::{
-    arrivals::{Mix, Shape},
     local_loop::COMPLETE_POLLS_ON_SHUTDOWN,
+    tools::arrivals::{Mix, Shape},
 };
 use std::time::Duration;
 

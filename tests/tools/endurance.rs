@@ -6,7 +6,7 @@
 //! `endurance <fixture_function> <build id> <invocations> <json out>`
 
 use std::process::ExitCode;
-use temporal_serverless_tests::endurance::{self, Endurance};
+use temporal_serverless_tests::tools::endurance::{self, Endurance};
 
 const WARM_UP: usize = 100;
 

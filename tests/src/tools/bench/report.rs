@@ -4,7 +4,7 @@ use super::{
     plan::{Drain, Policy},
     run::Cell,
 };
-use crate::{percentile, targets::Target};
+use crate::tools::{percentile, targets::Target};
 use serde_json::{Value, json};
 
 /// Billed time at steady traffic may exceed the floor by this factor.

@@ -208,7 +208,7 @@ impl EnduranceReport {
 fn median(values: &[u64]) -> u64 {
     let mut sorted = values.to_vec();
     sorted.sort_unstable();
-    crate::percentile(&sorted, 0.5)
+    super::percentile(&sorted, 0.5)
 }
 
 fn signal(pid: u32, name: &str) {
@@ -228,22 +228,17 @@ pub fn run(
     plan: &Endurance,
     mut progress: impl FnMut(&Sample),
 ) -> EnduranceReport {
-    let server = DevServer::start(&[], &[]);
+    let server = DevServer::start_default();
     let api = RuntimeApi::start();
-    let function = FunctionProcess::spawn(
-        fixture,
-        &api,
-        &[
-            ("TEMPORAL_ADDRESS", server.address.as_str()),
-            ("TEMPORAL_NAMESPACE", "default"),
-            ("TEMPORAL_TASK_QUEUE", plan.task_queue.as_str()),
-            // No Worker Controller on this server: the version is registered by polling.
-            (temporal_serverless::GUARD_VARIABLE, "off"),
-            // Invocations end soon after their work, as the defaults would, only sooner.
-            ("FIXTURE_IDLE_EXIT_MS", "50"),
-            ("RUST_LOG", "warn"),
-        ],
-    );
+    let function = FunctionProcess::of(fixture)
+        .server(&server.address)
+        .task_queue(&plan.task_queue)
+        // No Worker Controller on this server: the version is registered by polling.
+        .guard_off()
+        // Invocations end soon after their work, as the defaults would, only sooner.
+        .env("FIXTURE_IDLE_EXIT_MS", "50")
+        .env("RUST_LOG", "warn")
+        .spawn(&api);
     let pid = function.pid();
     let mut report = EnduranceReport::default();
     let registration = api.invoke(json!({}), WORK_TIMEOUT);

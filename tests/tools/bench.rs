@@ -1,6 +1,6 @@
-//! The load-shape benchmark (`scripts/bench`; see `temporal_serverless_tests::bench`): prints
-//! the tables and the targets, writes JSON, and exits non-zero only if a workflow was lost or a
-//! cell could not be measured (timing targets are figures, not asserts).
+//! The load-shape benchmark (`scripts/bench`; see `temporal_serverless_tests::tools::bench`):
+//! prints the tables and the targets, writes JSON, and exits non-zero only if a workflow was lost
+//! or a cell could not be measured (timing targets are figures, not asserts).
 //!
 //! `bench <fixture_function> <temporal-serverless CLI> <json out> [options]`, options:
 //! `--quick` (single and 30 s of steady traffic at 10 s, both drain modes, < 5 min),
@@ -17,12 +17,12 @@ use std::{
     time::Instant,
 };
 use temporal_serverless_tests::{
-    bench::{
+    otlp_receiver::OtlpReceiver,
+    tools::bench::{
         plan::{Drain, Plan, Policy},
         report::Report,
         run::{self, Tools},
     },
-    otlp_receiver::OtlpReceiver,
 };
 
 const USAGE: &str = "usage: bench <fixture_function> <temporal-serverless CLI> <json out> \
@@ -149,8 +149,8 @@ fn main() -> ExitCode {
         }
     };
     // Ctrl-C: no more loads start; the loops are dropped, which stops everything they started.
-    let stop = temporal_serverless_tests::ctrl_c_flag();
-    let commit = temporal_serverless_tests::described_commit();
+    let stop = temporal_serverless_tests::tools::ctrl_c_flag();
+    let commit = temporal_serverless_tests::tools::described_commit();
     let plan = &options.plan;
     let expected = plan.expected_duration();
     for (key, value) in &options.function_env {

@@ -12,7 +12,10 @@ use std::{
     sync::atomic::Ordering,
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
-use temporal_serverless_tests::{local_loop::LocalLoop, percentile};
+use temporal_serverless_tests::{
+    local_loop::LocalLoop,
+    tools::{ctrl_c_flag, percentile},
+};
 
 const TASK_QUEUE: &str = "shop";
 const COMPLETION_TIMEOUT: Duration = Duration::from_secs(120);
@@ -44,17 +47,20 @@ fn main() -> ExitCode {
         .and_then(|count| count.parse().ok())
         .unwrap_or(20);
     // Ctrl-C: stop waiting; dropping the loop stops everything it started.
-    let interrupted = temporal_serverless_tests::ctrl_c_flag();
+    let interrupted = ctrl_c_flag();
 
     println!(
         "demo: starting the Temporal dev server (Worker Controller Instance on) and the local Lambda service"
     );
-    let lambda = LocalLoop::start(&cli, "shop", &bootstrap, 30, 4, &[]);
+    let lambda = LocalLoop::builder(&cli, "shop", &bootstrap)
+        .timeout_seconds(30)
+        .concurrency(4)
+        .start();
     println!(
         "demo: dev server on {}, Lambda service on http://{}",
         lambda.server.address, lambda.lambda.address
     );
-    match lambda.deploy(&bootstrap, true) {
+    match lambda.deploy(&bootstrap) {
         Ok(output) => print!("{output}"),
         Err(error) => {
             eprintln!("demo: deploy failed: {error}");

@@ -9,7 +9,7 @@
 //! (default `target/soak.json`).
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
-use temporal_serverless_tests::soak::{self, SoakConfig};
+use temporal_serverless_tests::tools::soak::{self, SoakConfig};
 
 const USAGE: &str = "usage: soak <fixture_function> <temporal-serverless CLI> [--quick] \
 [--rate PER_S] [--duration S] [--timeout S] [--concurrency N] [--kill-every S] [--cut-every S] \
@@ -98,7 +98,7 @@ fn main() -> ExitCode {
         }
     };
     // What the binaries were built from when run by scripts/soak.
-    let commit = temporal_serverless_tests::described_commit();
+    let commit = temporal_serverless_tests::tools::described_commit();
     let report = match soak::run(&options.config, &options.fixture, &options.cli) {
         Ok(report) => report,
         Err(error) => {

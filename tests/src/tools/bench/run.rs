@@ -9,12 +9,7 @@ use super::{
     phases::{self, FirstPoll},
     plan::{Drain, Group, Load, Plan, Policy},
 };
-use crate::{
-    arrivals,
-    local_loop::{LocalLoop, LoopExtras},
-    processes,
-    workflow_timing::WorkflowTiming,
-};
+use crate::{local_loop::LocalLoop, processes, tools::arrivals, workflow_timing::WorkflowTiming};
 use serde_json::{Value, json};
 use std::{
     collections::HashSet,
@@ -310,38 +305,28 @@ fn start_loop(
     tools: &Tools<'_>,
     log: &Path,
 ) -> Result<LocalLoop, String> {
-    let idle_exit = policy.fixture_idle_exit();
-    let mut function_env = vec![("TEMPORAL_TASK_QUEUE", TASK_QUEUE)];
-    if let Some(idle_exit) = &idle_exit {
-        function_env.push(("FIXTURE_IDLE_EXIT_MS", idle_exit));
+    let mut setup = LocalLoop::builder(tools.cli, "fixture", tools.fixture)
+        .timeout_seconds(group.timeout_seconds)
+        .concurrency(CONCURRENCY)
+        .task_queue(TASK_QUEUE)
+        .server_args(group.drain.server_args())
+        .log(log);
+    if let Some(idle_exit) = policy.fixture_idle_exit() {
+        setup = setup.function_env("FIXTURE_IDLE_EXIT_MS", &idle_exit);
     }
     if let Some((name, value)) = group.drain.function_env() {
-        function_env.push((name, value));
+        setup = setup.function_env(name, value);
     }
     if let Some(endpoint) = tools.otel_endpoint {
-        function_env.push(("FIXTURE_OTEL", "1"));
-        function_env.push(("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint));
+        setup = setup
+            .function_env("FIXTURE_OTEL", "1")
+            .function_env("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint);
     }
-    function_env.extend(
-        tools
-            .function_env
-            .iter()
-            .map(|(key, value)| (key.as_str(), value.as_str())),
-    );
-    let lambda = LocalLoop::start_with(
-        tools.cli,
-        "fixture",
-        tools.fixture,
-        group.timeout_seconds,
-        CONCURRENCY,
-        &function_env,
-        LoopExtras {
-            server_args: group.drain.server_args(),
-            log: Some(log),
-            ..LoopExtras::default()
-        },
-    );
-    lambda.deploy(tools.fixture, true)?;
+    for (name, value) in tools.function_env {
+        setup = setup.function_env(name, value);
+    }
+    let lambda = setup.start();
+    lambda.deploy(tools.fixture)?;
     lambda.server.wait_for(
         Duration::from_secs(30),
         "the registration invocation's record",

@@ -4,13 +4,13 @@
 //! connections to the server reset through a [`TcpProxy`]. Everything is read back from the
 //! server's histories and the Lambda service's records, and checked against the targets.
 
-use crate::{
+use super::{
     arrivals::{self, MIXED_MILLIS, Mix, Shape},
-    local_loop::{COMPLETE_POLLS_ON_SHUTDOWN, LocalLoop, LoopExtras},
-    percentile, processes,
+    percentile,
     targets::Target,
-    tcp_proxy::TcpProxy,
-    workflow_timing::WorkflowTiming,
+};
+use crate::{
+    local_loop::LocalLoop, processes, tcp_proxy::TcpProxy, workflow_timing::WorkflowTiming,
 };
 use serde_json::{Value, json};
 use std::{
@@ -371,33 +371,24 @@ pub fn run(config: &SoakConfig, fixture: &Path, cli: &Path) -> Result<SoakReport
             .address()
             .to_owned()
     };
-    let server_args: &[&str] = if config.poll_complete_on_shutdown {
-        &COMPLETE_POLLS_ON_SHUTDOWN
-    } else {
-        &[]
-    };
     println!(
         "soak: seed {} — starting the dev server, the local Lambda service and the proxy",
         config.seed
     );
-    let lambda = LocalLoop::start_with(
-        cli,
-        "fixture",
-        fixture,
-        config.function_timeout_seconds,
-        config.concurrency,
-        &[("TEMPORAL_TASK_QUEUE", TASK_QUEUE)],
-        LoopExtras {
-            server_args,
-            log: Some(&log),
-            function_address: Some(&through_proxy),
-            ..LoopExtras::default()
-        },
-    );
+    let mut setup = LocalLoop::builder(cli, "fixture", fixture)
+        .timeout_seconds(config.function_timeout_seconds)
+        .concurrency(config.concurrency)
+        .task_queue(TASK_QUEUE)
+        .log(&log)
+        .function_address(&through_proxy);
+    if config.poll_complete_on_shutdown {
+        setup = setup.server_completes_polls_on_shutdown();
+    }
+    let lambda = setup.start();
     let proxy = proxy
         .get()
         .expect("the loop asked for the functions' address");
-    lambda.deploy(fixture, true)?;
+    lambda.deploy(fixture)?;
     lambda.server.wait_for(
         Duration::from_secs(30),
         "the registration invocation's record",
