@@ -50,6 +50,7 @@ mod panics;
 mod poll_gate;
 pub mod redact;
 mod task_observer;
+pub mod version_checks;
 mod versioning;
 mod versioning_relay;
 mod work_end;
