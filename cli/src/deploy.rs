@@ -26,6 +26,7 @@ use std::{
     time::{Duration, Instant},
 };
 use target::FunctionVersion;
+use temporal_serverless_names::version::{DeploymentVersion, Subcommand, VersionCommand};
 
 #[derive(Args)]
 #[command(group(
@@ -103,107 +104,124 @@ fn deploy(args: &DeployArgs) -> Result<(), String> {
     }
     let (function_arn, artifact) = checked_version(args, &version)?;
     let (deployment, build_id) = read_artifact(&artifact)?;
-    let (deployment, build_id) = (deployment.as_str(), build_id.as_str());
+    let version = DeploymentVersion::new(&deployment, &build_id);
+    let role = args.role_arn.as_deref().zip(args.external_id.as_deref());
+    let commands = Commands::new(version, &function_arn, role);
     let cli = TemporalCli::new(args.temporal_cli.clone(), args.connection.clone());
-    let mut create_version = vec![
-        "worker",
-        "deployment",
-        "create-version",
-        "--deployment-name",
-        deployment,
-        "--build-id",
-        build_id,
-        "--aws-lambda-function-arn",
-        &function_arn,
-    ];
-    match (&args.role_arn, &args.external_id) {
-        (Some(role), Some(external_id)) => create_version.extend([
-            "--aws-lambda-assume-role-arn",
-            role.as_str(),
-            "--aws-lambda-assume-role-external-id",
-            external_id.as_str(),
-        ]),
-        _ => create_version.push("--aws-lambda-skip-role-and-external-id"),
-    }
-    let describe_deployment = ["worker", "deployment", "describe", "--name", deployment];
-    let create_deployment = ["worker", "deployment", "create", "--name", deployment];
-    let set_current = [
-        "worker",
-        "deployment",
-        "set-current-version",
-        "--deployment-name",
-        deployment,
-        "--build-id",
-        build_id,
-        "--yes",
-    ];
     if args.print {
-        for command in [&create_deployment[..], &create_version[..]] {
-            println!("{}", cli.render(command));
-        }
-        if args.set_current {
-            println!("{}", cli.render(&set_current));
-        }
-        if cli.masks_secrets() {
-            // Printed commands end up in terminals, CI logs and scripts: the secrets stay out.
-            eprintln!(
-                "note: secret values are shown as {}; put them back, or leave them out and set \
-                 TEMPORAL_API_KEY / TEMPORAL_TLS_CLIENT_KEY_PATH in the environment instead",
-                temporal_serverless::redact::MASK
-            );
-        }
+        print_commands(&cli, &commands, args.set_current);
         return Ok(());
     }
     println!("deploy: deployment={deployment} build_id={build_id} function={function_arn}");
-    if cli.run(&describe_deployment).is_err() {
-        cli.run(&create_deployment)?;
+    if cli.run(&commands.describe_deployment).is_err() {
+        cli.run(&commands.create_deployment)?;
         println!("deploy: created Worker Deployment {deployment}");
     }
-    cli.run(&create_version)?;
+    cli.run(&commands.create_version)?;
     println!(
-        "deploy: created version {deployment}:{build_id}; waiting for the registration invocation to bind task queues"
+        "deploy: created version {version}; waiting for the registration invocation to bind task queues"
     );
-    let started = Instant::now();
-    let (task_queues, description) = loop {
-        let description = cli.json(&[
-            "worker",
-            "deployment",
-            "describe-version",
-            "--deployment-name",
-            deployment,
-            "--build-id",
-            build_id,
-        ])?;
-        let queues = bound_task_queues(&description);
-        if !queues.is_empty() {
-            break (queues, description);
-        }
-        if started.elapsed() > Duration::from_secs(args.wait_seconds) {
-            return Err(format!(
-                "no task queue bound to {deployment}:{build_id} after {}s: the server did not manage to invoke \
-                 {} (check the function exists and the server may invoke it: `temporal-serverless doctor`)",
-                args.wait_seconds, function_arn
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(250));
-    };
-    println!(
-        "deploy: task queues bound after {:.1}s: {}",
-        started.elapsed().as_secs_f64(),
-        task_queues.join(", ")
-    );
+    let description = wait_for_task_queues(&cli, &commands, &function_arn, args.wait_seconds)?;
     if args.set_current {
-        cli.run(&set_current)?;
+        cli.run(&commands.set_current)?;
+        println!("deploy: {version} is current; waiting for its task queues to route to it");
+        let waited = wait_for_routing(&cli, &description, version, args.wait_seconds)?;
         println!(
-            "deploy: {deployment}:{build_id} is current; waiting for its task queues to route to it"
-        );
-        let waited = wait_for_routing(&cli, &description, deployment, build_id, args.wait_seconds)?;
-        println!(
-            "deploy: task queues route new work to {deployment}:{build_id} (after {} ms)",
+            "deploy: task queues route new work to {version} (after {} ms)",
             waited.as_millis()
         );
     }
     Ok(())
+}
+
+/// The `temporal` commands `deploy` runs for one version, as arguments.
+struct Commands<'a> {
+    version: DeploymentVersion<'a>,
+    describe_deployment: [&'a str; 5],
+    create_deployment: [&'a str; 5],
+    create_version: Vec<&'a str>,
+    describe_version: Vec<&'a str>,
+    set_current: Vec<&'a str>,
+}
+
+impl<'a> Commands<'a> {
+    /// The commands that bind `version` to `function_arn`, with the invocation role (role ARN,
+    /// external ID) if one is given, and make it current.
+    fn new(
+        version: DeploymentVersion<'a>,
+        function_arn: &'a str,
+        role: Option<(&'a str, &'a str)>,
+    ) -> Self {
+        let create_version =
+            VersionCommand::new(Subcommand::CreateVersion, version).function_arn(function_arn);
+        let create_version = match role {
+            Some((role_arn, external_id)) => create_version.role(role_arn, external_id),
+            None => create_version.without_role(),
+        };
+        let deployment = version.deployment;
+        Self {
+            version,
+            describe_deployment: ["worker", "deployment", "describe", "--name", deployment],
+            create_deployment: ["worker", "deployment", "create", "--name", deployment],
+            create_version: create_version.words(),
+            describe_version: VersionCommand::new(Subcommand::DescribeVersion, version).words(),
+            set_current: VersionCommand::new(Subcommand::SetCurrentVersion, version)
+                .confirmed()
+                .words(),
+        }
+    }
+}
+
+/// `--print`: the commands that would run, on standard output alone (scripts run them).
+fn print_commands(cli: &TemporalCli, commands: &Commands<'_>, set_current: bool) {
+    for command in [
+        &commands.create_deployment[..],
+        &commands.create_version[..],
+    ] {
+        println!("{}", cli.render(command));
+    }
+    if set_current {
+        println!("{}", cli.render(&commands.set_current));
+    }
+    if cli.masks_secrets() {
+        // Printed commands end up in terminals, CI logs and scripts: the secrets stay out.
+        eprintln!(
+            "note: secret values are shown as {}; put them back, or leave them out and set \
+             TEMPORAL_API_KEY / TEMPORAL_TLS_CLIENT_KEY_PATH in the environment instead",
+            temporal_serverless::redact::MASK
+        );
+    }
+}
+
+/// Waits until the server's registration invocation has bound the version's task queues; the
+/// version's description then.
+fn wait_for_task_queues(
+    cli: &TemporalCli,
+    commands: &Commands<'_>,
+    function_arn: &str,
+    wait_seconds: u64,
+) -> Result<serde_json::Value, String> {
+    let started = Instant::now();
+    loop {
+        let description = cli.json(&commands.describe_version)?;
+        let queues = bound_task_queues(&description);
+        if !queues.is_empty() {
+            println!(
+                "deploy: task queues bound after {:.1}s: {}",
+                started.elapsed().as_secs_f64(),
+                queues.join(", ")
+            );
+            return Ok(description);
+        }
+        if started.elapsed() > Duration::from_secs(wait_seconds) {
+            return Err(format!(
+                "no task queue bound to {} after {wait_seconds}s: the server did not manage to invoke \
+                 {function_arn} (check the function exists and the server may invoke it: `temporal-serverless doctor`)",
+                commands.version
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
 }
 
 /// The published version the user names, by whichever of the three ways; or the refusal.
@@ -314,8 +332,7 @@ fn checked_version(
 fn wait_for_routing(
     cli: &TemporalCli,
     version_description: &serde_json::Value,
-    deployment: &str,
-    build_id: &str,
+    version: DeploymentVersion<'_>,
     wait_seconds: u64,
 ) -> Result<Duration, String> {
     let started = Instant::now();
@@ -330,12 +347,12 @@ fn wait_for_routing(
                 &kind,
                 "--legacy-mode",
             ])?;
-            if routes_to_current(&description, deployment, build_id) {
+            if routes_to_current(&description, version.deployment, version.build_id) {
                 break;
             }
             if started.elapsed() > Duration::from_secs(wait_seconds) {
                 return Err(format!(
-                    "{deployment}:{build_id} is current, but the {kind} task queue {name} still does not \
+                    "{version} is current, but the {kind} task queue {name} still does not \
                      route to it after {wait_seconds}s; workflows started now may wait for the server's \
                      periodic backlog check (5 minutes) before the function is invoked"
                 ));
@@ -344,4 +361,82 @@ fn wait_for_routing(
         }
     }
     Ok(started.elapsed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ARN: &str = "arn:aws:lambda:us-east-1:1:function:shop:3";
+
+    #[test]
+    fn the_version_is_created_with_the_role_when_one_is_given_and_without_one_otherwise() {
+        let version = DeploymentVersion::new("shop", "b7");
+        let with_role = Commands::new(version, ARN, Some(("arn:aws:iam::1:role/invoke", "x-1")));
+        assert_eq!(
+            with_role.create_version,
+            [
+                "worker",
+                "deployment",
+                "create-version",
+                "--deployment-name",
+                "shop",
+                "--build-id",
+                "b7",
+                "--aws-lambda-function-arn",
+                ARN,
+                "--aws-lambda-assume-role-arn",
+                "arn:aws:iam::1:role/invoke",
+                "--aws-lambda-assume-role-external-id",
+                "x-1"
+            ]
+        );
+        let without_role = Commands::new(version, ARN, None);
+        assert_eq!(
+            without_role.create_version[7..],
+            [
+                "--aws-lambda-function-arn",
+                ARN,
+                "--aws-lambda-skip-role-and-external-id"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_deployment_is_described_and_created_by_name_and_the_version_made_current_unprompted() {
+        let commands = Commands::new(DeploymentVersion::new("shop", "b7"), ARN, None);
+        assert_eq!(
+            commands.describe_deployment,
+            ["worker", "deployment", "describe", "--name", "shop"]
+        );
+        assert_eq!(
+            commands.create_deployment,
+            ["worker", "deployment", "create", "--name", "shop"]
+        );
+        assert_eq!(
+            commands.describe_version,
+            [
+                "worker",
+                "deployment",
+                "describe-version",
+                "--deployment-name",
+                "shop",
+                "--build-id",
+                "b7"
+            ]
+        );
+        assert_eq!(
+            commands.set_current,
+            [
+                "worker",
+                "deployment",
+                "set-current-version",
+                "--deployment-name",
+                "shop",
+                "--build-id",
+                "b7",
+                "--yes"
+            ]
+        );
+    }
 }

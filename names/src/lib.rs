@@ -1,6 +1,8 @@
-//! What a Worker Deployment name, build ID or task queue fixed at compile time may be.
+//! What a Worker Deployment name, build ID or task queue fixed at compile time may be; and, in
+//! [`version`], how a Worker Deployment Version, its Worker Controller Instance and the commands
+//! on it are written.
 //!
-//! The one home of that rule. `#[serverless_worker]` (in `temporal-serverless-macros`) applies it
+//! The one home of those rules. `#[serverless_worker]` (in `temporal-serverless-macros`) applies it
 //! to literal values, so the error points at the user's literal; `temporal-serverless` applies it
 //! in a `const` to values only the compiler knows (`env!`). The server compares a build ID byte
 //! for byte with the Worker Deployment Version it invokes the function for, so a value that
@@ -17,6 +19,8 @@
 //! ```
 
 #![warn(missing_docs)]
+
+pub mod version;
 
 use std::fmt;
 

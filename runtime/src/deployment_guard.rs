@@ -37,10 +37,15 @@
 
 use crate::{
     error::ServerlessError,
-    lambda_arn::{find_all, is_function_arn, is_qualified, strip_qualifier},
+    lambda_arn::{find_all, is_function_arn},
     manifest::Manifest,
+    version_checks::{
+        ArnWarning, Readiness, VersionFacts, arn_warnings, is_invocation_loop, readiness,
+        version_naming,
+    },
 };
 use prost::Message;
+use temporal_serverless_names::version::{DeploymentVersion, Subcommand, VersionCommand};
 use temporalio_client::{Client, NamespacedClient};
 use temporalio_common::protos::temporal::api::{
     common::v1::WorkflowExecution,
@@ -144,6 +149,7 @@ fn not_lambda(invoked_arn: &str) -> Option<Checked> {
 }
 
 /// Why this invocation must not poll, if it must not; `Err` when the server did not answer.
+/// Reads the facts, then judges them ([`version_checks`]).
 async fn refusal(
     client: &Client,
     manifest: &Manifest<'_>,
@@ -155,10 +161,6 @@ async fn refusal(
         namespace: &namespace,
         deployment: manifest.deployment_name,
     };
-    let not_ready = |problem: String, subcommand: &str| ServerlessError::VersionNotReady {
-        problem,
-        fix: fix_command(subcommand, &namespace, manifest, invoked_arn),
-    };
     let started = tokio::time::Instant::now();
     // Both are needed on every path but the loop's; read them together.
     let (own, controller_running) = tokio::join!(
@@ -166,82 +168,100 @@ async fn refusal(
         server.controller_running(manifest.build_id)
     );
     let own = own?;
-    let own_arns = own.as_ref().map(version_arns).unwrap_or_default();
-    if !own_arns.is_empty() && !own_arns.iter().any(|arn| arn == invoked_arn) {
-        // The server invokes exactly the ARN a version names, and ours names another: this
-        // invocation is for another build — the invocation loop. Which build, if the deployment
-        // says so quickly.
-        let naming_time = NAMING_TIME.min(NAMING_DEADLINE.saturating_sub(started.elapsed()));
-        let invoked_for = tokio::time::timeout(
-            naming_time,
-            server.builds_invoking(invoked_arn, manifest.build_id),
-        )
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .and_then(|builds| builds.into_iter().next())
-        .unwrap_or_else(|| format!("another build (not {})", manifest.build_id));
-        let error = ServerlessError::BuildMismatch {
-            deployment: manifest.deployment_name.to_owned(),
-            carried: manifest.build_id.to_owned(),
-            invoked_for,
-            arn: invoked_arn.to_owned(),
-        };
-        tracing::error!(
-            carried_build_id = manifest.build_id,
-            version_arns = ?own_arns,
-            invoked_arn,
-            "invocation loop: {error}"
-        );
-        return Ok(Some(error));
+    let own_arns = own.as_ref().map_or(&[][..], |facts| &facts.arns[..]);
+    if is_invocation_loop(own_arns, invoked_arn) {
+        return Ok(Some(
+            invocation_loop(&server, manifest, invoked_arn, own_arns, started).await,
+        ));
     }
-    // The server's Worker Controller Instance for the version runs once the version has a
-    // compute provider — and before the version itself can be described: its first invocation
-    // (registering the task queues) is what creates the version record, by polling.
-    if controller_running? {
-        warn_about_arns(&own_arns, invoked_arn);
-        return Ok(None);
+    let refused = not_ready_error(
+        readiness(own.as_ref(), controller_running?),
+        &namespace,
+        manifest,
+        invoked_arn,
+    );
+    if refused.is_none() {
+        warn_about_arns(own_arns, invoked_arn);
     }
-    let Some(info) = own else {
-        return Ok(Some(not_ready(
-            format!(
-                "Worker Deployment Version {}:{} does not exist in namespace {namespace}; polling now would create it without a compute provider, and the server would never invoke this function",
-                manifest.deployment_name, manifest.build_id
-            ),
-            "create-version",
-        )));
+    Ok(refused)
+}
+
+/// The refusal of an invocation for another build: the server invokes exactly the ARN a version
+/// names, and ours names another. Which build it is for, if the deployment says so quickly.
+async fn invocation_loop(
+    server: &Server<'_>,
+    manifest: &Manifest<'_>,
+    invoked_arn: &str,
+    own_arns: &[String],
+    started: tokio::time::Instant,
+) -> ServerlessError {
+    let naming_time = NAMING_TIME.min(NAMING_DEADLINE.saturating_sub(started.elapsed()));
+    let invoked_for = tokio::time::timeout(
+        naming_time,
+        server.build_invoking(invoked_arn, manifest.build_id),
+    )
+    .await
+    .ok()
+    .and_then(Result::ok)
+    .flatten()
+    .unwrap_or_else(|| format!("another build (not {})", manifest.build_id));
+    let error = ServerlessError::BuildMismatch {
+        deployment: manifest.deployment_name.to_owned(),
+        carried: manifest.build_id.to_owned(),
+        invoked_for,
+        arn: invoked_arn.to_owned(),
     };
-    let has_provider = info
-        .compute_config
-        .as_ref()
-        .is_some_and(|config| !config.scaling_groups.is_empty());
-    if !has_provider {
-        return Ok(Some(not_ready(
+    tracing::error!(
+        carried_build_id = manifest.build_id,
+        version_arns = ?own_arns,
+        invoked_arn,
+        "invocation loop: {error}"
+    );
+    error
+}
+
+/// The refusal for a version that is not [`Readiness::Ready`], with the command that fixes it.
+fn not_ready_error(
+    readiness: Readiness,
+    namespace: &str,
+    manifest: &Manifest<'_>,
+    invoked_arn: &str,
+) -> Option<ServerlessError> {
+    let version = DeploymentVersion::new(manifest.deployment_name, manifest.build_id);
+    let (problem, subcommand) = match readiness {
+        Readiness::Ready => return None,
+        Readiness::Missing => (
             format!(
-                "Worker Deployment Version {}:{} exists but has no compute provider (it was probably created by a poll, e.g. a manual invocation before create-version), so the server will not invoke this function for it",
-                manifest.deployment_name, manifest.build_id
+                "Worker Deployment Version {version} does not exist in namespace {namespace}; polling now would create it without a compute provider, and the server would never invoke this function"
             ),
-            "update-version-compute-config",
-        )));
-    }
-    warn_about_arns(&own_arns, invoked_arn);
-    Ok(None)
+            Subcommand::CreateVersion,
+        ),
+        Readiness::NoComputeProvider => (
+            format!(
+                "Worker Deployment Version {version} exists but has no compute provider (it was probably created by a poll, e.g. a manual invocation before create-version), so the server will not invoke this function for it"
+            ),
+            Subcommand::UpdateComputeConfig,
+        ),
+    };
+    Some(ServerlessError::VersionNotReady {
+        problem,
+        fix: fix_command(subcommand, namespace, version, invoked_arn),
+    })
 }
 
 /// Warns when the version names another function, or no fixed code.
 fn warn_about_arns(own_arns: &[String], invoked_arn: &str) {
-    for arn in own_arns {
-        if strip_qualifier(arn) != strip_qualifier(invoked_arn) {
-            tracing::warn!(
+    for warning in arn_warnings(own_arns, invoked_arn) {
+        match warning {
+            ArnWarning::OtherFunction(arn) => tracing::warn!(
                 version_arn = %arn,
                 invoked_arn,
                 "the version's Lambda ARN is not this function: the server invokes {arn}; fix the version's compute config or deploy this function there"
-            );
-        } else if !is_qualified(arn) {
-            tracing::warn!(
+            ),
+            ArnWarning::Unqualified(arn) => tracing::warn!(
                 version_arn = %arn,
                 "the version's Lambda ARN is unqualified: the server invokes $LATEST, which changes with every code update; use an alias or a published version so that each Worker Deployment Version keeps running the code built for it"
-            );
+            ),
         }
     }
 }
@@ -254,10 +274,8 @@ struct Server<'a> {
 }
 
 impl Server<'_> {
-    async fn describe_version(
-        &self,
-        build_id: &str,
-    ) -> Result<Option<WorkerDeploymentVersionInfo>, Unread> {
+    /// What the server says of `build_id`'s version; `None` when it does not exist.
+    async fn describe_version(&self, build_id: &str) -> Result<Option<VersionFacts>, Unread> {
         let request = DescribeWorkerDeploymentVersionRequest {
             namespace: self.namespace.to_owned(),
             deployment_version: Some(WorkerDeploymentVersion {
@@ -273,7 +291,10 @@ impl Server<'_> {
             .describe_worker_deployment_version(tonic::Request::new(request))
             .await
         {
-            Ok(response) => Ok(response.into_inner().worker_deployment_version_info),
+            Ok(response) => Ok(response
+                .into_inner()
+                .worker_deployment_version_info
+                .map(|info| version_facts(&info))),
             Err(status) => match unread(status) {
                 None => Ok(None),
                 Some(unread) => Err(unread),
@@ -281,16 +302,13 @@ impl Server<'_> {
         }
     }
 
-    /// Whether the Worker Controller Instance of `build_id`'s version is running (its workflow
-    /// id is the server's `temporal-sys-worker-controller-instance:<deployment>:<build ID>`).
+    /// Whether the Worker Controller Instance of `build_id`'s version is running.
     async fn controller_running(&self, build_id: &str) -> Result<bool, Unread> {
         let request = DescribeWorkflowExecutionRequest {
             namespace: self.namespace.to_owned(),
             execution: Some(WorkflowExecution {
-                workflow_id: format!(
-                    "temporal-sys-worker-controller-instance:{}:{build_id}",
-                    self.deployment
-                ),
+                workflow_id: DeploymentVersion::new(self.deployment, build_id)
+                    .controller_workflow_id(),
                 run_id: String::new(),
             }),
         };
@@ -312,9 +330,9 @@ impl Server<'_> {
         }
     }
 
-    /// Build IDs, other than `except`, of the deployment's versions whose compute provider is
-    /// exactly `arn`.
-    async fn builds_invoking(&self, arn: &str, except: &str) -> Result<Vec<String>, Unread> {
+    /// The most recent build ID, other than `except`, of the deployment's versions whose compute
+    /// provider is exactly `arn`.
+    async fn build_invoking(&self, arn: &str, except: &str) -> Result<Option<String>, Unread> {
         let request = DescribeWorkerDeploymentRequest {
             namespace: self.namespace.to_owned(),
             deployment_name: self.deployment.to_owned(),
@@ -367,17 +385,14 @@ impl Server<'_> {
                 .map(|build_id| self.describe_version(build_id)),
         )
         .await;
-        let mut builds: Vec<String> = Vec::new();
-        for (build_id, info) in candidates.into_iter().zip(described) {
-            if info?.is_some_and(|info| {
-                version_arns(&info)
-                    .iter()
-                    .any(|version_arn| version_arn == arn)
-            }) {
-                builds.push(build_id.to_owned());
-            }
+        let mut versions = Vec::with_capacity(candidates.len());
+        for (build_id, facts) in candidates.into_iter().zip(described) {
+            versions.push((build_id, facts?.unwrap_or_default().arns));
         }
-        Ok(builds)
+        let named = versions
+            .iter()
+            .map(|(build_id, arns)| (*build_id, &arns[..]));
+        Ok(version_naming(named, &[arn]).map(|(build_id, _)| build_id.to_owned()))
     }
 }
 
@@ -428,38 +443,45 @@ fn namespace_not_found(status: &tonic::Status) -> bool {
     detailed || is_namespace_not_found(status.message())
 }
 
-/// The Lambda ARNs in a version's compute config.
-fn version_arns(info: &WorkerDeploymentVersionInfo) -> Vec<String> {
-    info.compute_config
-        .iter()
-        .flat_map(|config| config.scaling_groups.values())
-        .filter_map(|group| group.provider.as_ref())
-        .filter_map(|provider| provider.details.as_ref())
-        .flat_map(|details| find_all(&String::from_utf8_lossy(&details.data)))
-        .collect()
+/// What the guard judges of a version's description: whether its compute config has a compute
+/// provider, and the Lambda ARNs in it.
+fn version_facts(info: &WorkerDeploymentVersionInfo) -> VersionFacts {
+    VersionFacts {
+        has_compute_provider: info
+            .compute_config
+            .as_ref()
+            .is_some_and(|config| !config.scaling_groups.is_empty()),
+        arns: info
+            .compute_config
+            .iter()
+            .flat_map(|config| config.scaling_groups.values())
+            .filter_map(|group| group.provider.as_ref())
+            .filter_map(|provider| provider.details.as_ref())
+            .flat_map(|details| find_all(&String::from_utf8_lossy(&details.data)))
+            .collect(),
+    }
 }
 
 /// The `temporal worker deployment` command (`create-version` or
 /// `update-version-compute-config`) that makes this function the version's compute provider.
 fn fix_command(
-    subcommand: &str,
+    subcommand: Subcommand,
     namespace: &str,
-    manifest: &Manifest<'_>,
+    version: DeploymentVersion<'_>,
     invoked_arn: &str,
 ) -> String {
-    let deploy = if subcommand == "create-version" {
+    let deploy = if subcommand == Subcommand::CreateVersion {
         format!(
             " (or: temporal-serverless deploy --artifact bootstrap --function-arn {invoked_arn} --role-arn .. --external-id ..)"
         )
     } else {
         String::new()
     };
-    format!(
-        "temporal worker deployment {subcommand} --namespace {namespace} --deployment-name {} --build-id {} \
-         --aws-lambda-function-arn {invoked_arn} --aws-lambda-assume-role-arn <role the server assumes> \
-         --aws-lambda-assume-role-external-id <external id>{deploy}",
-        manifest.deployment_name, manifest.build_id
-    )
+    let command = VersionCommand::new(subcommand, version)
+        .namespace(namespace)
+        .function_arn(invoked_arn)
+        .role("<role the server assumes>", "<external id>");
+    format!("{command}{deploy}")
 }
 
 #[cfg(test)]
@@ -531,6 +553,39 @@ mod tests {
         ] {
             assert!(!is_namespace_not_found(other), "{other}");
         }
+    }
+
+    #[test]
+    fn a_version_not_ready_is_refused_with_the_command_that_fixes_it() {
+        let manifest = Manifest {
+            deployment_name: "shop",
+            build_id: "b7",
+        };
+        let arn = "arn:aws:lambda:us-east-1:1:function:shop:live";
+        let refused = |readiness| {
+            not_ready_error(readiness, "ns", &manifest, arn).map(|error| error.to_string())
+        };
+        assert_eq!(refused(Readiness::Ready), None);
+        assert_eq!(
+            refused(Readiness::Missing).unwrap(),
+            "Worker Deployment Version shop:b7 does not exist in namespace ns; polling now would \
+             create it without a compute provider, and the server would never invoke this function. \
+             Fix: temporal worker deployment create-version --namespace ns --deployment-name shop \
+             --build-id b7 --aws-lambda-function-arn arn:aws:lambda:us-east-1:1:function:shop:live \
+             --aws-lambda-assume-role-arn <role the server assumes> --aws-lambda-assume-role-external-id \
+             <external id> (or: temporal-serverless deploy --artifact bootstrap --function-arn \
+             arn:aws:lambda:us-east-1:1:function:shop:live --role-arn .. --external-id ..)"
+        );
+        assert_eq!(
+            refused(Readiness::NoComputeProvider).unwrap(),
+            "Worker Deployment Version shop:b7 exists but has no compute provider (it was probably \
+             created by a poll, e.g. a manual invocation before create-version), so the server will \
+             not invoke this function for it. Fix: temporal worker deployment \
+             update-version-compute-config --namespace ns --deployment-name shop --build-id b7 \
+             --aws-lambda-function-arn arn:aws:lambda:us-east-1:1:function:shop:live \
+             --aws-lambda-assume-role-arn <role the server assumes> --aws-lambda-assume-role-external-id \
+             <external id>"
+        );
     }
 
     #[test]

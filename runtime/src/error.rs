@@ -2,6 +2,8 @@
 //! Messages name the fix. None of them ever contains the API key: text from outside (envconfig,
 //! the server) is redacted where a variant is built, and again on its way to Lambda.
 
+use temporal_serverless_names::version::{DeploymentVersion, Subcommand, VersionCommand};
+
 /// A failure of the function's start-up or of one invocation.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerlessError {
@@ -88,10 +90,10 @@ pub enum ServerlessError {
     /// The invocation was for another build of the deployment than the binary carries: the
     /// invocation loop (see `deployment_guard`).
     #[error(
-        "the server invoked {arn} for Worker Deployment Version {deployment}:{invoked_for}, but this binary carries build {carried}: \
+        "the server invoked {arn} for Worker Deployment Version {}, but this binary carries build {carried}: \
          it would poll as {carried}, {invoked_for}'s tasks would never be taken, and the server would invoke again and again (the invocation loop). \
          Fix: build the function with build ID {invoked_for} and publish that code to {arn}, or point version {invoked_for} at the code built for it \
-         (temporal worker deployment update-version-compute-config --deployment-name {deployment} --build-id {invoked_for} --aws-lambda-function-arn <ARN of that code>)"
+         ({})", DeploymentVersion::new(.deployment, .invoked_for), repoint_command(.deployment, .invoked_for)
     )]
     BuildMismatch {
         /// The deployment.
@@ -113,6 +115,16 @@ pub enum ServerlessError {
          are retried after their timeout. Please report this with the log"
     )]
     Panic(String),
+}
+
+/// The command that points version `build_id` of `deployment` at other code.
+fn repoint_command(deployment: &str, build_id: &str) -> String {
+    VersionCommand::new(
+        Subcommand::UpdateComputeConfig,
+        DeploymentVersion::new(deployment, build_id),
+    )
+    .function_arn("<ARN of that code>")
+    .to_string()
 }
 
 impl ServerlessError {
@@ -159,6 +171,25 @@ impl From<ServerlessError> for lambda_runtime::Diagnostic {
 mod tests {
     use super::*;
     use crate::redact::SENTINEL;
+
+    #[test]
+    fn the_invocation_loop_names_both_builds_and_the_command_that_repoints_the_version() {
+        let error = ServerlessError::BuildMismatch {
+            deployment: "shop".to_owned(),
+            carried: "b1".to_owned(),
+            invoked_for: "b2".to_owned(),
+            arn: "arn:aws:lambda:us-east-1:1:function:shop:live".to_owned(),
+        };
+        assert_eq!(
+            error.to_string(),
+            "the server invoked arn:aws:lambda:us-east-1:1:function:shop:live for Worker Deployment Version shop:b2, \
+             but this binary carries build b1: it would poll as b1, b2's tasks would never be taken, and the server \
+             would invoke again and again (the invocation loop). Fix: build the function with build ID b2 and \
+             publish that code to arn:aws:lambda:us-east-1:1:function:shop:live, or point version b2 at the code \
+             built for it (temporal worker deployment update-version-compute-config --deployment-name shop \
+             --build-id b2 --aws-lambda-function-arn <ARN of that code>)"
+        );
+    }
 
     #[test]
     fn outside_text_is_masked_wherever_the_message_leaves_the_process() {

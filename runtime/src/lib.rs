@@ -51,6 +51,7 @@ mod poll_gate;
 pub mod redact;
 mod task_observer;
 mod telemetry;
+pub mod version_checks;
 mod versioning;
 mod work_end;
 mod worker_relay;

@@ -5,7 +5,7 @@
 use super::{
     aws_checks::{self, AwsInputs, skipped},
     aws_evidence::AwsEvidence,
-    evidence::{Evidence, Namespace, Target, controller_id},
+    evidence::{Evidence, Namespace, Target},
 };
 use crate::temporal_cli::CliError;
 use serde::Serialize;
@@ -14,7 +14,9 @@ use std::time::Duration;
 use temporal_serverless::{
     SERVER_DRAIN_VARIABLE, deadline, is_namespace_not_found,
     lambda_arn::{is_qualified, strip_qualifier},
+    version_checks::{ArnMatch, arn_match, version_naming},
 };
+use temporal_serverless_names::version::{Subcommand, VersionCommand};
 
 /// A check's outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -87,17 +89,17 @@ pub fn run(
     aws_inputs: &AwsInputs<'_>,
     aws: &AwsEvidence,
 ) -> Vec<Check> {
-    let version = format!("{}:{}", target.deployment, target.build_id);
+    let version = target.version().to_string();
     let arn_hint = target
         .expected_arn
-        .clone()
-        .unwrap_or_else(|| "<qualified function ARN>".to_owned());
-    let update_compute = format!(
-        "temporal worker deployment update-version-compute-config --deployment-name {} --build-id {} --aws-lambda-function-arn {arn_hint} --aws-lambda-assume-role-arn <role> --aws-lambda-assume-role-external-id <external id>",
-        target.deployment, target.build_id
-    );
+        .as_deref()
+        .unwrap_or("<qualified function ARN>");
+    let update_compute = VersionCommand::new(Subcommand::UpdateComputeConfig, target.version())
+        .function_arn(arn_hint)
+        .role("<role>", "<external id>")
+        .to_string();
     let description = evidence.version.as_ref().ok().and_then(Option::as_ref);
-    let mut checks = vec![version_exists(target, evidence, &version, &arn_hint)];
+    let mut checks = vec![version_exists(target, evidence, &version, arn_hint)];
     checks.push(compute_provider(
         description,
         evidence,
@@ -130,8 +132,8 @@ fn version_exists(target: &Target, evidence: &Evidence, version: &str, arn: &str
             name,
             format!("Worker Deployment Version {version} does not exist"),
             format!(
-                "temporal-serverless deploy --artifact bootstrap --function-arn {arn} (or: temporal worker deployment create-version --deployment-name {} --build-id {} --aws-lambda-function-arn {arn} ...); do not invoke the function by hand before: its poll would create the version without a compute provider",
-                target.deployment, target.build_id
+                "temporal-serverless deploy --artifact bootstrap --function-arn {arn} (or: {} ...); do not invoke the function by hand before: its poll would create the version without a compute provider",
+                VersionCommand::new(Subcommand::CreateVersion, target.version()).function_arn(arn)
             ),
         ),
         Err(error) if is_namespace_not_found(&error.stderr) => failed(
@@ -189,7 +191,7 @@ fn compute_provider(
 
 fn controller(target: &Target, evidence: &Evidence, version_exists: bool) -> Check {
     let name = "worker controller instance";
-    let id = controller_id(&target.deployment, &target.build_id);
+    let id = target.version().controller_workflow_id();
     match evidence.controller_status.as_deref() {
         Some("Running" | "WORKFLOW_EXECUTION_STATUS_RUNNING") => {
             passed(name, format!("{id} is running"))
@@ -255,7 +257,7 @@ fn function_arn(target: &Target, evidence: &Evidence, update_compute: &str) -> C
     };
     // Another qualifier of the same function is another version's code.
     if let Some(expected) = &target.expected_arn
-        && arn != expected
+        && arn_match(arn, expected) != ArnMatch::Exact
     {
         return failed(
             name,
@@ -396,25 +398,28 @@ fn build_id(target: &Target, version_exists: bool, evidence: &Evidence) -> Check
 
 fn invocation_loop(target: &Target, evidence: &Evidence) -> Check {
     let name = "invocation loop";
-    let ours: Vec<&String> = evidence
+    let ours: Vec<&str> = evidence
         .arns
         .iter()
         .chain(target.expected_arn.iter())
+        .map(String::as_str)
         .collect();
-    for other in &evidence.other_versions {
-        if let Some(shared) = other.arns.iter().find(|arn| ours.contains(arn)) {
-            return failed(
-                name,
-                format!(
-                    "the server invokes {shared} for build {} ({}), but the code there carries build {}: it polls as {}, {}'s tasks are never taken, and the server invokes again and again",
-                    other.build_id, other.role, target.build_id, target.build_id, other.build_id
-                ),
-                format!(
-                    "build the function with build ID {} and publish it to {shared} (then temporal-serverless deploy), or point version {} at the code built for it (update-version-compute-config)",
-                    other.build_id, other.build_id
-                ),
-            );
-        }
+    let others = evidence
+        .other_versions
+        .iter()
+        .map(|other| (other, &other.arns[..]));
+    if let Some((other, shared)) = version_naming(others, &ours) {
+        return failed(
+            name,
+            format!(
+                "the server invokes {shared} for build {} ({}), but the code there carries build {}: it polls as {}, {}'s tasks are never taken, and the server invokes again and again",
+                other.build_id, other.role, target.build_id, target.build_id, other.build_id
+            ),
+            format!(
+                "build the function with build ID {} and publish it to {shared} (then temporal-serverless deploy), or point version {} at the code built for it (update-version-compute-config)",
+                other.build_id, other.build_id
+            ),
+        );
     }
     passed(
         name,
@@ -540,6 +545,152 @@ fn drain(namespace: &Result<Namespace, CliError>) -> Check {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::doctor::evidence::OtherVersion;
+
+    const LIVE: &str = "arn:aws:lambda:us-east-1:1:function:shop:live";
+
+    fn target(expected_arn: Option<&str>) -> Target {
+        Target {
+            deployment: "shop".to_owned(),
+            build_id: "b7".to_owned(),
+            from_artifact: true,
+            expected_arn: expected_arn.map(str::to_owned),
+        }
+    }
+
+    /// A version that exists, whose controller runs and names `arns`.
+    fn evidence(arns: &[&str]) -> Evidence {
+        Evidence {
+            version: Ok(Some(serde_json::json!({}))),
+            controller_status: Some("Running".to_owned()),
+            controller_failures: Vec::new(),
+            controller_activities: Vec::new(),
+            controller_stats: Vec::new(),
+            arns: arns.iter().map(|arn| arn.to_string()).collect(),
+            other_versions: Vec::new(),
+            task_queues: Vec::new(),
+            function: None,
+            compute_config: None,
+            namespace: namespace(false),
+        }
+    }
+
+    #[test]
+    fn a_missing_version_is_fixed_by_deploy_or_create_version_with_the_expected_arn() {
+        let mut missing = evidence(&[]);
+        missing.version = Ok(None);
+        let check = version_exists(&target(Some(LIVE)), &missing, "shop:b7", LIVE);
+        assert_eq!(check.verdict, Verdict::Failed);
+        assert_eq!(
+            check.saw,
+            "Worker Deployment Version shop:b7 does not exist"
+        );
+        assert_eq!(
+            check.fix.unwrap(),
+            format!(
+                "temporal-serverless deploy --artifact bootstrap --function-arn {LIVE} (or: temporal \
+                 worker deployment create-version --deployment-name shop --build-id b7 \
+                 --aws-lambda-function-arn {LIVE} ...); do not invoke the function by hand before: \
+                 its poll would create the version without a compute provider"
+            )
+        );
+    }
+
+    #[test]
+    fn the_controller_is_named_by_its_workflow_id() {
+        let running = controller(&target(None), &evidence(&[]), true);
+        assert_eq!(running.verdict, Verdict::Passed);
+        assert_eq!(
+            running.saw,
+            "temporal-sys-worker-controller-instance:shop:b7 is running"
+        );
+        let mut gone = evidence(&[]);
+        gone.controller_status = None;
+        let missing = controller(&target(None), &gone, true);
+        assert_eq!(missing.verdict, Verdict::Failed);
+        assert_eq!(
+            missing.saw,
+            "no workflow temporal-sys-worker-controller-instance:shop:b7"
+        );
+        assert_eq!(
+            controller(&target(None), &gone, false).verdict,
+            Verdict::NotChecked
+        );
+    }
+
+    #[test]
+    fn the_function_arn_must_be_the_expected_one_exactly_and_qualified() {
+        let update = "temporal worker deployment update-version-compute-config --deployment-name \
+                      shop --build-id b7 --aws-lambda-function-arn LIVE --aws-lambda-assume-role-arn \
+                      <role> --aws-lambda-assume-role-external-id <external id>";
+        let exact = function_arn(&target(Some(LIVE)), &evidence(&[LIVE]), update);
+        assert_eq!(
+            (exact.verdict, exact.saw.as_str()),
+            (Verdict::Passed, &*format!("{LIVE} (qualified)"))
+        );
+        // Another qualifier of the same function is other code.
+        let v3 = "arn:aws:lambda:us-east-1:1:function:shop:3";
+        let other = function_arn(&target(Some(LIVE)), &evidence(&[v3]), update);
+        assert_eq!(other.verdict, Verdict::Failed);
+        assert_eq!(other.saw, format!("the version invokes {v3}, not {LIVE}"));
+        assert_eq!(other.fix.as_deref(), Some(update));
+        let latest = "arn:aws:lambda:us-east-1:1:function:shop";
+        let unqualified = function_arn(&target(None), &evidence(&[latest]), update);
+        assert_eq!(unqualified.verdict, Verdict::Failed);
+        assert!(
+            unqualified
+                .saw
+                .starts_with(&format!("{latest} is unqualified"))
+        );
+        assert_eq!(
+            function_arn(&target(None), &evidence(&[]), update).verdict,
+            Verdict::NotChecked
+        );
+    }
+
+    #[test]
+    fn another_version_naming_our_arn_is_an_invocation_loop() {
+        let mut looping = evidence(&[LIVE]);
+        looping.other_versions = vec![
+            OtherVersion {
+                build_id: "b5".to_owned(),
+                role: "not routed",
+                arns: vec!["arn:aws:lambda:us-east-1:1:function:shop:2".to_owned()],
+            },
+            OtherVersion {
+                build_id: "b6".to_owned(),
+                role: "current",
+                arns: vec![LIVE.to_owned()],
+            },
+        ];
+        let check = invocation_loop(&target(None), &looping);
+        assert_eq!(check.verdict, Verdict::Failed);
+        assert_eq!(
+            check.saw,
+            format!(
+                "the server invokes {LIVE} for build b6 (current), but the code there carries build \
+                 b7: it polls as b7, b6's tasks are never taken, and the server invokes again and again"
+            )
+        );
+        looping.other_versions.remove(1);
+        let check = invocation_loop(&target(None), &looping);
+        assert_eq!(check.verdict, Verdict::Passed);
+        assert_eq!(
+            check.saw,
+            "none of the deployment's 1 other version(s) names this function ARN"
+        );
+        // The ARN the user expects counts as ours too.
+        let mut expected = evidence(&[]);
+        expected.other_versions = vec![OtherVersion {
+            build_id: "b6".to_owned(),
+            role: "ramping",
+            arns: vec![LIVE.to_owned()],
+        }];
+        assert_eq!(
+            invocation_loop(&target(Some(LIVE)), &expected).verdict,
+            Verdict::Failed
+        );
+    }
 
     fn namespace(completes_polls_on_shutdown: bool) -> Result<Namespace, CliError> {
         Ok(Namespace {

@@ -8,6 +8,7 @@ use crate::temporal_cli::{CliError, TemporalCli, bound_task_queues};
 use base64::Engine;
 use serde_json::Value;
 use temporal_serverless::{is_namespace_not_found, lambda_arn};
+use temporal_serverless_names::version::{DeploymentVersion, Subcommand, VersionCommand};
 
 /// The version `doctor` examines.
 pub struct Target {
@@ -19,6 +20,13 @@ pub struct Target {
     pub from_artifact: bool,
     /// The function ARN the user expects the server to invoke, if given.
     pub expected_arn: Option<String>,
+}
+
+impl Target {
+    /// The Worker Deployment Version examined.
+    pub fn version(&self) -> DeploymentVersion<'_> {
+        DeploymentVersion::new(&self.deployment, &self.build_id)
+    }
 }
 
 /// Another version of the same deployment.
@@ -125,21 +133,15 @@ fn version_read(answer: Result<Value, CliError>) -> Result<Option<Value>, CliErr
 }
 
 /// The controller's workflow id for a version.
-pub fn controller_id(deployment: &str, build_id: &str) -> String {
-    format!("temporal-sys-worker-controller-instance:{deployment}:{build_id}")
+fn controller_id(deployment: &str, build_id: &str) -> String {
+    DeploymentVersion::new(deployment, build_id).controller_workflow_id()
 }
 
 /// Reads everything; errors are kept as evidence, never fatal.
 pub fn gather(cli: &TemporalCli, target: &Target, lambda_endpoint: Option<&str>) -> Evidence {
-    let version = version_read(cli.json(&[
-        "worker",
-        "deployment",
-        "describe-version",
-        "--deployment-name",
-        &target.deployment,
-        "--build-id",
-        &target.build_id,
-    ]));
+    let version = version_read(
+        cli.json(&VersionCommand::new(Subcommand::DescribeVersion, target.version()).words()),
+    );
     let controller = read_controller(cli, &target.deployment, &target.build_id);
     let task_queues = version
         .as_ref()

@@ -152,9 +152,8 @@ pub fn run(args: &DoctorArgs) -> ExitCode {
     );
     if !args.json {
         println!(
-            "doctor: Worker Deployment Version {}:{}{}",
-            target.deployment,
-            target.build_id,
+            "doctor: Worker Deployment Version {}{}",
+            target.version(),
             if from_artifact {
                 " (from the artifact)"
             } else {
