@@ -14,7 +14,7 @@ use opentelemetry_sdk::{
     Resource,
     error::OTelSdkResult,
     metrics::{PeriodicReader, SdkMeterProvider},
-    trace::{Sampler, SdkTracerProvider, Tracer},
+    trace::{BatchSpanProcessor, Sampler, SdkTracerProvider, Tracer},
 };
 use std::{sync::Arc, time::Duration};
 use temporalio_client::ClientOptions;
@@ -84,8 +84,9 @@ impl Telemetry {
                 .build()
                 .map_err(|error| cannot_export(&error))?;
             let provider = SdkTracerProvider::builder()
-                .with_span_processor(task_spans.clone())
-                .with_batch_exporter(exporter)
+                .with_span_processor(
+                    task_spans.around(BatchSpanProcessor::builder(exporter).build()),
+                )
                 // The SDK's plugin needs it: workflow spans get the same IDs on replay.
                 .with_id_generator(WorkflowIdGenerator::default())
                 // Not parent-based: Lambda's `Sampled=0` (active tracing off) would drop it all.
@@ -135,13 +136,16 @@ impl Telemetry {
         Some(InvocationSpan::start(tracer, facts))
     }
 
-    /// Ends the invocation's span, linked to the task spans that ended during it.
+    /// Ends the invocation's span, linked to the task spans that ended during it. Called once
+    /// the invocation's worker has shut down: the task spans still open then (a workflow evicted
+    /// while it waits) are closed too, see `task_links`.
     pub(crate) fn end_invocation(
         &self,
         span: InvocationSpan,
         tasks_completed: u64,
         error: Option<&str>,
     ) {
+        self.task_spans.close_unfinished();
         span.end(tasks_completed, error, self.task_spans.drain());
     }
 
