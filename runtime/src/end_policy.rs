@@ -16,8 +16,12 @@ use std::{collections::VecDeque, time::Duration};
 const MIN_WINDOW: Duration = Duration::from_millis(20);
 /// The longest learned window: past it, a gap is worth an end whatever an end costs here.
 const MAX_WINDOW: Duration = Duration::from_secs(2);
-/// What an end is assumed to cost before this instance has measured one.
+/// What an end is assumed to cost before this instance has measured one, where polls drain by
+/// their deadline: the drain alone waits for them (up to 1.5 s, less the time already idle).
 const INITIAL_END_COST: Duration = Duration::from_millis(300);
+/// The same where the server completes polls on shutdown: a round trip, the shutdown and the
+/// next invocation's start (tens of ms on loopback; room for a server in another region).
+const INITIAL_SERVER_DRAIN_END_COST: Duration = Duration::from_millis(100);
 /// Gaps remembered: enough to see the traffic's shape, few enough to follow it when it changes.
 const REMEMBERED_GAPS: usize = 64;
 /// Below this many gaps, the window is the end cost (the choice that needs no knowledge).
@@ -49,7 +53,8 @@ pub(crate) struct Window {
 pub(crate) struct EndPolicy {
     config: IdleExit,
     gaps: VecDeque<Duration>,
-    end_cost: Duration,
+    /// What ends have cost here; `None` until one was measured.
+    end_cost: Option<Duration>,
 }
 
 impl EndPolicy {
@@ -57,7 +62,7 @@ impl EndPolicy {
         Self {
             config,
             gaps: VecDeque::with_capacity(REMEMBERED_GAPS),
-            end_cost: INITIAL_END_COST,
+            end_cost: None,
         }
     }
 
@@ -70,20 +75,27 @@ impl EndPolicy {
     }
 
     /// An end cost this much: drain, shutdown and hooks, plus the next start's hand-out to first
-    /// poll.
+    /// poll. The first measure replaces the assumption; later ones are blended in.
     pub(crate) fn saw_end_cost(&mut self, cost: Duration) {
-        let blended = self.end_cost.as_secs_f64() * (1.0 - END_COST_WEIGHT)
-            + cost.as_secs_f64() * END_COST_WEIGHT;
-        self.end_cost = Duration::from_secs_f64(blended);
+        self.end_cost = Some(self.end_cost.map_or(cost, |known| {
+            Duration::from_secs_f64(
+                known.as_secs_f64() * (1.0 - END_COST_WEIGHT)
+                    + cost.as_secs_f64() * END_COST_WEIGHT,
+            )
+        }));
     }
 
-    /// What an end is estimated to cost.
-    pub(crate) fn end_cost(&self) -> Duration {
-        self.end_cost
+    /// What an end is estimated to cost, the server completing polls on shutdown or not.
+    pub(crate) fn end_cost(&self, server_drain: bool) -> Duration {
+        self.end_cost.unwrap_or(if server_drain {
+            INITIAL_SERVER_DRAIN_END_COST
+        } else {
+            INITIAL_END_COST
+        })
     }
 
-    /// The window for the next invocation.
-    pub(crate) fn window(&self) -> Window {
+    /// The window for the next invocation, the server completing polls on shutdown or not.
+    pub(crate) fn window(&self, server_drain: bool) -> Window {
         match self.config {
             IdleExit::After(window) => Window {
                 idle: Some(window),
@@ -94,14 +106,13 @@ impl EndPolicy {
                 learned_from: None,
             },
             IdleExit::Learned => Window {
-                idle: Some(self.learned_window()),
+                idle: Some(self.learned_window(self.end_cost(server_drain))),
                 learned_from: Some(self.gaps.len()),
             },
         }
     }
 
-    fn learned_window(&self) -> Duration {
-        let end = self.end_cost;
+    fn learned_window(&self, end: Duration) -> Duration {
         if self.gaps.len() < GAPS_TO_LEARN {
             return end.clamp(MIN_WINDOW, MAX_WINDOW);
         }
@@ -134,11 +145,11 @@ mod tests {
 
     fn learned(end_cost: u64, gaps: &[u64]) -> Duration {
         let mut policy = EndPolicy::new(IdleExit::Learned);
-        policy.end_cost = ms(end_cost);
+        policy.end_cost = Some(ms(end_cost));
         for &gap in gaps {
             policy.saw_gap(ms(gap));
         }
-        policy.window().idle.unwrap()
+        policy.window(false).idle.unwrap()
     }
 
     #[test]
@@ -185,22 +196,46 @@ mod tests {
         let mut policy = EndPolicy::new(IdleExit::After(ms(500)));
         policy.saw_gap(ms(1));
         assert_eq!(
-            policy.window(),
+            policy.window(true),
             Window {
                 idle: Some(ms(500)),
                 learned_from: None
             }
         );
-        assert_eq!(EndPolicy::new(IdleExit::Never).window().idle, None);
+        assert_eq!(EndPolicy::new(IdleExit::Never).window(true).idle, None);
     }
 
     #[test]
     fn the_end_cost_follows_what_ends_cost() {
         let mut policy = EndPolicy::new(IdleExit::Learned);
+        assert_eq!(policy.end_cost(false), INITIAL_END_COST);
+        assert_eq!(policy.end_cost(true), INITIAL_SERVER_DRAIN_END_COST);
+        policy.saw_end_cost(ms(40));
+        assert_eq!(
+            policy.end_cost(false),
+            ms(40),
+            "the first measure replaces the assumption"
+        );
+        policy.saw_end_cost(ms(200));
+        assert_eq!(policy.end_cost(true), ms(80), "later ones are blended in");
         for _ in 0..30 {
             policy.saw_end_cost(ms(40));
         }
-        assert!(policy.end_cost() < ms(45), "{:?}", policy.end_cost());
+        assert!(
+            policy.end_cost(true) < ms(45),
+            "{:?}",
+            policy.end_cost(true)
+        );
+    }
+
+    #[test]
+    fn before_any_end_the_window_is_what_an_end_is_assumed_to_cost_in_its_drain() {
+        let policy = EndPolicy::new(IdleExit::Learned);
+        assert_eq!(policy.window(false).idle, Some(INITIAL_END_COST));
+        assert_eq!(
+            policy.window(true).idle,
+            Some(INITIAL_SERVER_DRAIN_END_COST)
+        );
     }
 
     #[test]
@@ -212,6 +247,6 @@ mod tests {
         for _ in 0..REMEMBERED_GAPS {
             policy.saw_gap(ms(20_000));
         }
-        assert_eq!(policy.window().idle, Some(MIN_WINDOW));
+        assert_eq!(policy.window(false).idle, Some(MIN_WINDOW));
     }
 }

@@ -31,12 +31,9 @@ use tokio::sync::{Notify, watch};
 /// is under its "critical" 10 s; that is the price of ending invocations without losing tasks.)
 pub(crate) const POLL_DEADLINE: Duration = Duration::from_millis(2500);
 
-/// Set to `1` to end invocations by a server-driven drain where the namespace allows it
-/// (`worker_poll_complete_on_shutdown`). Off by default: on the dev server (1.32) it stranded
-/// workflow tasks until their timeout (3–4 per 75 workflows in the quick soak, against none by
-/// the poll deadline): completing a poll that the server has just forwarded to its root
-/// partition can drop the task it matched, and tasks answered after the release tie their
-/// workflows to a sticky queue nobody polls.
+/// Set to `0` to keep the poll-deadline drain where the namespace offers the server-driven one
+/// (`worker_poll_complete_on_shutdown`, which the runtime otherwise uses: an end then takes about a
+/// round trip instead of up to 1.5 s). Any other value, or none, uses what the namespace offers.
 pub const SERVER_DRAIN_VARIABLE: &str = "TEMPORAL_SERVERLESS_SERVER_DRAIN";
 
 /// The longest the invocation waits for outstanding polls to come back once the gate is closed.
@@ -71,7 +68,7 @@ pub(crate) struct PollGate {
     /// Whether the server completes the worker's outstanding polls when told it shuts down (the
     /// namespace's `worker_poll_complete_on_shutdown`, as its description said).
     server_completes_polls: AtomicBool,
-    /// Whether the drain may rely on that (see [`SERVER_DRAIN_VARIABLE`]).
+    /// Whether the drain may rely on that (unless turned off by [`SERVER_DRAIN_VARIABLE`]).
     server_drain_allowed: AtomicBool,
     /// Serialises state changes with admissions: a poll is admitted and counted as outstanding
     /// in one step, so once [`PollGate::close`] returns, every poll that may still reach the
@@ -87,7 +84,7 @@ impl Default for PollGate {
             came_back: Notify::new(),
             closes: watch::Sender::new(0),
             server_completes_polls: AtomicBool::new(false),
-            server_drain_allowed: AtomicBool::new(false),
+            server_drain_allowed: AtomicBool::new(true),
             changes: Mutex::new(()),
         }
     }

@@ -41,6 +41,7 @@ pub struct LoopBuilder<'a> {
     function_env: Vec<(String, String)>,
     service_args: Vec<String>,
     server_args: Vec<String>,
+    server_completes_polls: bool,
     log: Option<&'a Path>,
     function_address: Option<&'a dyn Fn(&str) -> String>,
 }
@@ -92,10 +93,13 @@ impl<'a> LoopBuilder<'a> {
         self
     }
 
-    /// A dev server that completes a worker's polls when it calls `ShutdownWorker`
-    /// ([`COMPLETE_POLLS_ON_SHUTDOWN`]; without this it does not, the self-hosted default).
-    pub fn server_completes_polls_on_shutdown(self) -> Self {
-        self.server_args(&COMPLETE_POLLS_ON_SHUTDOWN)
+    /// Whether the dev server completes a worker's polls when it calls `ShutdownWorker`
+    /// ([`COMPLETE_POLLS_ON_SHUTDOWN`]: Temporal Cloud's mode, so the default here, in which
+    /// functions end by the server-driven drain); `false` for a self-hosted server's default, in
+    /// which they drain by poll deadline.
+    pub fn server_completes_polls_on_shutdown(mut self, completes: bool) -> Self {
+        self.server_completes_polls = completes;
+        self
     }
 
     /// More dev server arguments (e.g. dynamic config).
@@ -155,6 +159,7 @@ impl LocalLoop {
             function_env: Vec::new(),
             service_args: Vec::new(),
             server_args: Vec::new(),
+            server_completes_polls: true,
             log: None,
             function_address: None,
         }
@@ -166,8 +171,14 @@ impl LocalLoop {
         // GetFunction then reached its own gRPC port).
         let lambda_port = ReservedPort::new();
         let lambda_address = lambda_port.address();
+        let completes_polls: &[&str] = if setup.server_completes_polls {
+            &COMPLETE_POLLS_ON_SHUTDOWN
+        } else {
+            &[]
+        };
         let server_args: Vec<&str> = WCI_FLAGS
             .into_iter()
+            .chain(completes_polls.iter().copied())
             .chain(setup.server_args.iter().map(String::as_str))
             .collect();
         let server = DevServer::start(

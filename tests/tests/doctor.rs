@@ -18,7 +18,8 @@ const BUILD_ID: &str = env!("FIXTURE_BUILD_ID");
 const FUNCTION: &str = "arn:aws:lambda:us-east-1:000000000000:function:fixture";
 
 /// The loop every test here starts: the fixture with a 30 s timeout, polling `task_queue`,
-/// without Event retries (a refused invocation shows once).
+/// without Event retries (a refused invocation shows once), on a server that leaves polls to
+/// their deadline (a self-hosted server's default).
 fn loop_for(task_queue: &str) -> LoopBuilder<'static> {
     static CLI: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
     LocalLoop::builder(
@@ -30,6 +31,7 @@ fn loop_for(task_queue: &str) -> LoopBuilder<'static> {
     .concurrency(4)
     .task_queue(task_queue)
     .no_event_retries()
+    .server_completes_polls_on_shutdown(false)
 }
 
 /// `temporal worker deployment SUBCOMMAND` (`create-version`, `update-version-compute-config`)
@@ -226,7 +228,7 @@ fn healthy_deployment_then_missing_function_short_timeout_and_unqualified_arn() 
     // The server completes polls on ShutdownWorker (Temporal Cloud's mode).
     let lambda = loop_for("doctor-b")
         .keep_warm_seconds(2)
-        .server_completes_polls_on_shutdown()
+        .server_completes_polls_on_shutdown(true)
         .start();
     lambda
         .deploy(fixture_function!())
@@ -265,7 +267,7 @@ fn healthy_deployment_then_missing_function_short_timeout_and_unqualified_arn() 
     assert!(
         verdict(&checks, "drain")
             .1
-            .contains("namespace default also offers a server-driven drain"),
+            .starts_with("server-driven: namespace default completes a worker's polls"),
         "{checks:#}"
     );
     lambda.server.run_workflow(

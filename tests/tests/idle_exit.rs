@@ -16,17 +16,18 @@ const LONGEST_ACCEPTABLE_WAIT: Duration = Duration::from_secs(3);
 
 #[test]
 fn workflows_started_around_idle_exits_all_start_within_seconds() {
-    // The default server: polls are drained by the runtime (see `poll_gate`).
-    race("race-q", |server| server);
+    // A self-hosted server's default: polls are drained by their deadline (see `poll_gate`).
+    race("race-q", |server| {
+        server.server_completes_polls_on_shutdown(false)
+    });
 }
 
 #[test]
 fn the_same_where_the_server_completes_polls_on_worker_shutdown() {
-    // The namespace capability `worker_poll_complete_on_shutdown`, with which Core waits for its
-    // polls instead of cancelling them. Without the runtime's drain this still stranded a
-    // workflow task for 10 s (started, then timed out); with it, nothing is lost here either.
+    // The namespace capability `worker_poll_complete_on_shutdown` (Temporal Cloud's): each
+    // invocation ends by the server-driven drain, `ShutdownWorker` completing its polls.
     race("race-completes-q", |server| {
-        server.server_completes_polls_on_shutdown()
+        server.server_completes_polls_on_shutdown(true)
     });
 }
 

@@ -46,7 +46,20 @@ fn assert_correct(report: &SoakReport) {
 
 #[test]
 fn kills_and_cuts_lose_no_workflow() {
-    let config = quick();
+    kills_and_cuts(quick());
+}
+
+#[test]
+fn kills_and_cuts_lose_no_workflow_where_the_server_completes_polls() {
+    // Invocations then end by the server-driven drain (the namespace advertises
+    // `worker_poll_complete_on_shutdown`, as Temporal Cloud's do).
+    kills_and_cuts(SoakConfig {
+        poll_complete_on_shutdown: true,
+        ..quick()
+    });
+}
+
+fn kills_and_cuts(config: SoakConfig) {
     let report = run(&config);
     assert!(report.started >= 60, "{} workflows started", report.started);
     assert!(

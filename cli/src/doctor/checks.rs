@@ -497,9 +497,9 @@ fn timeout(target: &Target, evidence: &Evidence, aws: &AwsEvidence, buffer: Dura
     }
 }
 
-/// How an invocation's end waits for its outstanding polls: by their deadline, unless the
-/// namespace offers a server-driven drain and the function opts in to it (the runtime reads the
-/// same capability from `DescribeNamespace`).
+/// How an invocation's end waits for its outstanding polls: the server completes them where the
+/// namespace offers it (the runtime reads the same capability from `DescribeNamespace`), else
+/// they run to their deadline.
 fn drain(namespace: &Result<Namespace, CliError>) -> Check {
     let name = "drain";
     const BY_DEADLINE: &str = "by poll deadline: each invocation end waits up to 1.5 s for its \
@@ -511,10 +511,10 @@ fn drain(namespace: &Result<Namespace, CliError>) -> Check {
         }) => passed(
             name,
             format!(
-                "{BY_DEADLINE}; namespace {namespace} also offers a server-driven drain \
-                 (worker_poll_complete_on_shutdown: about one round trip), which the function \
-                 uses with {SERVER_DRAIN_VARIABLE}=1 (experimental: it stranded workflow tasks on \
-                 the 1.32 dev server)"
+                "server-driven: namespace {namespace} completes a worker's polls when it shuts \
+                 down (worker_poll_complete_on_shutdown), so each invocation end waits about one \
+                 round trip for its polls; {SERVER_DRAIN_VARIABLE}=0 on the function would drain \
+                 {BY_DEADLINE} instead"
             ),
         ),
         Ok(Namespace {
@@ -525,7 +525,8 @@ fn drain(namespace: &Result<Namespace, CliError>) -> Check {
             format!(
                 "{BY_DEADLINE}; namespace {namespace} offers no server-driven drain \
                  (worker_poll_complete_on_shutdown: Temporal Cloud; self-hosted >= 1.31 with \
-                 dynamic config frontend.enableCancelWorkerPollsOnShutdown=true)"
+                 dynamic config frontend.enableCancelWorkerPollsOnShutdown=true), which would \
+                 make each end about one round trip"
             ),
         ),
         Err(error) => not_checked(
@@ -534,9 +535,9 @@ fn drain(namespace: &Result<Namespace, CliError>) -> Check {
                 "server-driven drain offered or not: unknown, cannot describe the namespace: {error}"
             ),
             "temporal operator namespace describe --output json with the same connection \
-             arguments: namespaceInfo.capabilities.workerPollCompleteOnShutdown true = a \
-             server-driven drain is offered; the function drains by poll deadline either way \
-             unless it sets TEMPORAL_SERVERLESS_SERVER_DRAIN=1"
+             arguments: namespaceInfo.capabilities.workerPollCompleteOnShutdown true = the \
+             function drains by the server (about one round trip per end), else by poll deadline \
+             (up to 1.5 s)"
                 .to_owned(),
         ),
     }
@@ -703,16 +704,20 @@ mod tests {
     fn the_drain_says_whether_the_namespace_offers_the_server_driven_one() {
         let offered = drain(&namespace(true));
         assert_eq!(offered.verdict, Verdict::Passed, "{offered:?}");
-        assert!(offered.saw.starts_with("by poll deadline"), "{offered:?}");
+        assert!(offered.saw.starts_with("server-driven"), "{offered:?}");
         assert!(
             offered
                 .saw
-                .contains("namespace shop also offers a server-driven drain")
-                && offered.saw.contains("TEMPORAL_SERVERLESS_SERVER_DRAIN=1"),
+                .contains("namespace shop completes a worker's polls when it shuts down")
+                && offered.saw.contains("TEMPORAL_SERVERLESS_SERVER_DRAIN=0"),
             "{offered:?}"
         );
         let not_offered = drain(&namespace(false));
         assert_eq!(not_offered.verdict, Verdict::Passed, "{not_offered:?}");
+        assert!(
+            not_offered.saw.starts_with("by poll deadline"),
+            "{not_offered:?}"
+        );
         assert!(
             not_offered.saw.contains("offers no server-driven drain")
                 && not_offered

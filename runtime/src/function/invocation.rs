@@ -185,8 +185,10 @@ impl Process {
         let mut worker = Worker::new(&self.runtime, client, options)
             .map_err(|error| ServerlessError::Worker(error.to_string()))?;
         let (window, end_cost) = {
+            // Known from the second invocation on (the worker describes the namespace first).
+            let server_drain = self.gate.server_completes_polls();
             let policy = self.end_policy.lock().unwrap();
-            (policy.window(), policy.end_cost())
+            (policy.window(server_drain), policy.end_cost(server_drain))
         };
         let work_time = plan.work_time.saturating_sub(started.elapsed());
         let timer = self.start_work_end_timer(worker.shutdown_handle(), work_time, window);
@@ -330,16 +332,17 @@ impl Process {
     /// Tells the end policy what this invocation saw: the gaps before its tasks, and, if it ended
     /// idle, what that end cost (drain, shutdown, hooks, and a warm start's hand-out to first
     /// poll, which the next invocation pays again). An end at the work time is no choice, and its
-    /// shutdown includes activities still running: no measure of what ending idle costs.
+    /// shutdown includes activities still running: no measure of what ending idle costs. Nor is a
+    /// cold invocation's: its worker's first shutdown can do once-per-process work (up to ~230 ms
+    /// seen, against 1–3 ms warm), which would hold the learned window up for many invocations.
     fn learn(&self, phases: &Phases, hooks_ms: u64, cold: bool, ended_idle: bool) {
         let mut policy = self.end_policy.lock().unwrap();
         for gap in self.observer.take_gaps() {
             policy.saw_gap(gap);
         }
-        if ended_idle {
-            let start_ms = if cold { 0 } else { phases.first_poll_ms };
+        if ended_idle && !cold {
             policy.saw_end_cost(Duration::from_millis(
-                phases.drain_ms + phases.shutdown_ms + hooks_ms + start_ms,
+                phases.drain_ms + phases.shutdown_ms + hooks_ms + phases.first_poll_ms,
             ));
         }
     }

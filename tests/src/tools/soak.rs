@@ -381,9 +381,7 @@ pub fn run(config: &SoakConfig, fixture: &Path, cli: &Path) -> Result<SoakReport
         .task_queue(TASK_QUEUE)
         .log(&log)
         .function_address(&through_proxy);
-    if config.poll_complete_on_shutdown {
-        setup = setup.server_completes_polls_on_shutdown();
-    }
+    setup = setup.server_completes_polls_on_shutdown(config.poll_complete_on_shutdown);
     let lambda = setup.start();
     let proxy = proxy
         .get()

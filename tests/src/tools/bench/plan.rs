@@ -1,10 +1,7 @@
 //! What the benchmark runs: groups of loads at one function timeout and drain mode, each run
 //! once per end policy.
 
-use crate::{
-    local_loop::COMPLETE_POLLS_ON_SHUTDOWN,
-    tools::arrivals::{Mix, Shape},
-};
+use crate::tools::arrivals::{Mix, Shape};
 use std::time::Duration;
 
 /// The graceful shutdown and shutdown deadline buffer of the runtime's defaults: an invocation's
@@ -63,8 +60,8 @@ impl Policy {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Drain {
     /// The server completes them on `ShutdownWorker` (Temporal Cloud's mode, the namespace
-    /// capability `worker_poll_complete_on_shutdown`), and the function opts in to ending that
-    /// way (`TEMPORAL_SERVERLESS_SERVER_DRAIN=1`).
+    /// capability `worker_poll_complete_on_shutdown`), and the function, seeing the capability,
+    /// ends that way.
     Server,
     /// They run to their deadline (a self-hosted server's default).
     Deadline,
@@ -79,20 +76,9 @@ impl Drain {
         }
     }
 
-    /// What the function needs to drain this way: the server-driven drain is opt-in.
-    pub fn function_env(self) -> Option<(&'static str, &'static str)> {
-        match self {
-            Drain::Server => Some((temporal_serverless::SERVER_DRAIN_VARIABLE, "1")),
-            Drain::Deadline => None,
-        }
-    }
-
-    /// The dev server's flags for this mode.
-    pub fn server_args(self) -> &'static [&'static str] {
-        match self {
-            Drain::Server => &COMPLETE_POLLS_ON_SHUTDOWN,
-            Drain::Deadline => &[],
-        }
+    /// Whether the dev server completes polls on `ShutdownWorker` in this mode.
+    pub fn server_completes_polls(self) -> bool {
+        self == Drain::Server
     }
 }
 

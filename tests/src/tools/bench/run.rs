@@ -309,13 +309,10 @@ fn start_loop(
         .timeout_seconds(group.timeout_seconds)
         .concurrency(CONCURRENCY)
         .task_queue(TASK_QUEUE)
-        .server_args(group.drain.server_args())
+        .server_completes_polls_on_shutdown(group.drain.server_completes_polls())
         .log(log);
     if let Some(idle_exit) = policy.fixture_idle_exit() {
         setup = setup.function_env("FIXTURE_IDLE_EXIT_MS", &idle_exit);
-    }
-    if let Some((name, value)) = group.drain.function_env() {
-        setup = setup.function_env(name, value);
     }
     if let Some(endpoint) = tools.otel_endpoint {
         setup = setup
