@@ -19,6 +19,7 @@ use crate::{
 };
 use std::collections::BTreeMap;
 use temporal_serverless::lambda_arn;
+use temporal_serverless_names::version::{DeploymentVersion, Subcommand, VersionCommand};
 
 /// The invocation role a version is set up with, and where that was read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +34,8 @@ pub struct RoleSetting {
 
 /// What the AWS checks judge besides the AWS evidence.
 pub struct AwsInputs<'a> {
+    /// The Worker Deployment Version examined (for the commands that update it).
+    pub version: DeploymentVersion<'a>,
     /// The function ARN the Worker Deployment Version names (else the one the user expects).
     pub function_arn: Option<&'a str>,
     /// The artifact's architecture, if an artifact was given.
@@ -173,12 +176,14 @@ fn published_version(inputs: &AwsInputs<'_>, aws: &AwsEvidence) -> Judged {
             ),
             format!(
                 "publish a version (cargo lambda deploy publishes one; or aws lambda publish-version --function-name {function}), then {}",
-                point_at_published(function)
+                point_at_published(inputs.version, function)
             ),
         ),
-        (_, Some(Err(error))) => get_function_failed(name, version_arn, error),
+        (_, Some(Err(error))) => get_function_failed(name, inputs.version, version_arn, error),
         (_, None) => return Err(function_facts(name, facts).unwrap_err()),
-        (Qualifier::Alias(alias), Some(Ok(facts))) => alias_moves(name, version_arn, alias, facts),
+        (Qualifier::Alias(alias), Some(Ok(facts))) => {
+            alias_moves(name, inputs.version, version_arn, alias, facts)
+        }
         (Qualifier::Version(number), Some(Ok(facts))) => passed(
             name,
             format!(
@@ -194,21 +199,33 @@ fn published_version(inputs: &AwsInputs<'_>, aws: &AwsEvidence) -> Judged {
     })
 }
 
+/// The command that points `version` at `function_arn` (the code it invokes).
+fn repoint(version: DeploymentVersion<'_>, function_arn: &str) -> String {
+    VersionCommand::new(Subcommand::UpdateComputeConfig, version)
+        .function_arn(function_arn)
+        .to_string()
+}
+
 /// How to point the Worker Deployment Version at a published version of `function`.
-fn point_at_published(function: &str) -> String {
+fn point_at_published(version: DeploymentVersion<'_>, function: &str) -> String {
     format!(
         "point the Worker Deployment Version at the published version that runs this build: \
-         temporal-serverless deploy --artifact bootstrap --function-arn {function}:N (or \
-         temporal worker deployment update-version-compute-config --aws-lambda-function-arn {function}:N ...)"
+         temporal-serverless deploy --artifact bootstrap --function-arn {function}:N (or {})",
+        repoint(version, &format!("{function}:N"))
     )
 }
 
 /// GetFunction failed for the version's ARN: the version is missing, or doctor may not read it.
-fn get_function_failed(name: &'static str, version_arn: &str, error: &AwsFailure) -> Check {
+fn get_function_failed(
+    name: &'static str,
+    version: DeploymentVersion<'_>,
+    version_arn: &str,
+    error: &AwsFailure,
+) -> Check {
     let fix = if error.is_not_found() {
         format!(
             "publish the function's code as a version (cargo lambda deploy), then {}",
-            point_at_published(lambda_arn::strip_qualifier(version_arn))
+            point_at_published(version, lambda_arn::strip_qualifier(version_arn))
         )
     } else {
         "the credentials doctor runs with need lambda:GetFunction on the function".to_owned()
@@ -217,8 +234,18 @@ fn get_function_failed(name: &'static str, version_arn: &str, error: &AwsFailure
 }
 
 /// The version names an alias: it works now, but the code behind it can change.
-fn alias_moves(name: &'static str, version_arn: &str, alias: &str, facts: &FunctionFacts) -> Check {
-    let function = lambda_arn::strip_qualifier(version_arn);
+fn alias_moves(
+    name: &'static str,
+    version: DeploymentVersion<'_>,
+    version_arn: &str,
+    alias: &str,
+    facts: &FunctionFacts,
+) -> Check {
+    let published = format!(
+        "{}:{}",
+        lambda_arn::strip_qualifier(version_arn),
+        facts.version
+    );
     warning(
         name,
         format!(
@@ -227,8 +254,8 @@ fn alias_moves(name: &'static str, version_arn: &str, alias: &str, facts: &Funct
             lambda_arn::function_name(version_arn)
         ),
         format!(
-            "bind the version to {function}:{}: temporal worker deployment update-version-compute-config --aws-lambda-function-arn {function}:{} ...",
-            facts.version, facts.version
+            "bind the version to {published}: {}",
+            repoint(version, &published)
         ),
     )
 }
@@ -314,7 +341,11 @@ fn setting<'a>(name: &'static str, inputs: &'a AwsInputs<'_>) -> Result<&'a Role
         Err(conflict) => Err(failed(
             name,
             conflict.clone(),
-            "pass the role and external ID the version was created with, or update the version: temporal worker deployment update-version-compute-config --aws-lambda-assume-role-arn ROLE --aws-lambda-assume-role-external-id ID ...".to_owned(),
+            format!(
+                "pass the role and external ID the version was created with, or update the version: {}",
+                VersionCommand::new(Subcommand::UpdateComputeConfig, inputs.version)
+                    .role("ROLE", "ID")
+            ),
         )),
     }
 }
@@ -607,6 +638,7 @@ mod tests {
 
     fn inputs<'a>(principals: &'a Principals, arn: &'a str) -> AwsInputs<'a> {
         AwsInputs {
+            version: DeploymentVersion::new("shop", "b7"),
             function_arn: Some(arn),
             artifact_architecture: Some(Ok(Architecture::Arm64)),
             role: Ok(Some(RoleSetting {

@@ -112,6 +112,7 @@ pub fn run(args: &DoctorArgs) -> ExitCode {
     }
     let principals = Principals::from_args(&args.temporal_principals);
     let aws_inputs = aws_checks::AwsInputs {
+        version: target.version(),
         function_arn: function_arn.as_deref(),
         artifact_architecture: args.artifact.as_deref().map(artifact_architecture),
         role,
