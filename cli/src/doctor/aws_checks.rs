@@ -716,7 +716,7 @@ mod tests {
     }
 
     #[test]
-    fn a_wrong_setup_fails_each_check_with_its_fix() {
+    fn an_artifact_for_another_architecture_fails_with_the_build_to_make() {
         let principals = Principals::TemporalCloud;
         // x86_64 version for an arm64 artifact.
         let checks = run(
@@ -737,6 +737,11 @@ mod tests {
                 .unwrap()
                 .contains("cargo lambda build --release --x86-64")
         );
+    }
+
+    #[test]
+    fn a_wrong_trust_policy_and_permissions_fail_with_their_fixes() {
+        let principals = Principals::TemporalCloud;
         // A trust policy for another external ID, permissions on another version.
         let mut wrong = right_role();
         wrong.trust = Policy::parse(&invocation_role::trust_policy(&principals, "someone-else"));
@@ -765,6 +770,11 @@ mod tests {
                 .contains("lambda:InvokeFunction (not allowed)")
         );
         assert!(permissions.fix.as_deref().unwrap().contains(VERSION));
+    }
+
+    #[test]
+    fn a_missing_role_and_version_fail_with_their_fixes() {
+        let principals = Principals::TemporalCloud;
         // A missing role, a missing version.
         let missing = |code: &str| AwsFailure {
             code: Some(code.to_owned()),
@@ -812,6 +822,15 @@ mod tests {
                 .as_deref()
                 .unwrap()
                 .contains("function:shop:3")
+        );
+        assert!(
+            checks[0].fix.as_deref().unwrap().ends_with(
+                "temporal worker deployment update-version-compute-config --deployment-name shop \
+                 --build-id b7 --aws-lambda-function-arn \
+                 arn:aws:lambda:us-east-1:123456789012:function:shop:3"
+            ),
+            "{:?}",
+            checks[0]
         );
         let latest = "arn:aws:lambda:us-east-1:123456789012:function:shop";
         let checks = run(
