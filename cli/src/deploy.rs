@@ -251,18 +251,7 @@ fn checked_version(
     version: &FunctionVersion,
 ) -> Result<(String, PathBuf), String> {
     if args.skip_code_check {
-        let arn = version.arn().ok_or_else(|| {
-            format!(
-                "--skip-code-check: {} is a function name, and without GetFunction its ARN is \
-                 unknown; pass --function-arn arn:aws:lambda:REGION:ACCOUNT:function:{}:{}",
-                version.function, version.function, version.version
-            )
-        })?;
-        eprintln!(
-            "warning: not checked that {arn} runs {} (--skip-code-check)",
-            args.artifact.display()
-        );
-        return Ok((arn, args.artifact.clone()));
+        return unchecked_version(args, version);
     }
     let described = version
         .arn()
@@ -274,19 +263,7 @@ fn checked_version(
         )
     })?;
     let deployed = code::deployed_version(&aws, &version.function, &version.version)?;
-    let bytes = std::fs::read(&args.artifact)
-        .map_err(|error| format!("cannot read {}: {error}", args.artifact.display()))?;
-    let package = code::package_of(&args.artifact, lambda_zip::is_zip(&bytes));
-    let local = match &package {
-        Some(package) if package == &args.artifact => Some(code::code_sha256(&bytes)),
-        Some(package) => Some(code::code_sha256(
-            &std::fs::read(package)
-                .map_err(|error| format!("cannot read {}: {error}", package.display()))?,
-        )),
-        None => None,
-    };
-    let package = code::check(&deployed, package.as_deref().zip(local.as_deref()))
-        .into_result(&deployed, &args.artifact)?;
+    let package = running_package(&args.artifact, &deployed)?;
     let checked = format!(
         "deploy: {} runs {} (CodeSha256 {})",
         deployed.arn,
@@ -300,25 +277,71 @@ fn checked_version(
         println!("{checked}");
     }
     if package != args.artifact {
-        // The build ID comes from the zip that runs; the binary beside it must carry the same.
-        let (in_zip, in_binary) = (read_artifact(&package)?, read_artifact(&args.artifact)?);
-        if in_zip != in_binary {
-            return Err(format!(
-                "{} carries deployment={} build_id={}, but {} beside it, which {} runs, carries \
-                 deployment={} build_id={}: the binary was rebuilt after it was deployed. Deploy \
-                 it (`cargo lambda deploy`) and pass the version that publishes, or pass {}",
-                args.artifact.display(),
-                in_binary.0,
-                in_binary.1,
-                package.display(),
-                deployed.arn,
-                in_zip.0,
-                in_zip.1,
-                package.display(),
-            ));
-        }
+        same_build_as_package(&args.artifact, &package, &deployed.arn)?;
     }
     Ok((deployed.arn, package))
+}
+
+/// `--skip-code-check`: the version's ARN (it must be given as one) and the artifact as given.
+fn unchecked_version(
+    args: &DeployArgs,
+    version: &FunctionVersion,
+) -> Result<(String, PathBuf), String> {
+    let arn = version.arn().ok_or_else(|| {
+        format!(
+            "--skip-code-check: {} is a function name, and without GetFunction its ARN is \
+             unknown; pass --function-arn arn:aws:lambda:REGION:ACCOUNT:function:{}:{}",
+            version.function, version.function, version.version
+        )
+    })?;
+    eprintln!(
+        "warning: not checked that {arn} runs {} (--skip-code-check)",
+        args.artifact.display()
+    );
+    Ok((arn, args.artifact.clone()))
+}
+
+/// The deployment package of `artifact` (itself, or the zip beside it), if its SHA-256 is the
+/// one Lambda records for the deployed version; the refusal otherwise.
+fn running_package(artifact: &Path, deployed: &code::DeployedVersion) -> Result<PathBuf, String> {
+    let bytes = std::fs::read(artifact)
+        .map_err(|error| format!("cannot read {}: {error}", artifact.display()))?;
+    let package = code::package_of(artifact, lambda_zip::is_zip(&bytes));
+    let local = match &package {
+        Some(package) if package == artifact => Some(code::code_sha256(&bytes)),
+        Some(package) => Some(code::code_sha256(
+            &std::fs::read(package)
+                .map_err(|error| format!("cannot read {}: {error}", package.display()))?,
+        )),
+        None => None,
+    };
+    code::check(deployed, package.as_deref().zip(local.as_deref())).into_result(deployed, artifact)
+}
+
+/// Refuses a binary whose build differs from the one in the zip beside it that `deployed_arn`
+/// runs: the build ID comes from the zip that runs, and the binary must carry the same.
+fn same_build_as_package(
+    artifact: &Path,
+    package: &Path,
+    deployed_arn: &str,
+) -> Result<(), String> {
+    let (in_zip, in_binary) = (read_artifact(package)?, read_artifact(artifact)?);
+    if in_zip == in_binary {
+        return Ok(());
+    }
+    Err(format!(
+        "{} carries deployment={} build_id={}, but {} beside it, which {} runs, carries \
+         deployment={} build_id={}: the binary was rebuilt after it was deployed. Deploy \
+         it (`cargo lambda deploy`) and pass the version that publishes, or pass {}",
+        artifact.display(),
+        in_binary.0,
+        in_binary.1,
+        package.display(),
+        deployed_arn,
+        in_zip.0,
+        in_zip.1,
+        package.display(),
+    ))
 }
 
 /// Waits until every bound task queue routes new work to the version just made current.

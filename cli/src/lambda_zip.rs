@@ -63,21 +63,7 @@ struct Entry<'a> {
 /// The uncompressed `bootstrap` of a deployment package.
 pub fn bootstrap(zip: &[u8]) -> Result<Vec<u8>, ZipError> {
     let entries = central_directory(zip)?;
-    let Some(entry) = entries
-        .iter()
-        .find(|entry| entry.name == BOOTSTRAP.as_bytes())
-    else {
-        let names: Vec<String> = entries
-            .iter()
-            .map(|entry| String::from_utf8_lossy(entry.name).into_owned())
-            .collect();
-        let names = if names.is_empty() {
-            "nothing".to_owned()
-        } else {
-            names.join(", ")
-        };
-        return Err(ZipError::NoBootstrap(names));
-    };
+    let entry = find_bootstrap(&entries)?;
     if entry.flags & 1 != 0 {
         return Err(ZipError::Unsupported("encrypted".into()));
     }
@@ -87,25 +73,54 @@ pub fn bootstrap(zip: &[u8]) -> Result<Vec<u8>, ZipError> {
             entry.uncompressed_size
         )));
     }
-    let data = entry_data(zip, entry)?;
-    let expected_len = entry.uncompressed_size as usize;
-    let content = match entry.method {
-        STORED => data.to_vec(),
+    let content = uncompress(entry, entry_data(zip, entry)?)?;
+    check_integrity(entry, &content)?;
+    Ok(content)
+}
+
+/// The `bootstrap` entry at the root of the package, or the refusal naming what is there.
+fn find_bootstrap<'e, 'a>(entries: &'e [Entry<'a>]) -> Result<&'e Entry<'a>, ZipError> {
+    if let Some(entry) = entries
+        .iter()
+        .find(|entry| entry.name == BOOTSTRAP.as_bytes())
+    {
+        return Ok(entry);
+    }
+    let names: Vec<String> = entries
+        .iter()
+        .map(|entry| String::from_utf8_lossy(entry.name).into_owned())
+        .collect();
+    let names = if names.is_empty() {
+        "nothing".to_owned()
+    } else {
+        names.join(", ")
+    };
+    Err(ZipError::NoBootstrap(names))
+}
+
+/// The entry's `data`, stored or inflated; at most one byte past the recorded size is inflated,
+/// so a bomb cannot fill memory.
+fn uncompress(entry: &Entry<'_>, data: &[u8]) -> Result<Vec<u8>, ZipError> {
+    match entry.method {
+        STORED => Ok(data.to_vec()),
         DEFLATED => {
+            let expected_len = entry.uncompressed_size as usize;
             let mut content = Vec::with_capacity(expected_len);
-            // At most one byte past the recorded size is read, so a bomb cannot fill memory.
             DeflateDecoder::new(data)
                 .take(expected_len as u64 + 1)
                 .read_to_end(&mut content)
                 .map_err(|error| ZipError::Corrupt(format!("deflate stream: {error}")))?;
-            content
+            Ok(content)
         }
-        other => {
-            return Err(ZipError::Unsupported(format!(
-                "compressed with method {other}"
-            )));
-        }
-    };
+        other => Err(ZipError::Unsupported(format!(
+            "compressed with method {other}"
+        ))),
+    }
+}
+
+/// Refuses content whose size or CRC-32 is not the one the archive records.
+fn check_integrity(entry: &Entry<'_>, content: &[u8]) -> Result<(), ZipError> {
+    let expected_len = entry.uncompressed_size as usize;
     if content.len() != expected_len {
         return Err(ZipError::Corrupt(format!(
             "{} bytes where the archive records {expected_len}",
@@ -113,7 +128,7 @@ pub fn bootstrap(zip: &[u8]) -> Result<Vec<u8>, ZipError> {
         )));
     }
     let mut crc = flate2::Crc::new();
-    crc.update(&content);
+    crc.update(content);
     if crc.sum() != entry.crc32 {
         return Err(ZipError::Corrupt(format!(
             "CRC-32 {:08x} where the archive records {:08x}",
@@ -121,7 +136,7 @@ pub fn bootstrap(zip: &[u8]) -> Result<Vec<u8>, ZipError> {
             entry.crc32
         )));
     }
-    Ok(content)
+    Ok(())
 }
 
 /// The entries listed by the central directory, which (unlike the local headers, which may

@@ -54,7 +54,22 @@ pub fn run(args: &RoleArgs) -> ExitCode {
 
 /// What `role` prints, or why it refuses.
 pub fn render(args: &RoleArgs) -> Result<String, String> {
-    let arn = args.function_arn.as_str();
+    check_function_arn(&args.function_arn, args.all_versions)?;
+    invocation_role::validate_external_id(&args.external_id)?;
+    check_principals(&args.temporal_principals)?;
+    let role = PrintedRole::of(args);
+    if args.cloudformation {
+        return Ok(role.cloudformation);
+    }
+    if args.json {
+        return Ok(role.json());
+    }
+    Ok(role.text(args))
+}
+
+/// Refuses an ARN that is not a function's, or (without `--all-versions`) not a published
+/// version's.
+fn check_function_arn(arn: &str, all_versions: bool) -> Result<(), String> {
     let function = lambda_arn::strip_qualifier(arn);
     if !lambda_arn::is_function_arn(function) {
         return Err(format!(
@@ -63,25 +78,24 @@ pub fn render(args: &RoleArgs) -> Result<String, String> {
         ));
     }
     match qualifier(arn) {
-        Qualifier::Version(_) => {}
-        _ if args.all_versions => {}
-        Qualifier::Alias(alias) => {
-            return Err(format!(
-                "{arn} names alias {alias}: the server invokes the published version the Worker \
-                 Deployment Version names, and an alias moves; pass that version's ARN \
-                 ({function}:N), or --all-versions to allow every version of the function"
-            ));
-        }
-        Qualifier::None | Qualifier::Latest => {
-            return Err(format!(
-                "{arn} is not a published version ($LATEST changes with every deploy): pass the \
-                 version's ARN ({function}:N, as cargo lambda deploy prints it), or \
-                 --all-versions to allow every version of the function"
-            ));
-        }
+        Qualifier::Version(_) => Ok(()),
+        _ if all_versions => Ok(()),
+        Qualifier::Alias(alias) => Err(format!(
+            "{arn} names alias {alias}: the server invokes the published version the Worker \
+             Deployment Version names, and an alias moves; pass that version's ARN \
+             ({function}:N), or --all-versions to allow every version of the function"
+        )),
+        Qualifier::None | Qualifier::Latest => Err(format!(
+            "{arn} is not a published version ($LATEST changes with every deploy): pass the \
+             version's ARN ({function}:N, as cargo lambda deploy prints it), or \
+             --all-versions to allow every version of the function"
+        )),
     }
-    invocation_role::validate_external_id(&args.external_id)?;
-    for principal in &args.temporal_principals {
+}
+
+/// Refuses a `--temporal-principal` that is not an IAM role or user ARN.
+fn check_principals(principals: &[String]) -> Result<(), String> {
+    for principal in principals {
         if !principal.starts_with("arn:") || !principal.contains(":iam::") {
             return Err(format!(
                 "--temporal-principal {principal} is not an IAM role or user ARN: give the ARN \
@@ -90,56 +104,94 @@ pub fn render(args: &RoleArgs) -> Result<String, String> {
             ));
         }
     }
-    let principals = Principals::from_args(&args.temporal_principals);
-    let role_name = args
-        .role_name
-        .clone()
-        .unwrap_or_else(|| invocation_role::default_role_name(arn));
-    let parts: Vec<&str> = arn.split(':').collect();
-    let role_arn = format!("arn:{}:iam::{}:role/{role_name}", parts[1], parts[4]);
-    let resource = invocation_role::resource(arn, args.all_versions);
-    let trust = invocation_role::trust_policy(&principals, &args.external_id);
-    let permissions = invocation_role::permission_policy(&resource);
-    let cloudformation =
-        invocation_role::cloudformation(&role_name, &principals, &args.external_id, &resource);
-    if args.cloudformation {
-        return Ok(cloudformation);
+    Ok(())
+}
+
+/// The role for valid arguments: its name and ARN, what it may invoke, and its documents.
+struct PrintedRole {
+    principals: Principals,
+    role_name: String,
+    role_arn: String,
+    resource: String,
+    trust: serde_json::Value,
+    permissions: serde_json::Value,
+    cloudformation: String,
+}
+
+impl PrintedRole {
+    fn of(args: &RoleArgs) -> Self {
+        let arn = args.function_arn.as_str();
+        let principals = Principals::from_args(&args.temporal_principals);
+        let role_name = args
+            .role_name
+            .clone()
+            .unwrap_or_else(|| invocation_role::default_role_name(arn));
+        let parts: Vec<&str> = arn.split(':').collect();
+        let role_arn = format!("arn:{}:iam::{}:role/{role_name}", parts[1], parts[4]);
+        let resource = invocation_role::resource(arn, args.all_versions);
+        let trust = invocation_role::trust_policy(&principals, &args.external_id);
+        let permissions = invocation_role::permission_policy(&resource);
+        let cloudformation =
+            invocation_role::cloudformation(&role_name, &principals, &args.external_id, &resource);
+        Self {
+            principals,
+            role_name,
+            role_arn,
+            resource,
+            trust,
+            permissions,
+            cloudformation,
+        }
     }
-    if args.json {
+
+    /// `--json`.
+    fn json(&self) -> String {
         let document = json!({
-            "role_name": role_name,
-            "role_arn": role_arn,
-            "trust_policy": trust,
-            "permission_policy": permissions,
-            "cloudformation": cloudformation,
+            "role_name": self.role_name,
+            "role_arn": self.role_arn,
+            "trust_policy": self.trust,
+            "permission_policy": self.permissions,
+            "cloudformation": self.cloudformation,
         });
-        return Ok(format!(
-            "{}\n",
-            serde_json::to_string_pretty(&document).unwrap()
-        ));
+        format!("{}\n", serde_json::to_string_pretty(&document).unwrap())
     }
-    let commands =
-        invocation_role::aws_commands(&role_name, &principals, &args.external_id, &resource);
-    Ok(format!(
-        "Invocation role {role_arn} for {resource}\n\
-         assumed by {} with external ID {}.\n\n\
-         # Trust policy (AssumeRolePolicyDocument)\n{}\n\n\
-         # Permission policy ({}: {})\n{}\n\n\
-         # CloudFormation / SAM (a template of its own, or these Resources in yours; deploy with \
-         --capabilities CAPABILITY_NAMED_IAM)\n{cloudformation}\n\
-         # Or with the aws CLI\n{}\n\n\
-         # Then bind the Worker Deployment Version to the function through it\n\
-         temporal-serverless deploy --artifact bootstrap --function-arn {arn} --role-arn {role_arn} \
-         --external-id {} -- <connection>\n",
-        principals.describe(),
-        args.external_id,
-        serde_json::to_string_pretty(&trust).unwrap(),
-        invocation_role::POLICY_NAME,
-        invocation_role::ACTIONS.join(", "),
-        serde_json::to_string_pretty(&permissions).unwrap(),
-        commands.join("\n"),
-        args.external_id,
-    ))
+
+    /// The documents with their headings, the `aws` commands, and the `deploy` that uses the role.
+    fn text(&self, args: &RoleArgs) -> String {
+        let Self {
+            role_arn,
+            resource,
+            cloudformation,
+            ..
+        } = self;
+        let arn = &args.function_arn;
+        let commands = invocation_role::aws_commands(
+            &self.role_name,
+            &self.principals,
+            &args.external_id,
+            resource,
+        );
+        format!(
+            "Invocation role {role_arn} for {resource}\n\
+             assumed by {} with external ID {}.\n\n\
+             # Trust policy (AssumeRolePolicyDocument)\n{}\n\n\
+             # Permission policy ({}: {})\n{}\n\n\
+             # CloudFormation / SAM (a template of its own, or these Resources in yours; deploy with \
+             --capabilities CAPABILITY_NAMED_IAM)\n{cloudformation}\n\
+             # Or with the aws CLI\n{}\n\n\
+             # Then bind the Worker Deployment Version to the function through it\n\
+             temporal-serverless deploy --artifact bootstrap --function-arn {arn} --role-arn {role_arn} \
+             --external-id {} -- <connection>\n",
+            self.principals.describe(),
+            args.external_id,
+            serde_json::to_string_pretty(&self.trust).unwrap(),
+            invocation_role::POLICY_NAME,
+            invocation_role::ACTIONS.join(", "),
+            serde_json::to_string_pretty(&self.permissions).unwrap(),
+            commands.join("\n"),
+            args.external_id,
+        )
+    }
 }
 
 #[cfg(test)]

@@ -49,7 +49,7 @@ use temporal_serverless_names::version::{DeploymentVersion, Subcommand, VersionC
 use temporalio_client::{Client, NamespacedClient};
 use temporalio_common::protos::temporal::api::{
     common::v1::WorkflowExecution,
-    deployment::v1::{WorkerDeploymentVersion, WorkerDeploymentVersionInfo},
+    deployment::v1::{WorkerDeploymentInfo, WorkerDeploymentVersion, WorkerDeploymentVersionInfo},
     enums::v1::WorkflowExecutionStatus,
     workflowservice::v1::{
         DescribeWorkerDeploymentRequest, DescribeWorkerDeploymentVersionRequest,
@@ -333,51 +333,7 @@ impl Server<'_> {
     /// The most recent build ID, other than `except`, of the deployment's versions whose compute
     /// provider is exactly `arn`.
     async fn build_invoking(&self, arn: &str, except: &str) -> Result<Option<String>, Unread> {
-        let request = DescribeWorkerDeploymentRequest {
-            namespace: self.namespace.to_owned(),
-            deployment_name: self.deployment.to_owned(),
-        };
-        // The server limits the rate of reads per Worker Deployment ("too many requests issued
-        // to Worker Deployment"); a burst of cold starts can reach it, so back off a little.
-        let mut attempt = 0;
-        let deployment = loop {
-            attempt += 1;
-            match self
-                .client
-                .connection()
-                .workflow_service()
-                .describe_worker_deployment(tonic::Request::new(request.clone()))
-                .await
-            {
-                Ok(response) => break response.into_inner().worker_deployment_info,
-                Err(status) if status.code() == tonic::Code::NotFound => break None,
-                Err(status)
-                    if status.code() == tonic::Code::ResourceExhausted
-                        && attempt < RATE_LIMIT_ATTEMPTS =>
-                {
-                    tokio::time::sleep(RATE_LIMIT_BACKOFF * attempt).await;
-                }
-                Err(status) => return Err(Unread::Unanswered(unanswered(&status))),
-            }
-        };
-        let mut summaries = deployment
-            .map(|info| info.version_summaries)
-            .unwrap_or_default();
-        summaries.sort_by_key(|summary| {
-            std::cmp::Reverse(
-                summary
-                    .create_time
-                    .as_ref()
-                    .map(|time| (time.seconds, time.nanos)),
-            )
-        });
-        let candidates: Vec<&str> = summaries
-            .iter()
-            .filter_map(|summary| summary.deployment_version.as_ref())
-            .map(|version| version.build_id.as_str())
-            .filter(|build_id| *build_id != except)
-            .take(MAX_VERSIONS_EXAMINED)
-            .collect();
+        let candidates = newest_build_ids(self.describe_deployment().await?, except);
         // All at once: the invocation waits for the slowest, not for the sum.
         let described = futures::future::join_all(
             candidates
@@ -386,14 +342,68 @@ impl Server<'_> {
         )
         .await;
         let mut versions = Vec::with_capacity(candidates.len());
-        for (build_id, facts) in candidates.into_iter().zip(described) {
-            versions.push((build_id, facts?.unwrap_or_default().arns));
+        for (build_id, facts) in candidates.iter().zip(described) {
+            versions.push((build_id.as_str(), facts?.unwrap_or_default().arns));
         }
         let named = versions
             .iter()
             .map(|(build_id, arns)| (*build_id, &arns[..]));
         Ok(version_naming(named, &[arn]).map(|(build_id, _)| build_id.to_owned()))
     }
+
+    /// The Worker Deployment, `None` if it does not exist.
+    async fn describe_deployment(&self) -> Result<Option<WorkerDeploymentInfo>, Unread> {
+        let request = DescribeWorkerDeploymentRequest {
+            namespace: self.namespace.to_owned(),
+            deployment_name: self.deployment.to_owned(),
+        };
+        // The server limits the rate of reads per Worker Deployment ("too many requests issued
+        // to Worker Deployment"); a burst of cold starts can reach it, so back off a little.
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self
+                .client
+                .connection()
+                .workflow_service()
+                .describe_worker_deployment(tonic::Request::new(request.clone()))
+                .await
+            {
+                Ok(response) => return Ok(response.into_inner().worker_deployment_info),
+                Err(status) if status.code() == tonic::Code::NotFound => return Ok(None),
+                Err(status)
+                    if status.code() == tonic::Code::ResourceExhausted
+                        && attempt < RATE_LIMIT_ATTEMPTS =>
+                {
+                    tokio::time::sleep(RATE_LIMIT_BACKOFF * attempt).await;
+                }
+                Err(status) => return Err(Unread::Unanswered(unanswered(&status))),
+            }
+        }
+    }
+}
+
+/// The build IDs of the deployment's versions other than `except`, newest first, at most
+/// [`MAX_VERSIONS_EXAMINED`].
+fn newest_build_ids(deployment: Option<WorkerDeploymentInfo>, except: &str) -> Vec<String> {
+    let mut summaries = deployment
+        .map(|info| info.version_summaries)
+        .unwrap_or_default();
+    summaries.sort_by_key(|summary| {
+        std::cmp::Reverse(
+            summary
+                .create_time
+                .as_ref()
+                .map(|time| (time.seconds, time.nanos)),
+        )
+    });
+    summaries
+        .into_iter()
+        .filter_map(|summary| summary.deployment_version)
+        .map(|version| version.build_id)
+        .filter(|build_id| build_id != except)
+        .take(MAX_VERSIONS_EXAMINED)
+        .collect()
 }
 
 /// What a failed read says: `None` when the thing read does not exist (NotFound), the namespace's

@@ -7,7 +7,8 @@
 
 use super::{
     aws_evidence::{
-        AwsEvidence, AwsFacts, ERROR_TYPE_PREFIX, FunctionFacts, Logs, RoleFacts, log_group,
+        AwsEvidence, AwsFacts, AwsFailure, ERROR_TYPE_PREFIX, FunctionFacts, Logs, RoleFacts,
+        log_group,
     },
     checks::{Check, failed, not_checked, passed, warning},
 };
@@ -18,6 +19,7 @@ use crate::{
 };
 use std::collections::BTreeMap;
 use temporal_serverless::lambda_arn;
+use temporal_serverless_names::version::{DeploymentVersion, Subcommand, VersionCommand};
 
 /// The invocation role a version is set up with, and where that was read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +34,8 @@ pub struct RoleSetting {
 
 /// What the AWS checks judge besides the AWS evidence.
 pub struct AwsInputs<'a> {
+    /// The Worker Deployment Version examined (for the commands that update it).
+    pub version: DeploymentVersion<'a>,
     /// The function ARN the Worker Deployment Version names (else the one the user expects).
     pub function_arn: Option<&'a str>,
     /// The artifact's architecture, if an artifact was given.
@@ -93,17 +97,25 @@ pub fn role_setting(
     }
 }
 
+/// A check's result: `Err` is the check reported in its place when a fact it judges is missing
+/// (no credentials, no ARN, no role), so that each check can end early with `?`.
+type Judged = Result<Check, Check>;
+
 /// The AWS checks, in the guide's order: the version, its architecture, the role, its trust,
 /// its permissions, the logs.
 pub fn run(inputs: &AwsInputs<'_>, aws: &AwsEvidence) -> Vec<Check> {
-    vec![
-        published_version(inputs, aws),
-        architecture(inputs, aws),
-        invocation_role(inputs, aws),
-        trust_policy(inputs, aws),
-        role_permissions(inputs, aws),
-        function_logs(inputs, aws),
-    ]
+    let checks: [fn(&AwsInputs<'_>, &AwsEvidence) -> Judged; 6] = [
+        published_version,
+        architecture,
+        invocation_role,
+        trust_policy,
+        role_permissions,
+        function_logs,
+    ];
+    checks
+        .iter()
+        .map(|check| check(inputs, aws).unwrap_or_else(|in_its_place| in_its_place))
+        .collect()
 }
 
 fn arn_or_placeholder(inputs: &AwsInputs<'_>) -> String {
@@ -142,63 +154,36 @@ fn function_facts<'a>(name: &'static str, facts: &'a AwsFacts) -> Result<&'a Fun
     }
 }
 
-fn published_version(inputs: &AwsInputs<'_>, aws: &AwsEvidence) -> Check {
+fn published_version(inputs: &AwsInputs<'_>, aws: &AwsEvidence) -> Judged {
     let name = "published version";
     let arn = arn_or_placeholder(inputs);
-    let facts = match facts(
+    let facts = facts(
         name,
         aws,
         format!(
             "aws lambda get-function --function-name {arn} --query 'Configuration.[FunctionArn,Version,State]'"
         ),
-    ) {
-        Ok(facts) => facts,
-        Err(check) => return check,
-    };
+    )?;
     let Some(version_arn) = inputs.function_arn else {
-        return function_facts(name, facts).unwrap_err();
+        return Err(function_facts(name, facts).unwrap_err());
     };
     let function = lambda_arn::strip_qualifier(version_arn);
-    let update = format!(
-        "point the Worker Deployment Version at the published version that runs this build: \
-         temporal-serverless deploy --artifact bootstrap --function-arn {function}:N (or \
-         temporal worker deployment update-version-compute-config --aws-lambda-function-arn {function}:N ...)"
-    );
-    match (qualifier(version_arn), &facts.function) {
+    Ok(match (qualifier(version_arn), &facts.function) {
         (Qualifier::None | Qualifier::Latest, _) => failed(
             name,
             format!(
                 "{version_arn} is not a published version: $LATEST's code changes with every deploy, so the code the server invokes for this build can change under it"
             ),
             format!(
-                "publish a version (cargo lambda deploy publishes one; or aws lambda publish-version --function-name {function}), then {update}"
+                "publish a version (cargo lambda deploy publishes one; or aws lambda publish-version --function-name {function}), then {}",
+                point_at_published(inputs.version, function)
             ),
         ),
-        (_, Some(Err(error))) if error.is_not_found() => failed(
-            name,
-            format!("GetFunction {version_arn}: {error}"),
-            format!(
-                "publish the function's code as a version (cargo lambda deploy), then {update}"
-            ),
-        ),
-        (_, Some(Err(error))) => failed(
-            name,
-            format!("GetFunction {version_arn}: {error}"),
-            "the credentials doctor runs with need lambda:GetFunction on the function".to_owned(),
-        ),
-        (_, None) => function_facts(name, facts).unwrap_err(),
-        (Qualifier::Alias(alias), Some(Ok(facts))) => warning(
-            name,
-            format!(
-                "{version_arn} is alias {alias}, now version {} of {}: an alias moves, and when it does the server invokes other code for this build (the guard then refuses it: an invocation loop)",
-                facts.version,
-                lambda_arn::function_name(version_arn)
-            ),
-            format!(
-                "bind the version to {function}:{}: temporal worker deployment update-version-compute-config --aws-lambda-function-arn {function}:{} ...",
-                facts.version, facts.version
-            ),
-        ),
+        (_, Some(Err(error))) => get_function_failed(name, inputs.version, version_arn, error),
+        (_, None) => return Err(function_facts(name, facts).unwrap_err()),
+        (Qualifier::Alias(alias), Some(Ok(facts))) => {
+            alias_moves(name, inputs.version, version_arn, alias, facts)
+        }
         (Qualifier::Version(number), Some(Ok(facts))) => passed(
             name,
             format!(
@@ -211,60 +196,99 @@ fn published_version(inputs: &AwsInputs<'_>, aws: &AwsEvidence) -> Check {
                     .unwrap_or_default()
             ),
         ),
-    }
+    })
 }
 
-fn architecture(inputs: &AwsInputs<'_>, aws: &AwsEvidence) -> Check {
+/// The command that points `version` at `function_arn` (the code it invokes).
+fn repoint(version: DeploymentVersion<'_>, function_arn: &str) -> String {
+    VersionCommand::new(Subcommand::UpdateComputeConfig, version)
+        .function_arn(function_arn)
+        .to_string()
+}
+
+/// How to point the Worker Deployment Version at a published version of `function`.
+fn point_at_published(version: DeploymentVersion<'_>, function: &str) -> String {
+    format!(
+        "point the Worker Deployment Version at the published version that runs this build: \
+         temporal-serverless deploy --artifact bootstrap --function-arn {function}:N (or {})",
+        repoint(version, &format!("{function}:N"))
+    )
+}
+
+/// GetFunction failed for the version's ARN: the version is missing, or doctor may not read it.
+fn get_function_failed(
+    name: &'static str,
+    version: DeploymentVersion<'_>,
+    version_arn: &str,
+    error: &AwsFailure,
+) -> Check {
+    let fix = if error.is_not_found() {
+        format!(
+            "publish the function's code as a version (cargo lambda deploy), then {}",
+            point_at_published(version, lambda_arn::strip_qualifier(version_arn))
+        )
+    } else {
+        "the credentials doctor runs with need lambda:GetFunction on the function".to_owned()
+    };
+    failed(name, format!("GetFunction {version_arn}: {error}"), fix)
+}
+
+/// The version names an alias: it works now, but the code behind it can change.
+fn alias_moves(
+    name: &'static str,
+    version: DeploymentVersion<'_>,
+    version_arn: &str,
+    alias: &str,
+    facts: &FunctionFacts,
+) -> Check {
+    let published = format!(
+        "{}:{}",
+        lambda_arn::strip_qualifier(version_arn),
+        facts.version
+    );
+    warning(
+        name,
+        format!(
+            "{version_arn} is alias {alias}, now version {} of {}: an alias moves, and when it does the server invokes other code for this build (the guard then refuses it: an invocation loop)",
+            facts.version,
+            lambda_arn::function_name(version_arn)
+        ),
+        format!(
+            "bind the version to {published}: {}",
+            repoint(version, &published)
+        ),
+    )
+}
+
+fn architecture(inputs: &AwsInputs<'_>, aws: &AwsEvidence) -> Judged {
     let name = "architecture";
     let arn = arn_or_placeholder(inputs);
-    let artifact = match &inputs.artifact_architecture {
-        None => {
-            return not_checked(
-                name,
-                "no artifact given".to_owned(),
-                "pass --artifact bootstrap so that its architecture is compared with the function's".to_owned(),
-            );
-        }
-        Some(Err(error)) => {
-            return failed(
-                name,
-                format!("cannot tell the artifact's architecture: {error}"),
-                "pass the bootstrap (or bootstrap.zip) that cargo lambda build wrote".to_owned(),
-            );
-        }
-        Some(Ok(architecture)) => *architecture,
-    };
-    let facts = match facts(
+    let artifact = artifact_architecture(name, inputs)?;
+    let facts = facts(
         name,
         aws,
         format!(
             "aws lambda get-function-configuration --function-name {arn} --query Architectures (the artifact is {})",
             artifact.lambda_name()
         ),
-    ) {
-        Ok(facts) => facts,
-        Err(check) => return check,
-    };
-    let function = match function_facts(name, facts) {
-        Ok(function) => function,
-        Err(check) => return check,
-    };
+    )?;
+    let function = function_facts(name, facts)?;
     // Lambda lists none for functions created before arm64 existed: x86_64.
     let runs_on = function
         .architectures
         .first()
         .map_or("x86_64", String::as_str);
     if runs_on == artifact.lambda_name() {
-        return passed(
+        return Ok(passed(
             name,
             format!(
                 "the artifact and version {} of the function are both {runs_on}",
                 function.version
             ),
-        );
+        ));
     }
     let other = Architecture::from_lambda_name(runs_on).unwrap_or(Architecture::X86_64);
-    failed(
+    Ok(failed(
         name,
         format!(
             "the artifact is built for {} but version {} runs on {runs_on}: every cold start fails to execute the bootstrap (Runtime.InvalidEntrypoint / exec format error)",
@@ -276,7 +300,28 @@ fn architecture(inputs: &AwsInputs<'_>, aws: &AwsEvidence) -> Check {
             other.cargo_lambda_flag(),
             artifact.lambda_name()
         ),
-    )
+    ))
+}
+
+/// The artifact's architecture, or the check to return without it.
+fn artifact_architecture(
+    name: &'static str,
+    inputs: &AwsInputs<'_>,
+) -> Result<Architecture, Check> {
+    match &inputs.artifact_architecture {
+        None => Err(not_checked(
+            name,
+            "no artifact given".to_owned(),
+            "pass --artifact bootstrap so that its architecture is compared with the function's"
+                .to_owned(),
+        )),
+        Some(Err(error)) => Err(failed(
+            name,
+            format!("cannot tell the artifact's architecture: {error}"),
+            "pass the bootstrap (or bootstrap.zip) that cargo lambda build wrote".to_owned(),
+        )),
+        Some(Ok(architecture)) => Ok(*architecture),
+    }
 }
 
 /// The role setting, or the check to return without one.
@@ -296,7 +341,11 @@ fn setting<'a>(name: &'static str, inputs: &'a AwsInputs<'_>) -> Result<&'a Role
         Err(conflict) => Err(failed(
             name,
             conflict.clone(),
-            "pass the role and external ID the version was created with, or update the version: temporal worker deployment update-version-compute-config --aws-lambda-assume-role-arn ROLE --aws-lambda-assume-role-external-id ID ...".to_owned(),
+            format!(
+                "pass the role and external ID the version was created with, or update the version: {}",
+                VersionCommand::new(Subcommand::UpdateComputeConfig, inputs.version)
+                    .role("ROLE", "ID")
+            ),
         )),
     }
 }
@@ -330,16 +379,13 @@ fn found_role<'a>(name: &'static str, facts: &'a AwsFacts) -> Result<&'a RoleFac
     }
 }
 
-fn invocation_role(inputs: &AwsInputs<'_>, aws: &AwsEvidence) -> Check {
+fn invocation_role(inputs: &AwsInputs<'_>, aws: &AwsEvidence) -> Judged {
     let name = "invocation role";
-    let (role, facts) = match role_and_facts(name, inputs, aws, |_, role_name| {
+    let (role, facts) = role_and_facts(name, inputs, aws, |_, role_name| {
         format!("aws iam get-role --role-name {role_name} --query Role.Arn")
-    }) {
-        Ok(found) => found,
-        Err(check) => return check,
-    };
+    })?;
     let role_name = invocation_role::role_name(&role.arn);
-    match &facts.role {
+    Ok(match &facts.role {
         Some(Ok(found)) => passed(name, format!("{} exists (from {})", found.arn, role.from)),
         Some(Err(error)) if error.is_not_found() => failed(
             name,
@@ -355,35 +401,29 @@ fn invocation_role(inputs: &AwsInputs<'_>, aws: &AwsEvidence) -> Check {
             "the credentials doctor runs with need iam:GetRole, iam:ListRolePolicies, iam:GetRolePolicy, iam:ListAttachedRolePolicies, iam:GetPolicy and iam:GetPolicyVersion".to_owned(),
         ),
         None => not_checked(name, "the role was not read".to_owned(), format!("aws iam get-role --role-name {role_name}")),
-    }
+    })
 }
 
-fn trust_policy(inputs: &AwsInputs<'_>, aws: &AwsEvidence) -> Check {
+fn trust_policy(inputs: &AwsInputs<'_>, aws: &AwsEvidence) -> Judged {
     let name = "trust policy";
-    let (role, facts) = match role_and_facts(name, inputs, aws, |role, role_name| {
+    let (role, facts) = role_and_facts(name, inputs, aws, |role, role_name| {
         format!(
             "aws iam get-role --role-name {role_name} --query Role.AssumeRolePolicyDocument: it must let {} assume it with sts:ExternalId {}, and not without",
             inputs.principals.describe(),
             role.external_id.as_deref().unwrap_or("<external ID>")
         )
-    }) {
-        Ok(found) => found,
-        Err(check) => return check,
-    };
+    })?;
     let role_name = invocation_role::role_name(&role.arn);
     let Some(external_id) = role.external_id.as_deref() else {
-        return not_checked(
+        return Err(not_checked(
             name,
             "no external ID: the version's compute config gives none and no --external-id was given".to_owned(),
             "pass --external-id as given to create-version (--aws-lambda-assume-role-external-id)".to_owned(),
-        );
+        ));
     };
-    let trust = match found_role(name, facts) {
-        Ok(found) => &found.trust,
-        Err(check) => return check,
-    };
+    let trust = &found_role(name, facts)?.trust;
     let fix = invocation_role::update_trust_command(role_name, inputs.principals, external_id);
-    match trust {
+    Ok(match trust {
         Err(error) => failed(
             name,
             format!("the trust policy cannot be read: {error}"),
@@ -394,29 +434,23 @@ fn trust_policy(inputs: &AwsInputs<'_>, aws: &AwsEvidence) -> Check {
             Judgement::Wrong(saw) => failed(name, saw, fix),
             Judgement::Uncertain(saw) => warning(name, saw, fix),
         },
-    }
+    })
 }
 
-fn role_permissions(inputs: &AwsInputs<'_>, aws: &AwsEvidence) -> Check {
+fn role_permissions(inputs: &AwsInputs<'_>, aws: &AwsEvidence) -> Judged {
     let name = "role permissions";
     let arn = arn_or_placeholder(inputs);
-    let (role, facts) = match role_and_facts(name, inputs, aws, |role, _| {
+    let (role, facts) = role_and_facts(name, inputs, aws, |role, _| {
         format!(
             "aws iam simulate-principal-policy --policy-source-arn {} --action-names {} --resource-arns {arn}",
             role.arn,
             invocation_role::ACTIONS.join(" ")
         )
-    }) {
-        Ok(found) => found,
-        Err(check) => return check,
-    };
+    })?;
     let Some(function_arn) = inputs.function_arn else {
-        return function_facts(name, facts).unwrap_err();
+        return Err(function_facts(name, facts).unwrap_err());
     };
-    let found = match found_role(name, facts) {
-        Ok(found) => found,
-        Err(check) => return check,
-    };
+    let found = found_role(name, facts)?;
     let unreadable = if found.unreadable.is_empty() {
         String::new()
     } else {
@@ -426,11 +460,13 @@ fn role_permissions(inputs: &AwsInputs<'_>, aws: &AwsEvidence) -> Check {
         invocation_role::role_name(&role.arn),
         &invocation_role::resource(function_arn, false),
     );
-    match invocation_role::judge_permissions(&found.policies, function_arn) {
-        Judgement::Right(saw) => passed(name, saw),
-        Judgement::Wrong(saw) => failed(name, format!("{saw}{unreadable}"), fix),
-        Judgement::Uncertain(saw) => warning(name, format!("{saw}{unreadable}"), fix),
-    }
+    Ok(
+        match invocation_role::judge_permissions(&found.policies, function_arn) {
+            Judgement::Right(saw) => passed(name, saw),
+            Judgement::Wrong(saw) => failed(name, format!("{saw}{unreadable}"), fix),
+            Judgement::Uncertain(saw) => warning(name, format!("{saw}{unreadable}"), fix),
+        },
+    )
 }
 
 /// What each error type means, and what to do.
@@ -465,23 +501,20 @@ fn error_types(message: &str) -> Vec<&str> {
         .collect()
 }
 
-fn function_logs(inputs: &AwsInputs<'_>, aws: &AwsEvidence) -> Check {
+fn function_logs(inputs: &AwsInputs<'_>, aws: &AwsEvidence) -> Judged {
     let name = "function logs";
     let group = inputs
         .function_arn
         .map_or_else(|| "/aws/lambda/<function>".to_owned(), log_group);
-    let facts = match facts(
+    let facts = facts(
         name,
         aws,
         format!(
             "aws logs tail {group} --since {}m --filter-pattern '\"{ERROR_TYPE_PREFIX}\"'",
             inputs.logs_since_minutes
         ),
-    ) {
-        Ok(facts) => facts,
-        Err(check) => return check,
-    };
-    match &facts.logs {
+    )?;
+    Ok(match &facts.logs {
         None => not_checked(
             name,
             "no function ARN".to_owned(),
@@ -498,7 +531,7 @@ fn function_logs(inputs: &AwsInputs<'_>, aws: &AwsEvidence) -> Check {
             "the credentials doctor runs with need logs:FilterLogEvents on the log group".to_owned(),
         ),
         Some(Ok(logs)) => judge_logs(logs),
-    }
+    })
 }
 
 /// The error types in the function's recent log lines.
@@ -605,6 +638,7 @@ mod tests {
 
     fn inputs<'a>(principals: &'a Principals, arn: &'a str) -> AwsInputs<'a> {
         AwsInputs {
+            version: DeploymentVersion::new("shop", "b7"),
             function_arn: Some(arn),
             artifact_architecture: Some(Ok(Architecture::Arm64)),
             role: Ok(Some(RoleSetting {
@@ -682,7 +716,7 @@ mod tests {
     }
 
     #[test]
-    fn a_wrong_setup_fails_each_check_with_its_fix() {
+    fn an_artifact_for_another_architecture_fails_with_the_build_to_make() {
         let principals = Principals::TemporalCloud;
         // x86_64 version for an arm64 artifact.
         let checks = run(
@@ -703,6 +737,11 @@ mod tests {
                 .unwrap()
                 .contains("cargo lambda build --release --x86-64")
         );
+    }
+
+    #[test]
+    fn a_wrong_trust_policy_and_permissions_fail_with_their_fixes() {
+        let principals = Principals::TemporalCloud;
         // A trust policy for another external ID, permissions on another version.
         let mut wrong = right_role();
         wrong.trust = Policy::parse(&invocation_role::trust_policy(&principals, "someone-else"));
@@ -731,6 +770,11 @@ mod tests {
                 .contains("lambda:InvokeFunction (not allowed)")
         );
         assert!(permissions.fix.as_deref().unwrap().contains(VERSION));
+    }
+
+    #[test]
+    fn a_missing_role_and_version_fail_with_their_fixes() {
+        let principals = Principals::TemporalCloud;
         // A missing role, a missing version.
         let missing = |code: &str| AwsFailure {
             code: Some(code.to_owned()),
@@ -778,6 +822,15 @@ mod tests {
                 .as_deref()
                 .unwrap()
                 .contains("function:shop:3")
+        );
+        assert!(
+            checks[0].fix.as_deref().unwrap().ends_with(
+                "temporal worker deployment update-version-compute-config --deployment-name shop \
+                 --build-id b7 --aws-lambda-function-arn \
+                 arn:aws:lambda:us-east-1:123456789012:function:shop:3"
+            ),
+            "{:?}",
+            checks[0]
         );
         let latest = "arn:aws:lambda:us-east-1:123456789012:function:shop";
         let checks = run(

@@ -236,9 +236,9 @@ async fn function(aws: &Aws, arn: &str) -> Result<FunctionFacts, AwsFailure> {
 }
 
 async fn role(aws: &Aws, arn: &str) -> Result<RoleFacts, AwsFailure> {
-    let iam = aws.iam();
     let name = crate::invocation_role::role_name(arn);
-    let answer = iam
+    let answer = aws
+        .iam()
         .get_role()
         .role_name(name)
         .send()
@@ -249,55 +249,82 @@ async fn role(aws: &Aws, arn: &str) -> Result<RoleFacts, AwsFailure> {
         .and_then(|role| role.assume_role_policy_document())
         .ok_or_else(|| "GetRole gave no trust policy".to_owned())
         .and_then(Policy::parse_text);
-    let (mut policies, mut unreadable) = (Vec::new(), Vec::new());
-    match iam.list_role_policies().role_name(name).send().await {
-        Ok(listed) => {
-            for policy_name in listed.policy_names() {
-                match iam
-                    .get_role_policy()
-                    .role_name(name)
-                    .policy_name(policy_name)
-                    .send()
-                    .await
-                {
-                    Ok(policy) => match Policy::parse_text(policy.policy_document()) {
-                        Ok(document) => policies.push((policy_name.clone(), document)),
-                        Err(error) => unreadable.push(format!("{policy_name}: {error}")),
-                    },
-                    Err(error) => {
-                        unreadable.push(format!("{policy_name}: {}", AwsFailure::of(&error)))
-                    }
-                }
-            }
-        }
-        Err(error) => unreadable.push(format!("inline policies: {}", AwsFailure::of(&error))),
-    }
-    match iam
-        .list_attached_role_policies()
-        .role_name(name)
-        .send()
-        .await
-    {
-        Ok(listed) => {
-            for attached in listed.attached_policies() {
-                let Some(policy_arn) = attached.policy_arn() else {
-                    continue;
-                };
-                let label = attached.policy_name().unwrap_or(policy_arn).to_owned();
-                match managed_policy(aws, policy_arn).await {
-                    Ok(document) => policies.push((label, document)),
-                    Err(error) => unreadable.push(format!("{label}: {error}")),
-                }
-            }
-        }
-        Err(error) => unreadable.push(format!("attached policies: {}", AwsFailure::of(&error))),
-    }
+    let mut read = RolePolicies::default();
+    read.inline(aws, name).await;
+    read.attached(aws, name).await;
     Ok(RoleFacts {
         arn: role.map_or(arn, |role| role.arn()).to_owned(),
         trust,
-        policies,
-        unreadable,
+        policies: read.policies,
+        unreadable: read.unreadable,
     })
+}
+
+/// A role's permission policies, named, and those that could not be read, with why.
+#[derive(Default)]
+struct RolePolicies {
+    policies: Vec<(String, Policy)>,
+    unreadable: Vec<String>,
+}
+
+impl RolePolicies {
+    /// Reads the role's inline policies.
+    async fn inline(&mut self, aws: &Aws, role_name: &str) {
+        let iam = aws.iam();
+        let listed = match iam.list_role_policies().role_name(role_name).send().await {
+            Ok(listed) => listed,
+            Err(error) => {
+                self.unreadable
+                    .push(format!("inline policies: {}", AwsFailure::of(&error)));
+                return;
+            }
+        };
+        for policy_name in listed.policy_names() {
+            match iam
+                .get_role_policy()
+                .role_name(role_name)
+                .policy_name(policy_name)
+                .send()
+                .await
+            {
+                Ok(policy) => match Policy::parse_text(policy.policy_document()) {
+                    Ok(document) => self.policies.push((policy_name.clone(), document)),
+                    Err(error) => self.unreadable.push(format!("{policy_name}: {error}")),
+                },
+                Err(error) => self
+                    .unreadable
+                    .push(format!("{policy_name}: {}", AwsFailure::of(&error))),
+            }
+        }
+    }
+
+    /// Reads the managed policies attached to the role, labelled by name.
+    async fn attached(&mut self, aws: &Aws, role_name: &str) {
+        let listed = match aws
+            .iam()
+            .list_attached_role_policies()
+            .role_name(role_name)
+            .send()
+            .await
+        {
+            Ok(listed) => listed,
+            Err(error) => {
+                self.unreadable
+                    .push(format!("attached policies: {}", AwsFailure::of(&error)));
+                return;
+            }
+        };
+        for attached in listed.attached_policies() {
+            let Some(policy_arn) = attached.policy_arn() else {
+                continue;
+            };
+            let label = attached.policy_name().unwrap_or(policy_arn).to_owned();
+            match managed_policy(aws, policy_arn).await {
+                Ok(document) => self.policies.push((label, document)),
+                Err(error) => self.unreadable.push(format!("{label}: {error}")),
+            }
+        }
+    }
 }
 
 /// The default version of a managed policy, parsed.

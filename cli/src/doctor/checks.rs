@@ -430,23 +430,46 @@ fn invocation_loop(target: &Target, evidence: &Evidence) -> Check {
     )
 }
 
+/// The timeout check when GetFunction gave nothing: the `aws` command that reads the timeout,
+/// and what it must be.
+fn timeout_not_read(
+    target: &Target,
+    evidence: &Evidence,
+    aws: &AwsEvidence,
+    buffer_s: u64,
+) -> Check {
+    not_checked(
+        "function timeout",
+        match aws {
+            AwsEvidence::Unavailable(reason) => skipped(reason),
+            AwsEvidence::Read(_) => "GetFunction not available".to_owned(),
+        },
+        format!(
+            "aws lambda get-function-configuration --function-name {} --query Timeout: it must exceed the {buffer_s} s shutdown buffer by more than 1 s (by minutes for long activities)",
+            function_arn_of(target, evidence).unwrap_or("<ARN>")
+        ),
+    )
+}
+
+/// The command that sets the function's timeout to 60 s, `more` saying what else to know.
+fn raise_timeout(function: &super::aws_evidence::FunctionFacts, more: &str) -> String {
+    format!(
+        "aws lambda update-function-configuration --function-name {} --timeout 60 ({more})",
+        if function.arn.is_empty() {
+            "<function>"
+        } else {
+            strip_qualifier(&function.arn)
+        }
+    )
+}
+
 /// The function's timeout judged by the runtime's own rule ([`deadline::plan`]): the work time
 /// is the timeout less the shutdown buffer; at most 1 s fails every invocation, under 5 s warns.
 fn timeout(target: &Target, evidence: &Evidence, aws: &AwsEvidence, buffer: Duration) -> Check {
     let name = "function timeout";
     let buffer_s = buffer.as_secs();
     let Some(Ok(function)) = &evidence.function else {
-        return not_checked(
-            name,
-            match aws {
-                AwsEvidence::Unavailable(reason) => skipped(reason),
-                AwsEvidence::Read(_) => "GetFunction not available".to_owned(),
-            },
-            format!(
-                "aws lambda get-function-configuration --function-name {} --query Timeout: it must exceed the {buffer_s} s shutdown buffer by more than 1 s (by minutes for long activities)",
-                function_arn_of(target, evidence).unwrap_or("<ARN>")
-            ),
-        );
+        return timeout_not_read(target, evidence, aws, buffer_s);
     };
     let Some(seconds) = function.timeout_seconds else {
         return not_checked(
@@ -455,16 +478,7 @@ fn timeout(target: &Target, evidence: &Evidence, aws: &AwsEvidence, buffer: Dura
             "check the function's configuration".to_owned(),
         );
     };
-    let fix = |more: &str| {
-        format!(
-            "aws lambda update-function-configuration --function-name {} --timeout 60 ({more})",
-            if function.arn.is_empty() {
-                "<function>"
-            } else {
-                strip_qualifier(&function.arn)
-            }
-        )
-    };
+    let fix = |more: &str| raise_timeout(function, more);
     match deadline::plan(Duration::from_secs(seconds), buffer) {
         Err(too_short) => failed(
             name,

@@ -17,7 +17,11 @@ use crate::{
 };
 use aws_evidence::{AwsEvidence, AwsTarget};
 use clap::Args;
-use std::{path::PathBuf, process::ExitCode, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    process::ExitCode,
+    time::Duration,
+};
 use temporal_serverless::{DEFAULT_GRACEFUL_SHUTDOWN, SHUTDOWN_HOOK_ALLOWANCE};
 
 #[derive(Args)]
@@ -72,25 +76,12 @@ pub struct DoctorArgs {
 }
 
 pub fn run(args: &DoctorArgs) -> ExitCode {
-    let (deployment, build_id, from_artifact) =
-        match (&args.artifact, &args.deployment, &args.build_id) {
-            (Some(artifact), _, _) => match read_artifact(artifact) {
-                Ok((deployment, build_id)) => (deployment, build_id, true),
-                Err(message) => {
-                    eprintln!("error: {}", temporal_serverless::redact::text(&message));
-                    return ExitCode::FAILURE;
-                }
-            },
-            (None, Some(deployment), Some(build_id)) => {
-                (deployment.clone(), build_id.clone(), false)
-            }
-            _ => unreachable!("clap requires --artifact or --deployment with --build-id"),
-        };
-    let target = evidence::Target {
-        deployment,
-        build_id,
-        from_artifact,
-        expected_arn: args.function_arn.clone(),
+    let target = match examined_version(args) {
+        Ok(target) => target,
+        Err(message) => {
+            eprintln!("error: {}", temporal_serverless::redact::text(&message));
+            return ExitCode::FAILURE;
+        }
     };
     let cli = TemporalCli::new(args.temporal_cli.clone(), args.connection.clone());
     let mut evidence = evidence::gather(&cli, &target, args.lambda_endpoint.as_deref());
@@ -117,28 +108,13 @@ pub fn run(args: &DoctorArgs) -> ExitCode {
         logs_since: Duration::from_secs(args.logs_since_minutes * 60),
     });
     if evidence.function.is_none() {
-        evidence.function = match &aws {
-            AwsEvidence::Read(facts) => facts
-                .function
-                .clone()
-                .map(|answer| answer.map_err(|error| error.to_string())),
-            AwsEvidence::Unavailable(_) => std::env::var("AWS_ENDPOINT_URL_LAMBDA")
-                .ok()
-                .zip(function_arn.as_deref())
-                .map(|(endpoint, arn)| {
-                    lambda_http::get_function(&endpoint, arn)
-                        .map(|document| aws_evidence::FunctionFacts::from_json(&document))
-                }),
-        };
+        evidence.function = function_from_aws(&aws, function_arn.as_deref());
     }
     let principals = Principals::from_args(&args.temporal_principals);
     let aws_inputs = aws_checks::AwsInputs {
+        version: target.version(),
         function_arn: function_arn.as_deref(),
-        artifact_architecture: args.artifact.as_ref().map(|path| {
-            std::fs::read(path)
-                .map_err(|error| format!("cannot read {}: {error}", path.display()))
-                .and_then(|bytes| architecture::of_artifact(&bytes))
-        }),
+        artifact_architecture: args.artifact.as_deref().map(artifact_architecture),
         role,
         principals: &principals,
         logs_since_minutes: args.logs_since_minutes,
@@ -151,17 +127,27 @@ pub fn run(args: &DoctorArgs) -> ExitCode {
         &aws,
     );
     if !args.json {
-        println!(
-            "doctor: Worker Deployment Version {}{}",
-            target.version(),
-            if from_artifact {
-                " (from the artifact)"
-            } else {
-                ""
-            }
-        );
+        print_heading(&target);
     }
     report::print(&checks, args.json);
+    exit_code(&checks)
+}
+
+/// The line above the checklist: which version, and where its name came from.
+fn print_heading(target: &evidence::Target) {
+    println!(
+        "doctor: Worker Deployment Version {}{}",
+        target.version(),
+        if target.from_artifact {
+            " (from the artifact)"
+        } else {
+            ""
+        }
+    );
+}
+
+/// Failure when a check failed (a warning does not fail).
+fn exit_code(checks: &[checks::Check]) -> ExitCode {
     if checks
         .iter()
         .any(|check| check.verdict == checks::Verdict::Failed)
@@ -170,4 +156,53 @@ pub fn run(args: &DoctorArgs) -> ExitCode {
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// The version to examine: the one the artifact carries, or `--deployment` and `--build-id`.
+fn examined_version(args: &DoctorArgs) -> Result<evidence::Target, String> {
+    let (deployment, build_id, from_artifact) =
+        match (&args.artifact, &args.deployment, &args.build_id) {
+            (Some(artifact), _, _) => {
+                let (deployment, build_id) = read_artifact(artifact)?;
+                (deployment, build_id, true)
+            }
+            (None, Some(deployment), Some(build_id)) => {
+                (deployment.clone(), build_id.clone(), false)
+            }
+            _ => unreachable!("clap requires --artifact or --deployment with --build-id"),
+        };
+    Ok(evidence::Target {
+        deployment,
+        build_id,
+        from_artifact,
+        expected_arn: args.function_arn.clone(),
+    })
+}
+
+/// GetFunction's answer when the Temporal evidence has none (no unsigned endpoint was given):
+/// through the AWS SDK with credentials, else unsigned to `AWS_ENDPOINT_URL_LAMBDA` if set.
+fn function_from_aws(
+    aws: &AwsEvidence,
+    function_arn: Option<&str>,
+) -> Option<Result<aws_evidence::FunctionFacts, String>> {
+    match aws {
+        AwsEvidence::Read(facts) => facts
+            .function
+            .clone()
+            .map(|answer| answer.map_err(|error| error.to_string())),
+        AwsEvidence::Unavailable(_) => std::env::var("AWS_ENDPOINT_URL_LAMBDA")
+            .ok()
+            .zip(function_arn)
+            .map(|(endpoint, arn)| {
+                lambda_http::get_function(&endpoint, arn)
+                    .map(|document| aws_evidence::FunctionFacts::from_json(&document))
+            }),
+    }
+}
+
+/// The architecture the artifact at `path` is built for.
+fn artifact_architecture(path: &Path) -> Result<architecture::Architecture, String> {
+    std::fs::read(path)
+        .map_err(|error| format!("cannot read {}: {error}", path.display()))
+        .and_then(|bytes| architecture::of_artifact(&bytes))
 }

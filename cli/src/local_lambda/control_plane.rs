@@ -3,7 +3,7 @@
 
 use super::{
     BodyError,
-    pool::{InvokeResult, Service},
+    pool::{Function, InvokeResult, QueuedEvent, Service},
     read_capped,
 };
 use axum::{
@@ -16,6 +16,7 @@ use axum::{
 };
 use serde_json::json;
 use std::sync::Arc;
+use tokio::sync::OwnedSemaphorePermit;
 
 /// The control-plane routes.
 pub fn router(service: Arc<Service>) -> Router {
@@ -99,6 +100,32 @@ fn throttled() -> Response {
     )
 }
 
+/// One accepted Invoke call: what the pool needs to run it.
+#[derive(Clone)]
+struct Invocation {
+    service: Arc<Service>,
+    function: Arc<Function>,
+    request_id: String,
+    payload: Bytes,
+    invoked_arn: String,
+}
+
+impl Invocation {
+    /// Runs it in the instance slot `slot` to its end (see [`Service::invoke`]).
+    async fn run(self, slot: OwnedSemaphorePermit, invocation_type: &str) -> InvokeResult {
+        self.service
+            .invoke(
+                self.function,
+                slot,
+                self.request_id,
+                self.payload,
+                self.invoked_arn,
+                invocation_type,
+            )
+            .await
+    }
+}
+
 async fn invoke(
     State(service): State<Arc<Service>>,
     Path(function): Path<String>,
@@ -114,33 +141,10 @@ async fn invoke(
         .and_then(|value| value.to_str().ok())
         .unwrap_or("RequestResponse")
         .to_owned();
-    // The ARN the caller used, qualifier included, as Lambda reports it to the function.
-    let qualifier = uri.query().and_then(|query| {
-        query
-            .split('&')
-            .find_map(|pair| pair.strip_prefix("Qualifier="))
-    });
-    let invoked_arn = found.config.invoked_arn(&function, qualifier);
-    let payload = match read_capped(body, SYNC_PAYLOAD_LIMIT).await {
+    let invoked_arn = found.config.invoked_arn(&function, qualifier(&uri));
+    let payload = match read_payload(body, &invocation_type).await {
         Ok(payload) => payload,
-        Err(BodyError::TooLarge { size }) if invocation_type == "Event" => {
-            return too_large(format!(
-                "{size} byte payload is too large for the Event invocation type (limit {EVENT_PAYLOAD_LIMIT} bytes)"
-            ));
-        }
-        Err(BodyError::TooLarge { .. }) => {
-            return too_large(format!(
-                "Request must be smaller than {SYNC_PAYLOAD_LIMIT} bytes for the InvokeFunction operation"
-            ));
-        }
-        Err(BodyError::Broken) => return StatusCode::BAD_REQUEST.into_response(),
-    };
-    // The Temporal server invokes with no payload; Lambda hands the function `{}` then, which
-    // is also what JSON-typed handlers (lambda_runtime's) can deserialize.
-    let payload = if payload.is_empty() {
-        Bytes::from_static(b"{}")
-    } else {
-        payload
+        Err(refused) => return refused,
     };
     let request_id = service.request_id();
     let mut response_headers = HeaderMap::new();
@@ -148,67 +152,17 @@ async fn invoke(
         "x-amzn-requestid",
         HeaderValue::from_str(&request_id).unwrap(),
     );
+    let invocation = Invocation {
+        service,
+        function: found,
+        request_id,
+        payload,
+        invoked_arn,
+    };
     match invocation_type.as_str() {
         "DryRun" => (StatusCode::NO_CONTENT, response_headers).into_response(),
-        "Event" => {
-            if payload.len() > EVENT_PAYLOAD_LIMIT {
-                return too_large(format!(
-                    "{} byte payload is too large for the Event invocation type (limit {EVENT_PAYLOAD_LIMIT} bytes)",
-                    payload.len()
-                ));
-            }
-            let Some(queued) = found.queue_event() else {
-                return throttled();
-            };
-            // Queued: the caller is answered at once; the invocation runs when an instance slot
-            // is free and, as Lambda does for asynchronous invocations, is retried (same request
-            // id) when it fails, times out or crashes. It keeps its place in the queue until its
-            // last attempt.
-            tokio::spawn(async move {
-                let _queued = queued;
-                let delays = found.config.event_retry_delays.clone();
-                for attempt in 0..=delays.len() {
-                    let slot = found.slot().await;
-                    let result = service
-                        .invoke(found.clone(), slot, request_id.clone(), payload.clone(), invoked_arn.clone(), "Event")
-                        .await;
-                    if matches!(result, InvokeResult::Response(_)) || attempt == delays.len() {
-                        break;
-                    }
-                    tokio::time::sleep(delays[attempt]).await;
-                }
-            });
-            (StatusCode::ACCEPTED, response_headers).into_response()
-        }
-        "RequestResponse" => {
-            let Some(slot) = found.try_slot() else {
-                return throttled();
-            };
-            // Its own task: a caller that hangs up drops this handler, but the invocation runs
-            // to its end, is recorded, and the instance goes back to the pool, as on Lambda.
-            let invocation = {
-                let request_id = request_id.clone();
-                tokio::spawn(async move {
-                    service
-                        .invoke(found, slot, request_id, payload, invoked_arn, "RequestResponse")
-                        .await
-                })
-            };
-            let Ok(result) = invocation.await else {
-                return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-            };
-            response_headers.insert("x-amz-executed-version", HeaderValue::from_static("$LATEST"));
-            match result.error(&request_id) {
-                None => {
-                    let InvokeResult::Response(body) = result else { unreachable!("no error") };
-                    (StatusCode::OK, response_headers, body).into_response()
-                }
-                Some(error) => {
-                    response_headers.insert("x-amz-function-error", HeaderValue::from_static("Unhandled"));
-                    (StatusCode::OK, response_headers, error.body).into_response()
-                }
-            }
-        }
+        "Event" => queue_event(invocation, response_headers),
+        "RequestResponse" => run_request_response(invocation, response_headers).await,
         other => (
             StatusCode::BAD_REQUEST,
             Json(json!({
@@ -217,5 +171,105 @@ async fn invoke(
             })),
         )
             .into_response(),
+    }
+}
+
+/// The qualifier of the ARN the caller used (`?Qualifier=`), which Lambda reports to the function
+/// as part of the invoked ARN.
+fn qualifier(uri: &Uri) -> Option<&str> {
+    uri.query().and_then(|query| {
+        query
+            .split('&')
+            .find_map(|pair| pair.strip_prefix("Qualifier="))
+    })
+}
+
+/// The request's payload within the invocation type's limit, or the refusal.
+async fn read_payload(body: Body, invocation_type: &str) -> Result<Bytes, Response> {
+    let payload = match read_capped(body, SYNC_PAYLOAD_LIMIT).await {
+        Ok(payload) => payload,
+        Err(BodyError::TooLarge { size }) if invocation_type == "Event" => {
+            return Err(event_too_large(size));
+        }
+        Err(BodyError::TooLarge { .. }) => {
+            return Err(too_large(format!(
+                "Request must be smaller than {SYNC_PAYLOAD_LIMIT} bytes for the InvokeFunction operation"
+            )));
+        }
+        Err(BodyError::Broken) => return Err(StatusCode::BAD_REQUEST.into_response()),
+    };
+    // The Temporal server invokes with no payload; Lambda hands the function `{}` then, which
+    // is also what JSON-typed handlers (lambda_runtime's) can deserialize.
+    Ok(if payload.is_empty() {
+        Bytes::from_static(b"{}")
+    } else {
+        payload
+    })
+}
+
+fn event_too_large(size: usize) -> Response {
+    too_large(format!(
+        "{size} byte payload is too large for the Event invocation type (limit {EVENT_PAYLOAD_LIMIT} bytes)"
+    ))
+}
+
+/// `Event`: queued, and the caller answered at once (202), unless the queue is full.
+fn queue_event(invocation: Invocation, response_headers: HeaderMap) -> Response {
+    if invocation.payload.len() > EVENT_PAYLOAD_LIMIT {
+        return event_too_large(invocation.payload.len());
+    }
+    let Some(queued) = invocation.function.queue_event() else {
+        return throttled();
+    };
+    tokio::spawn(run_event(invocation, queued));
+    (StatusCode::ACCEPTED, response_headers).into_response()
+}
+
+/// Runs a queued `Event` invocation when an instance slot is free and, as Lambda does for
+/// asynchronous invocations, retries it (same request id) when it fails, times out or crashes.
+/// It keeps its place in the queue until its last attempt.
+async fn run_event(invocation: Invocation, _queued: QueuedEvent) {
+    let delays = invocation.function.config.event_retry_delays.clone();
+    for attempt in 0..=delays.len() {
+        let slot = invocation.function.slot().await;
+        let result = invocation.clone().run(slot, "Event").await;
+        if matches!(result, InvokeResult::Response(_)) || attempt == delays.len() {
+            break;
+        }
+        tokio::time::sleep(delays[attempt]).await;
+    }
+}
+
+/// `RequestResponse`: runs at once in a free instance slot (else throttled) and answers with the
+/// function's response or error.
+async fn run_request_response(invocation: Invocation, mut response_headers: HeaderMap) -> Response {
+    let Some(slot) = invocation.function.try_slot() else {
+        return throttled();
+    };
+    let request_id = invocation.request_id.clone();
+    // Its own task: a caller that hangs up drops this handler, but the invocation runs to its
+    // end, is recorded, and the instance goes back to the pool, as on Lambda.
+    let running = tokio::spawn(invocation.run(slot, "RequestResponse"));
+    let Ok(result) = running.await else {
+        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
+    };
+    response_headers.insert(
+        "x-amz-executed-version",
+        HeaderValue::from_static("$LATEST"),
+    );
+    match result.error(&request_id) {
+        None => {
+            let InvokeResult::Response(body) = result else {
+                unreachable!("no error")
+            };
+            (StatusCode::OK, response_headers, body).into_response()
+        }
+        Some(error) => {
+            response_headers.insert(
+                "x-amz-function-error",
+                HeaderValue::from_static("Unhandled"),
+            );
+            (StatusCode::OK, response_headers, error.body).into_response()
+        }
     }
 }

@@ -75,68 +75,60 @@ pub struct LambdaArgs {
 
 /// Runs the service until Ctrl-C or SIGTERM, then stops every function process it started.
 pub fn run(args: LambdaArgs) -> ExitCode {
-    if !args.listen.ip().is_loopback() {
-        eprintln!(
-            "error: --listen must be a loopback address, got {}",
-            args.listen
-        );
-        return ExitCode::FAILURE;
-    }
-    let functions = match function::parse_all(&args) {
-        Ok(functions) => functions,
+    match serve_until_signal(args) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("error: {message}");
-            return ExitCode::FAILURE;
+            ExitCode::FAILURE
         }
-    };
+    }
+}
+
+/// Checks the arguments, then serves them on a runtime of its own; what went wrong, if anything.
+fn serve_until_signal(args: LambdaArgs) -> Result<(), String> {
+    if !args.listen.ip().is_loopback() {
+        return Err(format!(
+            "--listen must be a loopback address, got {}",
+            args.listen
+        ));
+    }
+    let functions = function::parse_all(&args)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("tokio starts");
-    runtime.block_on(async move {
-        let records = match record::Sink::open(args.records.as_deref()) {
-            Ok(records) => records,
-            Err(error) => {
-                eprintln!("error: cannot open the records file: {error}");
-                return ExitCode::FAILURE;
-            }
-        };
-        let service = Arc::new(pool::Service::new(functions, records));
-        let listener = match tokio::net::TcpListener::bind(args.listen).await {
-            Ok(listener) => listener,
-            Err(error) => {
-                eprintln!("error: cannot listen on {}: {error}", args.listen);
-                return ExitCode::FAILURE;
-            }
-        };
-        for function in service.functions() {
-            println!(
-                "lambda: serving {} ({}) timeout={}s concurrency={} on http://{}",
-                function.name,
-                function.arn,
-                function.timeout.as_secs(),
-                function.concurrency,
-                args.listen
-            );
-        }
-        let router = control_plane::router(service.clone());
-        // On a signal, stop at once: callers such as the Temporal server keep connections open,
-        // so waiting for them to close would never end.
-        let result = tokio::select! {
-            result = axum::serve(listener, router) => result,
-            () = shutdown_signal() => Ok(()),
-        };
-        service.stop_all().await;
-        // Give killed processes a moment to be reaped before the process exits.
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        match result {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => {
-                eprintln!("error: {error}");
-                ExitCode::FAILURE
-            }
-        }
-    })
+    runtime.block_on(serve(args, functions))
+}
+
+/// Serves `functions` on `args.listen` until a signal, then stops their processes.
+async fn serve(args: LambdaArgs, functions: Vec<function::FunctionConfig>) -> Result<(), String> {
+    let records = record::Sink::open(args.records.as_deref())
+        .map_err(|error| format!("cannot open the records file: {error}"))?;
+    let service = Arc::new(pool::Service::new(functions, records));
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|error| format!("cannot listen on {}: {error}", args.listen))?;
+    for function in service.functions() {
+        println!(
+            "lambda: serving {} ({}) timeout={}s concurrency={} on http://{}",
+            function.name,
+            function.arn,
+            function.timeout.as_secs(),
+            function.concurrency,
+            args.listen
+        );
+    }
+    let router = control_plane::router(service.clone());
+    // On a signal, stop at once: callers such as the Temporal server keep connections open,
+    // so waiting for them to close would never end.
+    let result = tokio::select! {
+        result = axum::serve(listener, router) => result,
+        () = shutdown_signal() => Ok(()),
+    };
+    service.stop_all().await;
+    // Give killed processes a moment to be reaped before the process exits.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    result.map_err(|error| error.to_string())
 }
 
 /// Why a request or response body was not read.

@@ -57,6 +57,16 @@ impl InvokeResult {
             )),
         }
     }
+
+    /// How it ended, as recorded.
+    fn outcome(&self) -> Outcome {
+        match self {
+            Self::Response(_) => Outcome::Success,
+            Self::FunctionError(_) => Outcome::Error,
+            Self::TimedOut { .. } => Outcome::Timeout,
+            Self::Crashed(_) => Outcome::Crash,
+        }
+    }
 }
 
 struct Instance {
@@ -87,6 +97,16 @@ impl Instance {
             self.signal(libc::SIGCONT);
             self.frozen = false;
         }
+    }
+
+    /// Process start to its first `invocation/next`, ms, if it was started for this invocation.
+    fn init_duration_ms(&self, cold: bool) -> Option<f64> {
+        cold.then(|| {
+            self.api
+                .first_next()
+                .map(|at| (at - self.started).as_secs_f64() * 1000.0)
+        })
+        .flatten()
     }
 
     /// Kills the process and reaps it, in the background. SIGKILL ends a stopped process too.
@@ -218,57 +238,24 @@ impl Service {
         invocation_type: &str,
     ) -> InvokeResult {
         let _slot = slot;
-        let reused = function.take_idle();
-        let cold = reused.is_none();
-        let mut instance = match reused {
-            Some(instance) => instance,
-            None => match function.start_instance().await {
-                Ok(instance) => instance,
-                Err(message) => {
-                    return InvokeResult::Crashed(FunctionError::lambda(
-                        "Runtime.InvalidEntrypoint",
-                        message,
-                    ));
-                }
-            },
+        let (mut instance, cold) = match function.instance().await {
+            Ok(found) => found,
+            Err(crashed) => return crashed,
         };
-        let (taken_tx, taken_rx) = oneshot::channel();
-        let (answer_tx, answer_rx) = oneshot::channel();
         let timeout = function.config.timeout;
-        // The deadline runs from the hand-over, as Lambda's does (init has its own limit).
         let trace_header = xray_trace_header(&request_id);
-        let job = Job {
-            request_id: request_id.clone(),
-            payload,
-            timeout,
-            invoked_arn,
-            trace_id: trace_header.clone(),
-            taken: taken_tx,
-            answer: answer_tx,
-        };
         let started_at_ms = now_ms();
-        let dispatched = Instant::now();
-        let result = if instance.jobs.send(job).await.is_err() {
-            Err(InvokeResult::Crashed(FunctionError::lambda(
-                "Runtime.Unknown",
-                format!(
-                    "RequestId: {request_id} Error: the instance stopped before taking the event"
-                ),
-            )))
-        } else {
-            run_to_answer(&mut instance, &request_id, taken_rx, answer_rx, timeout).await
-        };
-        let (taken, answered, result) = match result {
-            Ok((taken, answered, result)) => (taken, answered, result),
-            Err(result) => (dispatched, Instant::now(), result),
-        };
+        let (taken, answered, result) = hand_over(
+            &mut instance,
+            &request_id,
+            payload,
+            invoked_arn,
+            &trace_header,
+            timeout,
+        )
+        .await;
         let duration = answered.saturating_duration_since(taken);
-        let outcome = match &result {
-            InvokeResult::Response(_) => Outcome::Success,
-            InvokeResult::FunctionError(_) => Outcome::Error,
-            InvokeResult::TimedOut { .. } => Outcome::Timeout,
-            InvokeResult::Crashed(_) => Outcome::Crash,
-        };
+        let outcome = result.outcome();
         let error = result.error(&request_id);
         let record = InvocationRecord {
             request_id,
@@ -277,14 +264,7 @@ impl Service {
             instance: instance.id.clone(),
             cold,
             invocation_type: invocation_type.to_owned(),
-            init_duration_ms: cold
-                .then(|| {
-                    instance
-                        .api
-                        .first_next()
-                        .map(|at| (at - instance.started).as_secs_f64() * 1000.0)
-                })
-                .flatten(),
+            init_duration_ms: instance.init_duration_ms(cold),
             duration_ms: duration.as_secs_f64() * 1000.0,
             billed_duration_ms: duration.as_nanos().div_ceil(1_000_000) as u64,
             outcome,
@@ -295,18 +275,7 @@ impl Service {
             started_at_ms,
         };
         self.records.write(&record);
-        if matches!(outcome, Outcome::Success | Outcome::Error) {
-            instance.idle_since = Instant::now();
-            let parked = instance.api.parked();
-            let id = instance.id.clone();
-            function.idle.lock().unwrap().push(instance);
-            if function.config.freeze {
-                tokio::spawn(freeze_when_parked(function.clone(), id, parked));
-            }
-        } else {
-            let _ = instance.child.start_kill();
-            let _ = instance.child.wait().await;
-        }
+        function.take_back(instance, outcome).await;
         result
     }
 
@@ -396,6 +365,43 @@ fn exit_error(request_id: &str, status: std::io::Result<ExitStatus>) -> Function
     )
 }
 
+/// Hands the event to the instance and waits for its answer: when the instance took the event,
+/// when it answered, and how it ended (the hand-over and now if it never took the event).
+/// The deadline runs from the hand-over, as Lambda's does (init has its own limit).
+async fn hand_over(
+    instance: &mut Instance,
+    request_id: &str,
+    payload: Bytes,
+    invoked_arn: String,
+    trace_header: &str,
+    timeout: Duration,
+) -> (Instant, Instant, InvokeResult) {
+    let (taken_tx, taken_rx) = oneshot::channel();
+    let (answer_tx, answer_rx) = oneshot::channel();
+    let job = Job {
+        request_id: request_id.to_owned(),
+        payload,
+        timeout,
+        invoked_arn,
+        trace_id: trace_header.to_owned(),
+        taken: taken_tx,
+        answer: answer_tx,
+    };
+    let dispatched = Instant::now();
+    let result = if instance.jobs.send(job).await.is_err() {
+        Err(InvokeResult::Crashed(FunctionError::lambda(
+            "Runtime.Unknown",
+            format!("RequestId: {request_id} Error: the instance stopped before taking the event"),
+        )))
+    } else {
+        run_to_answer(instance, request_id, taken_rx, answer_rx, timeout).await
+    };
+    match result {
+        Ok((taken, answered, result)) => (taken, answered, result),
+        Err(result) => (dispatched, Instant::now(), result),
+    }
+}
+
 /// Waits for the instance to take the event and answer it, within its init and run limits.
 async fn run_to_answer(
     instance: &mut Instance,
@@ -445,6 +451,38 @@ async fn run_to_answer(
 }
 
 impl Function {
+    /// A warm instance if one is idle, else a new one, and whether it is new (cold); the
+    /// invocation's result when none can start.
+    async fn instance(&self) -> Result<(Instance, bool), InvokeResult> {
+        if let Some(instance) = self.take_idle() {
+            return Ok((instance, false));
+        }
+        match self.start_instance().await {
+            Ok(instance) => Ok((instance, true)),
+            Err(message) => Err(InvokeResult::Crashed(FunctionError::lambda(
+                "Runtime.InvalidEntrypoint",
+                message,
+            ))),
+        }
+    }
+
+    /// After an invocation: an instance that answered goes back to the idle ones (to be frozen
+    /// once it asks for its next event); one that timed out or crashed is killed.
+    async fn take_back(self: &Arc<Self>, mut instance: Instance, outcome: Outcome) {
+        if matches!(outcome, Outcome::Success | Outcome::Error) {
+            instance.idle_since = Instant::now();
+            let parked = instance.api.parked();
+            let id = instance.id.clone();
+            self.idle.lock().unwrap().push(instance);
+            if self.config.freeze {
+                tokio::spawn(freeze_when_parked(self.clone(), id, parked));
+            }
+        } else {
+            let _ = instance.child.start_kill();
+            let _ = instance.child.wait().await;
+        }
+    }
+
     /// A warm instance, thawed, if one is idle and alive.
     fn take_idle(&self) -> Option<Instance> {
         let mut idle = self.idle.lock().unwrap();

@@ -42,65 +42,19 @@ impl Telemetry {
         var: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, ServerlessError> {
         let endpoint = setup.options.resolved_endpoint(&var);
-        let flush_timeout = setup.options.flush_timeout;
-        let cannot_export = |error: &dyn std::fmt::Display| {
-            ServerlessError::Configure(format!(
-                "OpenTelemetry cannot export to {endpoint} ({error}); set OtelOptions::endpoint or \
-                 OTEL_EXPORTER_OTLP_ENDPOINT to the collector's OTLP/gRPC address, e.g. {}",
-                super::DEFAULT_ENDPOINT
-            ))
-        };
         let resource = resource(&setup.options.resolved_service_name(&var), manifest, &var);
-        let metrics = if setup.metrics {
-            let exporter = opentelemetry_otlp::MetricExporter::builder()
-                .with_tonic()
-                .with_endpoint(&endpoint)
-                .with_timeout(flush_timeout)
-                .build()
-                .map_err(|error| cannot_export(&error))?;
-            let provider = SdkMeterProvider::builder()
-                .with_reader(
-                    PeriodicReader::builder(exporter)
-                        .with_interval(setup.options.metric_period)
-                        .build(),
-                )
-                .with_resource(resource.clone())
-                .build();
-            let tags = vec![
-                KeyValue::new("deployment_name", manifest.deployment_name.to_owned()),
-                KeyValue::new("build_id", manifest.build_id.to_owned()),
-            ];
-            let meter = LambdaCoreMeter::new(provider.meter(SCOPE), tags);
-            Some((provider, Arc::new(meter) as Arc<dyn CoreMeter>))
-        } else {
-            None
-        };
+        let metrics = setup
+            .metrics
+            .then(|| meter_provider(setup, manifest, &endpoint, resource.clone()))
+            .transpose()?;
         let task_spans = TaskSpanLinks::default();
-        let traces = if setup.traces {
-            let exporter = opentelemetry_otlp::SpanExporter::builder()
-                .with_tonic()
-                .with_endpoint(&endpoint)
-                .with_timeout(flush_timeout)
-                .build()
-                .map_err(|error| cannot_export(&error))?;
-            let provider = SdkTracerProvider::builder()
-                .with_span_processor(
-                    task_spans.around(BatchSpanProcessor::builder(exporter).build()),
-                )
-                // The SDK's plugin needs it: workflow spans get the same IDs on replay.
-                .with_id_generator(WorkflowIdGenerator::default())
-                // Not parent-based: Lambda's `Sampled=0` (active tracing off) would drop it all.
-                .with_sampler(Sampler::AlwaysOn)
-                .with_resource(resource)
-                .build();
-            let tracer = provider.tracer(SCOPE);
-            Some((provider, tracer))
-        } else {
-            None
-        };
+        let traces = setup
+            .traces
+            .then(|| tracer_provider(setup, &endpoint, &task_spans, resource))
+            .transpose()?;
         Ok(Self {
             endpoint,
-            flush_timeout,
+            flush_timeout: setup.options.flush_timeout,
             metrics,
             traces,
             task_spans,
@@ -198,6 +152,71 @@ fn flush_on_own_thread(
     force_flush: impl FnOnce() -> OTelSdkResult + Send + 'static,
 ) -> tokio::task::JoinHandle<Result<(), String>> {
     tokio::task::spawn_blocking(move || force_flush().map_err(|error| format!("{what}: {error}")))
+}
+
+/// The error for an exporter that cannot be built for `endpoint`.
+fn cannot_export(endpoint: &str, error: &dyn std::fmt::Display) -> ServerlessError {
+    ServerlessError::Configure(format!(
+        "OpenTelemetry cannot export to {endpoint} ({error}); set OtelOptions::endpoint or \
+         OTEL_EXPORTER_OTLP_ENDPOINT to the collector's OTLP/gRPC address, e.g. {}",
+        super::DEFAULT_ENDPOINT
+    ))
+}
+
+/// The metrics pipeline: an OTLP exporter read every metric period, and the meter the SDK
+/// records its worker metrics into, tagged with the version.
+fn meter_provider(
+    setup: &OtelSetup,
+    manifest: &Manifest<'_>,
+    endpoint: &str,
+    resource: Resource,
+) -> Result<(SdkMeterProvider, Arc<dyn CoreMeter>), ServerlessError> {
+    let exporter = opentelemetry_otlp::MetricExporter::builder()
+        .with_tonic()
+        .with_endpoint(endpoint)
+        .with_timeout(setup.options.flush_timeout)
+        .build()
+        .map_err(|error| cannot_export(endpoint, &error))?;
+    let provider = SdkMeterProvider::builder()
+        .with_reader(
+            PeriodicReader::builder(exporter)
+                .with_interval(setup.options.metric_period)
+                .build(),
+        )
+        .with_resource(resource)
+        .build();
+    let tags = vec![
+        KeyValue::new("deployment_name", manifest.deployment_name.to_owned()),
+        KeyValue::new("build_id", manifest.build_id.to_owned()),
+    ];
+    let meter = LambdaCoreMeter::new(provider.meter(SCOPE), tags);
+    Ok((provider, Arc::new(meter) as Arc<dyn CoreMeter>))
+}
+
+/// The traces pipeline: an OTLP exporter behind a batch processor that `task_spans` watches, and
+/// our tracer.
+fn tracer_provider(
+    setup: &OtelSetup,
+    endpoint: &str,
+    task_spans: &TaskSpanLinks,
+    resource: Resource,
+) -> Result<(SdkTracerProvider, Tracer), ServerlessError> {
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .with_endpoint(endpoint)
+        .with_timeout(setup.options.flush_timeout)
+        .build()
+        .map_err(|error| cannot_export(endpoint, &error))?;
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(task_spans.around(BatchSpanProcessor::builder(exporter).build()))
+        // The SDK's plugin needs it: workflow spans get the same IDs on replay.
+        .with_id_generator(WorkflowIdGenerator::default())
+        // Not parent-based: Lambda's `Sampled=0` (active tracing off) would drop it all.
+        .with_sampler(Sampler::AlwaysOn)
+        .with_resource(resource)
+        .build();
+    let tracer = provider.tracer(SCOPE);
+    Ok((provider, tracer))
 }
 
 /// Who is reporting: the service, the Worker Deployment Version, and the Lambda function.
