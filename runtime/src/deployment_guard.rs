@@ -46,7 +46,7 @@ use crate::{
 };
 use prost::Message;
 use temporal_serverless_names::version::{DeploymentVersion, Subcommand, VersionCommand};
-use temporalio_client::{Client, NamespacedClient};
+use temporalio_client::{Client, NamespacedClient, grpc::WorkflowService};
 use temporalio_common::protos::temporal::api::{
     common::v1::WorkflowExecution,
     deployment::v1::{WorkerDeploymentInfo, WorkerDeploymentVersion, WorkerDeploymentVersionInfo},
@@ -274,6 +274,11 @@ struct Server<'a> {
 }
 
 impl Server<'_> {
+    /// The server's WorkflowService, over the worker's connection.
+    fn service(&self) -> Box<dyn WorkflowService> {
+        self.client.connection().workflow_service()
+    }
+
     /// What the server says of `build_id`'s version; `None` when it does not exist.
     async fn describe_version(&self, build_id: &str) -> Result<Option<VersionFacts>, Unread> {
         let request = DescribeWorkerDeploymentVersionRequest {
@@ -284,22 +289,13 @@ impl Server<'_> {
             }),
             ..Default::default()
         };
-        match self
-            .client
-            .connection()
-            .workflow_service()
+        let answer = self
+            .service()
             .describe_worker_deployment_version(tonic::Request::new(request))
-            .await
-        {
-            Ok(response) => Ok(response
-                .into_inner()
-                .worker_deployment_version_info
-                .map(|info| version_facts(&info))),
-            Err(status) => match unread(status) {
-                None => Ok(None),
-                Some(unread) => Err(unread),
-            },
-        }
+            .await;
+        Ok(found(answer)?
+            .and_then(|response| response.worker_deployment_version_info)
+            .map(|info| version_facts(&info)))
     }
 
     /// Whether the Worker Controller Instance of `build_id`'s version is running.
@@ -312,22 +308,13 @@ impl Server<'_> {
                 run_id: String::new(),
             }),
         };
-        match self
-            .client
-            .connection()
-            .workflow_service()
+        let answer = self
+            .service()
             .describe_workflow_execution(tonic::Request::new(request))
-            .await
-        {
-            Ok(response) => Ok(response
-                .into_inner()
-                .workflow_execution_info
-                .is_some_and(|info| info.status() == WorkflowExecutionStatus::Running)),
-            Err(status) => match unread(status) {
-                None => Ok(false),
-                Some(unread) => Err(unread),
-            },
-        }
+            .await;
+        Ok(found(answer)?
+            .and_then(|response| response.workflow_execution_info)
+            .is_some_and(|info| info.status() == WorkflowExecutionStatus::Running))
     }
 
     /// The most recent build ID, other than `except`, of the deployment's versions whose compute
@@ -363,9 +350,7 @@ impl Server<'_> {
         loop {
             attempt += 1;
             match self
-                .client
-                .connection()
-                .workflow_service()
+                .service()
                 .describe_worker_deployment(tonic::Request::new(request.clone()))
                 .await
             {
@@ -416,6 +401,17 @@ fn unread(status: tonic::Status) -> Option<Unread> {
         return None;
     }
     Some(Unread::Unanswered(unanswered(&status)))
+}
+
+/// A read's answer, `None` when the thing read does not exist; see [`unread`].
+fn found<T>(answer: Result<tonic::Response<T>, tonic::Status>) -> Result<Option<T>, Unread> {
+    match answer {
+        Ok(response) => Ok(Some(response.into_inner())),
+        Err(status) => match unread(status) {
+            None => Ok(None),
+            Some(unread) => Err(unread),
+        },
+    }
 }
 
 fn unanswered(status: &tonic::Status) -> String {

@@ -7,6 +7,7 @@ use std::{
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
+use temporal_serverless_names::version::{DeploymentVersion, Subcommand, VersionCommand};
 
 /// How long the dev server may take to answer after it is started.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -233,23 +234,12 @@ impl DevServer {
     /// Makes `deployment`'s version `build_id` current, as a deploy would, so that new workflows
     /// on its task queues go to it; retried until the version exists (its first poll creates it).
     pub fn make_current(&self, deployment: &str, build_id: &str) {
+        let version = DeploymentVersion::new(deployment, build_id);
+        let set_current = VersionCommand::new(Subcommand::SetCurrentVersion, version).confirmed();
         self.wait_for(
             Duration::from_secs(20),
             "the version to become current",
-            |server| {
-                server
-                    .cli(&[
-                        "worker",
-                        "deployment",
-                        "set-current-version",
-                        "--deployment-name",
-                        deployment,
-                        "--build-id",
-                        build_id,
-                        "--yes",
-                    ])
-                    .ok()
-            },
+            |server| server.cli(&set_current.words()).ok(),
         );
     }
 

@@ -182,33 +182,23 @@ impl MetricsService for Receiver {
     }
 }
 
+/// The attributes of each data point of a metric.
 fn point_attributes(data: Option<Data>) -> Vec<Attributes> {
+    // Each kind of metric has a data point type of its own, all with `attributes`.
+    macro_rules! attributes_of_each {
+        ($points:expr) => {
+            $points
+                .into_iter()
+                .map(|point| attributes(point.attributes))
+                .collect()
+        };
+    }
     match data {
-        Some(Data::Sum(sum)) => sum
-            .data_points
-            .into_iter()
-            .map(|p| attributes(p.attributes))
-            .collect(),
-        Some(Data::Gauge(gauge)) => gauge
-            .data_points
-            .into_iter()
-            .map(|p| attributes(p.attributes))
-            .collect(),
-        Some(Data::Histogram(histogram)) => histogram
-            .data_points
-            .into_iter()
-            .map(|p| attributes(p.attributes))
-            .collect(),
-        Some(Data::ExponentialHistogram(histogram)) => histogram
-            .data_points
-            .into_iter()
-            .map(|p| attributes(p.attributes))
-            .collect(),
-        Some(Data::Summary(summary)) => summary
-            .data_points
-            .into_iter()
-            .map(|p| attributes(p.attributes))
-            .collect(),
+        Some(Data::Sum(sum)) => attributes_of_each!(sum.data_points),
+        Some(Data::Gauge(gauge)) => attributes_of_each!(gauge.data_points),
+        Some(Data::Histogram(histogram)) => attributes_of_each!(histogram.data_points),
+        Some(Data::ExponentialHistogram(histogram)) => attributes_of_each!(histogram.data_points),
+        Some(Data::Summary(summary)) => attributes_of_each!(summary.data_points),
         None => Vec::new(),
     }
 }

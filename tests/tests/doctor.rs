@@ -6,6 +6,7 @@
 
 use serde_json::{Value, json};
 use std::time::Duration;
+use temporal_serverless_names::version::{DeploymentVersion, Subcommand, VersionCommand};
 use temporal_serverless_tests::{
     cli_binary, fixture_function,
     function_process::FunctionProcess,
@@ -38,22 +39,14 @@ fn loop_for(task_queue: &str) -> LoopBuilder<'static> {
 /// for version `build_id` of the fixture's deployment, invoking `function_arn` with no role.
 fn with_function(
     lambda: &LocalLoop,
-    subcommand: &str,
+    subcommand: Subcommand,
     build_id: &str,
     function_arn: &str,
 ) -> Result<String, String> {
-    lambda.server.cli(&[
-        "worker",
-        "deployment",
-        subcommand,
-        "--deployment-name",
-        "fixture",
-        "--build-id",
-        build_id,
-        "--aws-lambda-function-arn",
-        function_arn,
-        "--aws-lambda-skip-role-and-external-id",
-    ])
+    let command = VersionCommand::new(subcommand, DeploymentVersion::new("fixture", build_id))
+        .function_arn(function_arn)
+        .without_role();
+    lambda.server.cli(&command.words())
 }
 
 /// `doctor --json` for the fixture artifact: (exit success, checks by name → (verdict, saw)).
@@ -291,7 +284,7 @@ fn healthy_deployment_then_missing_function_short_timeout_and_unqualified_arn() 
     );
     let refused = with_function(
         &lambda,
-        "create-version",
+        Subcommand::CreateVersion,
         "ghost-1",
         &format!("{FUNCTION}-ghost:live"),
     );
@@ -321,7 +314,7 @@ fn healthy_deployment_then_missing_function_short_timeout_and_unqualified_arn() 
     );
 
     // Unqualified ARN: doctor fails it; the guard warns at the next cold start.
-    with_function(&lambda, "update-version-compute-config", BUILD_ID, FUNCTION).unwrap();
+    with_function(&lambda, Subcommand::UpdateComputeConfig, BUILD_ID, FUNCTION).unwrap();
     let (success, checks) = doctor(&lambda, &["--lambda-endpoint", &endpoint]);
     assert!(!success);
     let (qualified, saw) = verdict(&checks, "function ARN");
@@ -353,7 +346,7 @@ fn old_binary_for_a_new_version_is_the_invocation_loop() {
     );
     // A new published version, 2, whose code is still the old binary (build ID not bumped).
     let second = format!("{FUNCTION}:2");
-    with_function(&lambda, "create-version", "new-2", &second).unwrap();
+    with_function(&lambda, Subcommand::CreateVersion, "new-2", &second).unwrap();
     lambda
         .server
         .cli(&[

@@ -13,6 +13,7 @@
 use aws_sdk_lambda::types::Architecture;
 use serde_json::Value;
 use std::time::Instant;
+use temporal_serverless_names::version::{DeploymentVersion, Subcommand, VersionCommand};
 use temporal_serverless_tests::{
     aws_account::AwsAccount,
     cli_binary,
@@ -184,23 +185,16 @@ fn function_version_architecture_timeout_and_the_versions_arn_right_then_wrong()
     server
         .cli(&["worker", "deployment", "create", "--name", "fixture"])
         .unwrap();
-    let bind = |command: &str, arn: &str| {
-        server
-            .cli(&[
-                "worker",
-                "deployment",
-                command,
-                "--deployment-name",
-                "fixture",
-                "--build-id",
-                BUILD_ID,
-                "--aws-lambda-function-arn",
-                arn,
-                "--aws-lambda-skip-role-and-external-id",
-            ])
-            .unwrap_or_else(|error| panic!("{command} {arn}: {error}\n{}", moto.output()))
+    let bind = |subcommand: Subcommand, arn: &str| {
+        let command = VersionCommand::new(subcommand, DeploymentVersion::new("fixture", BUILD_ID))
+            .function_arn(arn)
+            .without_role();
+        server.cli(&command.words()).unwrap_or_else(|error| {
+            let command = subcommand.as_str();
+            panic!("{command} {arn}: {error}\n{}", moto.output())
+        })
     };
-    bind("create-version", &first);
+    bind(Subcommand::CreateVersion, &first);
     let artifact = ["--artifact", fixture_function!().to_str().unwrap()];
     let with = |more: &[&str]| -> Vec<String> {
         artifact
@@ -245,7 +239,7 @@ fn function_version_architecture_timeout_and_the_versions_arn_right_then_wrong()
     // Wrong: a new version with a 7 s timeout, and the Worker Deployment Version moved to it
     // while the user expects version 1.
     let second = account.publish("fixture", 7);
-    bind("update-version-compute-config", &second);
+    bind(Subcommand::UpdateComputeConfig, &second);
     let checks = run(with(&["--function-arn", &first]));
     expect(
         &checks,
@@ -271,7 +265,7 @@ fn function_version_architecture_timeout_and_the_versions_arn_right_then_wrong()
         .function("graviton")
         .architecture(other_architecture)
         .create();
-    bind("update-version-compute-config", &graviton);
+    bind(Subcommand::UpdateComputeConfig, &graviton);
     let checks = run(with(&[]));
     expect(
         &checks,
@@ -287,7 +281,7 @@ fn function_version_architecture_timeout_and_the_versions_arn_right_then_wrong()
 
     // Wrong: an alias, which moves.
     let alias = account.alias("fixture", "live", "2");
-    bind("update-version-compute-config", &alias);
+    bind(Subcommand::UpdateComputeConfig, &alias);
     let checks = run(with(&[]));
     expect(
         &checks,

@@ -6,6 +6,7 @@ use std::{
     path::Path,
     time::{Duration, Instant},
 };
+use temporal_serverless_names::version::{DeploymentVersion, Subcommand, VersionCommand};
 use temporal_serverless_tests::{
     dev_server::DevServer,
     free_port,
@@ -462,17 +463,9 @@ fn fix_command(subcommand: &str) -> String {
 }
 
 fn version_exists(server: &DevServer) -> bool {
-    server
-        .cli(&[
-            "worker",
-            "deployment",
-            "describe-version",
-            "--deployment-name",
-            "fixture",
-            "--build-id",
-            BUILD_ID,
-        ])
-        .is_ok()
+    let version = DeploymentVersion::new("fixture", BUILD_ID);
+    let describe = VersionCommand::new(Subcommand::DescribeVersion, version);
+    server.cli(&describe.words()).is_ok()
 }
 
 #[test]

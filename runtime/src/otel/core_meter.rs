@@ -12,6 +12,20 @@ use temporalio_common::telemetry::metrics::{
     NewAttributes, UpDownCounter,
 };
 
+/// The instrument `$meter.$kind(..)` with the name, unit and description the SDK asks for in
+/// `$params` (a [`MetricParameters`]). A macro: each kind of instrument has a builder type of its
+/// own, with no trait in common.
+macro_rules! instrument {
+    ($meter:expr, $kind:ident, $params:expr) => {{
+        let params: MetricParameters = $params;
+        $meter
+            .$kind(params.name)
+            .with_unit(params.unit)
+            .with_description(params.description)
+            .build()
+    }};
+}
+
 /// A [`CoreMeter`] whose instruments come from `meter` and whose attributes always include
 /// `tags` (the deployment name and build ID).
 #[derive(Debug)]
@@ -55,73 +69,35 @@ impl CoreMeter for LambdaCoreMeter {
     }
 
     fn counter(&self, params: MetricParameters) -> Counter {
-        let counter = self
-            .meter
-            .u64_counter(params.name)
-            .with_unit(params.unit)
-            .with_description(params.description)
-            .build();
-        Counter::new(Arc::new(counter))
+        Counter::new(Arc::new(instrument!(self.meter, u64_counter, params)))
     }
 
     fn histogram(&self, params: MetricParameters) -> Histogram {
-        Histogram::new(Arc::new(self.u64_histogram(params)))
+        Histogram::new(Arc::new(instrument!(self.meter, u64_histogram, params)))
     }
 
     fn histogram_f64(&self, params: MetricParameters) -> HistogramF64 {
-        let histogram = self
-            .meter
-            .f64_histogram(params.name)
-            .with_unit(params.unit)
-            .with_description(params.description)
-            .build();
-        HistogramF64::new(Arc::new(histogram))
+        HistogramF64::new(Arc::new(instrument!(self.meter, f64_histogram, params)))
     }
 
     fn histogram_duration(&self, mut params: MetricParameters) -> HistogramDuration {
         // Milliseconds, as the SDK's own OpenTelemetry meter reports them by default.
         params.unit = "ms".into();
-        HistogramDuration::new(Arc::new(MillisecondHistogram(self.u64_histogram(params))))
+        let histogram = instrument!(self.meter, u64_histogram, params);
+        HistogramDuration::new(Arc::new(MillisecondHistogram(histogram)))
     }
 
     fn gauge(&self, params: MetricParameters) -> Gauge {
-        let gauge = self
-            .meter
-            .u64_gauge(params.name)
-            .with_unit(params.unit)
-            .with_description(params.description)
-            .build();
-        Gauge::new(Arc::new(gauge))
+        Gauge::new(Arc::new(instrument!(self.meter, u64_gauge, params)))
     }
 
     fn gauge_f64(&self, params: MetricParameters) -> GaugeF64 {
-        let gauge = self
-            .meter
-            .f64_gauge(params.name)
-            .with_unit(params.unit)
-            .with_description(params.description)
-            .build();
-        GaugeF64::new(Arc::new(gauge))
+        GaugeF64::new(Arc::new(instrument!(self.meter, f64_gauge, params)))
     }
 
     fn up_down_counter(&self, params: MetricParameters) -> UpDownCounter {
-        let counter = self
-            .meter
-            .i64_up_down_counter(params.name)
-            .with_unit(params.unit)
-            .with_description(params.description)
-            .build();
+        let counter = instrument!(self.meter, i64_up_down_counter, params);
         UpDownCounter::new(Arc::new(counter))
-    }
-}
-
-impl LambdaCoreMeter {
-    fn u64_histogram(&self, params: MetricParameters) -> opentelemetry::metrics::Histogram<u64> {
-        self.meter
-            .u64_histogram(params.name)
-            .with_unit(params.unit)
-            .with_description(params.description)
-            .build()
     }
 }
 

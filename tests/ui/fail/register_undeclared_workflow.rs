@@ -1,17 +1,11 @@
 use temporal_serverless::prelude::*;
+include!("../shared/run_returns_at_once.rs");
 
 // Declared with the SDK's own attribute: a valid SDK workflow, but no versioning behavior.
 #[temporalio_macros::workflow]
 #[derive(Default)]
 struct Legacy;
-
-#[workflow_methods]
-impl Legacy {
-    #[run]
-    async fn run(_ctx: &mut WorkflowContext<Self>) -> WorkflowResult<()> {
-        Ok(())
-    }
-}
+run_returns_at_once!(Legacy);
 
 #[serverless_worker(deployment = "shop", build_id = "v1")]
 fn main(worker: &mut LambdaWorker) {

@@ -1,15 +1,9 @@
 use temporal_serverless::prelude::*;
+include!("../shared/run_returns_at_once.rs");
 
 #[workflow(versioning = "auto_upgrade")]
 #[derive(Default)]
 struct Checkout;
-
-#[workflow_methods]
-impl Checkout {
-    #[run]
-    async fn run(_ctx: &mut WorkflowContext<Self>) -> WorkflowResult<()> {
-        Ok(())
-    }
-}
+run_returns_at_once!(Checkout);
 
 fn main() {}

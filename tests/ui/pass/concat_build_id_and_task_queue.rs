@@ -1,16 +1,10 @@
 use temporal_serverless::prelude::*;
+include!("../shared/run_returns_at_once.rs");
 
 #[workflow(versioning = auto_upgrade)]
 #[derive(Default)]
 struct Checkout;
-
-#[workflow_methods]
-impl Checkout {
-    #[run]
-    async fn run(_ctx: &mut WorkflowContext<Self>) -> WorkflowResult<()> {
-        Ok(())
-    }
-}
+run_returns_at_once!(Checkout);
 
 #[serverless_worker(
     deployment = concat!("shop-", "eu"),

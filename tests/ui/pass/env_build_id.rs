@@ -1,16 +1,10 @@
 use temporal_serverless::prelude::*;
+include!("../shared/run_returns_at_once.rs");
 
 #[workflow(versioning = pinned)]
 #[derive(Default)]
 struct Checkout;
-
-#[workflow_methods]
-impl Checkout {
-    #[run]
-    async fn run(_ctx: &mut WorkflowContext<Self>) -> WorkflowResult<()> {
-        Ok(())
-    }
-}
+run_returns_at_once!(Checkout);
 
 #[serverless_worker(deployment = "shop", build_id = env!("TS_UI_BUILD_ID"))]
 fn main(worker: &mut LambdaWorker) {

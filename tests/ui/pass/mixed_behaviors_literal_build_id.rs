@@ -1,5 +1,9 @@
-use std::time::Duration;
+//! Both versioning behaviors in one worker, with activities, a workflow type named by
+//! `#[run(name = ..)]`, and a literal build ID. (A workflow calling an activity is the examples'
+//! subject: `examples/src/bin/shop.rs` is this worker with real work in it.)
+
 use temporal_serverless::prelude::*;
+include!("../shared/run_returns_at_once.rs");
 
 pub struct Payments;
 
@@ -13,34 +17,13 @@ impl Payments {
 
 #[workflow(versioning = pinned)]
 #[derive(Default)]
-pub struct Checkout;
-
-#[workflow_methods]
-impl Checkout {
-    #[run]
-    pub async fn run(ctx: &mut WorkflowContext<Self>, order: String) -> WorkflowResult<String> {
-        let receipt = ctx
-            .execute_activity(
-                Payments::charge,
-                order,
-                ActivityOptions::start_to_close_timeout(Duration::from_secs(10)),
-            )
-            .await?;
-        Ok(receipt)
-    }
-}
+struct Checkout;
+run_returns_at_once!(Checkout);
 
 #[workflow(versioning = auto_upgrade)]
 #[derive(Default)]
-pub struct Newsletter;
-
-#[workflow_methods]
-impl Newsletter {
-    #[run(name = "newsletter")]
-    pub async fn run(_ctx: &mut WorkflowContext<Self>) -> WorkflowResult<()> {
-        Ok(())
-    }
-}
+struct Newsletter;
+run_returns_at_once!(Newsletter, name = "newsletter");
 
 #[serverless_worker(deployment = "shop", build_id = "2024-06-01.1")]
 fn main(worker: &mut LambdaWorker) {

@@ -38,8 +38,9 @@ fn misuse_fails_to_compile_with_an_actionable_message() {
     trybuild::TestCases::new().compile_fail("fail/*.rs");
 }
 
-/// Runs an accepted form with a dry run and returns what it printed; fails unless it exited 0.
-fn dry_run(binary: &str) -> String {
+/// Runs an accepted form with a dry run and checks what it printed, one line per item of
+/// `expected`; fails unless it exited 0.
+fn assert_dry_run_prints(binary: &str, expected: &[&str]) {
     let output = Command::new(binary)
         .env(temporal_serverless::DRY_RUN_VARIABLE, "1")
         .output()
@@ -51,37 +52,41 @@ fn dry_run(binary: &str) -> String {
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
-    stdout
+    let expected: String = expected.iter().map(|line| format!("{line}\n")).collect();
+    assert_eq!(stdout, expected);
 }
 
 #[test]
 fn concat_of_literals_and_env_for_build_id_and_a_task_queue_in_the_attribute() {
-    let printed = dry_run(env!("CARGO_BIN_EXE_concat_build_id_and_task_queue"));
-    assert_eq!(
-        printed,
-        "deployment=shop-eu build_id=v2024.06.01-7 task_queue=checkout\n\
-         workflow Checkout versioning=AUTO_UPGRADE\n"
+    assert_dry_run_prints(
+        env!("CARGO_BIN_EXE_concat_build_id_and_task_queue"),
+        &[
+            "deployment=shop-eu build_id=v2024.06.01-7 task_queue=checkout",
+            "workflow Checkout versioning=AUTO_UPGRADE",
+        ],
     );
 }
 
 #[test]
 fn env_build_id_with_the_task_queue_set_in_main() {
-    let printed = dry_run(env!("CARGO_BIN_EXE_env_build_id"));
-    assert_eq!(
-        printed,
-        "deployment=shop build_id=2024.06.01 task_queue=checkout\n\
-         workflow Checkout versioning=PINNED\n"
+    assert_dry_run_prints(
+        env!("CARGO_BIN_EXE_env_build_id"),
+        &[
+            "deployment=shop build_id=2024.06.01 task_queue=checkout",
+            "workflow Checkout versioning=PINNED",
+        ],
     );
 }
 
 /// The case's main also asserts each workflow's behavior; a failed assertion fails the dry run.
 #[test]
 fn both_behaviors_and_activities_with_a_literal_build_id() {
-    let printed = dry_run(env!("CARGO_BIN_EXE_mixed_behaviors_literal_build_id"));
-    assert_eq!(
-        printed,
-        "deployment=shop build_id=2024-06-01.1 task_queue=checkout\n\
-         workflow Checkout versioning=PINNED\n\
-         workflow newsletter versioning=AUTO_UPGRADE\n"
+    assert_dry_run_prints(
+        env!("CARGO_BIN_EXE_mixed_behaviors_literal_build_id"),
+        &[
+            "deployment=shop build_id=2024-06-01.1 task_queue=checkout",
+            "workflow Checkout versioning=PINNED",
+            "workflow newsletter versioning=AUTO_UPGRADE",
+        ],
     );
 }
