@@ -16,12 +16,15 @@ use std::{collections::VecDeque, time::Duration};
 const MIN_WINDOW: Duration = Duration::from_millis(20);
 /// The longest learned window: past it, a gap is worth an end whatever an end costs here.
 const MAX_WINDOW: Duration = Duration::from_secs(2);
-/// What an end is assumed to cost before this instance has measured one, where polls drain by
-/// their deadline: the drain alone waits for them (up to 1.5 s, less the time already idle).
+/// What an end is assumed to cost before this instance has measured one, its drain not yet known
+/// (a process's first invocation).
 const INITIAL_END_COST: Duration = Duration::from_millis(300);
 /// The same where the server completes polls on shutdown: a round trip, the shutdown and the
 /// next invocation's start (tens of ms on loopback; room for a server in another region).
 const INITIAL_SERVER_DRAIN_END_COST: Duration = Duration::from_millis(100);
+/// The same where polls drain by their deadline: the drain waits for the outstanding polls (up
+/// to 1.5 s; about 1 s measured on the local loop).
+const INITIAL_DEADLINE_DRAIN_END_COST: Duration = Duration::from_secs(1);
 /// Gaps remembered: enough to see the traffic's shape, few enough to follow it when it changes.
 const REMEMBERED_GAPS: usize = 64;
 /// Below this many gaps, the window is the end cost (the choice that needs no knowledge).
@@ -85,17 +88,18 @@ impl EndPolicy {
         }));
     }
 
-    /// What an end is estimated to cost, the server completing polls on shutdown or not.
-    pub(crate) fn end_cost(&self, server_drain: bool) -> Duration {
-        self.end_cost.unwrap_or(if server_drain {
-            INITIAL_SERVER_DRAIN_END_COST
-        } else {
-            INITIAL_END_COST
+    /// What an end is estimated to cost; `server_drain`: whether the server completes polls on
+    /// shutdown, if known.
+    pub(crate) fn end_cost(&self, server_drain: Option<bool>) -> Duration {
+        self.end_cost.unwrap_or(match server_drain {
+            Some(true) => INITIAL_SERVER_DRAIN_END_COST,
+            Some(false) => INITIAL_DEADLINE_DRAIN_END_COST,
+            None => INITIAL_END_COST,
         })
     }
 
-    /// The window for the next invocation, the server completing polls on shutdown or not.
-    pub(crate) fn window(&self, server_drain: bool) -> Window {
+    /// The window for the next invocation (`server_drain` as for [`EndPolicy::end_cost`]).
+    pub(crate) fn window(&self, server_drain: Option<bool>) -> Window {
         match self.config {
             IdleExit::After(window) => Window {
                 idle: Some(window),
@@ -149,7 +153,7 @@ mod tests {
         for &gap in gaps {
             policy.saw_gap(ms(gap));
         }
-        policy.window(false).idle.unwrap()
+        policy.window(None).idle.unwrap()
     }
 
     #[test]
@@ -196,44 +200,55 @@ mod tests {
         let mut policy = EndPolicy::new(IdleExit::After(ms(500)));
         policy.saw_gap(ms(1));
         assert_eq!(
-            policy.window(true),
+            policy.window(Some(true)),
             Window {
                 idle: Some(ms(500)),
                 learned_from: None
             }
         );
-        assert_eq!(EndPolicy::new(IdleExit::Never).window(true).idle, None);
+        assert_eq!(
+            EndPolicy::new(IdleExit::Never).window(Some(true)).idle,
+            None
+        );
     }
 
     #[test]
     fn the_end_cost_follows_what_ends_cost() {
         let mut policy = EndPolicy::new(IdleExit::Learned);
-        assert_eq!(policy.end_cost(false), INITIAL_END_COST);
-        assert_eq!(policy.end_cost(true), INITIAL_SERVER_DRAIN_END_COST);
+        assert_eq!(policy.end_cost(None), INITIAL_END_COST);
+        assert_eq!(policy.end_cost(Some(true)), INITIAL_SERVER_DRAIN_END_COST);
+        assert_eq!(
+            policy.end_cost(Some(false)),
+            INITIAL_DEADLINE_DRAIN_END_COST
+        );
         policy.saw_end_cost(ms(40));
         assert_eq!(
-            policy.end_cost(false),
+            policy.end_cost(None),
             ms(40),
             "the first measure replaces the assumption"
         );
         policy.saw_end_cost(ms(200));
-        assert_eq!(policy.end_cost(true), ms(80), "later ones are blended in");
+        assert_eq!(
+            policy.end_cost(Some(true)),
+            ms(80),
+            "later ones are blended in"
+        );
         for _ in 0..30 {
             policy.saw_end_cost(ms(40));
         }
         assert!(
-            policy.end_cost(true) < ms(45),
+            policy.end_cost(Some(true)) < ms(45),
             "{:?}",
-            policy.end_cost(true)
+            policy.end_cost(Some(true))
         );
     }
 
     #[test]
     fn before_any_end_the_window_is_what_an_end_is_assumed_to_cost_in_its_drain() {
         let policy = EndPolicy::new(IdleExit::Learned);
-        assert_eq!(policy.window(false).idle, Some(INITIAL_END_COST));
+        assert_eq!(policy.window(None).idle, Some(INITIAL_END_COST));
         assert_eq!(
-            policy.window(true).idle,
+            policy.window(Some(true)).idle,
             Some(INITIAL_SERVER_DRAIN_END_COST)
         );
     }
@@ -247,6 +262,6 @@ mod tests {
         for _ in 0..REMEMBERED_GAPS {
             policy.saw_gap(ms(20_000));
         }
-        assert_eq!(policy.window(false).idle, Some(MIN_WINDOW));
+        assert_eq!(policy.window(None).idle, Some(MIN_WINDOW));
     }
 }

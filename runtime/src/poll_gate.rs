@@ -68,6 +68,8 @@ pub(crate) struct PollGate {
     /// Whether the server completes the worker's outstanding polls when told it shuts down (the
     /// namespace's `worker_poll_complete_on_shutdown`, as its description said).
     server_completes_polls: AtomicBool,
+    /// Whether the namespace has been described in this process (so the drain is known).
+    described: AtomicBool,
     /// Whether the drain may rely on that (unless turned off by [`SERVER_DRAIN_VARIABLE`]).
     server_drain_allowed: AtomicBool,
     /// Serialises state changes with admissions: a poll is admitted and counted as outstanding
@@ -84,6 +86,7 @@ impl Default for PollGate {
             came_back: Notify::new(),
             closes: watch::Sender::new(0),
             server_completes_polls: AtomicBool::new(false),
+            described: AtomicBool::new(false),
             server_drain_allowed: AtomicBool::new(true),
             changes: Mutex::new(()),
         }
@@ -155,6 +158,16 @@ impl PollGate {
     pub(crate) fn set_server_completes_polls(&self, completes: bool) {
         self.server_completes_polls
             .store(completes, Ordering::SeqCst);
+        self.described.store(true, Ordering::SeqCst);
+    }
+
+    /// How invocations end, once the namespace has been described (`None` before: a process's
+    /// first invocation starts its timer before its worker asks): `Some(true)` by the
+    /// server-driven drain, `Some(false)` by poll deadline.
+    pub(crate) fn drain_known(&self) -> Option<bool> {
+        self.described
+            .load(Ordering::SeqCst)
+            .then(|| self.server_completes_polls())
     }
 
     /// Lets the drain rely on the server completing polls, when it does.

@@ -77,9 +77,16 @@ impl WorkEnd {
 }
 
 /// Waits until the worker should stop, with its polls drained; the caller then shuts it down.
+///
+/// An idle end is only taken while the work time left before the drain must start anyway is more
+/// than `end_cost` (what an end costs: its drain, shutdown and the next start): ending closer to
+/// it saves less billed time than the extra invocation costs. Where polls drain by their deadline
+/// (an end costs about a second) that keeps a short function timeout's invocations to their work
+/// time, which is then cheaper than any idle end.
 pub(crate) async fn wait_for_work_end(
     work_time: Duration,
     idle_exit: Option<Duration>,
+    end_cost: Duration,
     observer: &TaskObserver,
     gate: &PollGate,
 ) -> WorkEnd {
@@ -87,9 +94,11 @@ pub(crate) async fn wait_for_work_end(
     let work_ends = started + work_time;
     let drain_from = || drain_start(gate, started, work_time);
     let idle = || {
-        idle_exit
-            .zip(observer.idle_for())
-            .is_some_and(|(window, idle)| idle >= window)
+        let worth_ending = drain_from().saturating_duration_since(Instant::now()) > end_cost;
+        worth_ending
+            && idle_exit
+                .zip(observer.idle_for())
+                .is_some_and(|(window, idle)| idle >= window)
     };
     loop {
         let now = Instant::now();
@@ -182,6 +191,7 @@ mod tests {
         let reason = wait_for_work_end(
             Duration::from_secs(10),
             Some(Duration::from_millis(500)),
+            Duration::ZERO,
             &observer,
             &gate,
         )
@@ -209,9 +219,15 @@ mod tests {
         let ending = tokio::spawn({
             let (observer, gate) = (observer.clone(), gate.clone());
             async move {
-                wait_for_work_end(Duration::from_secs(4), None, &observer, &gate)
-                    .await
-                    .reason
+                wait_for_work_end(
+                    Duration::from_secs(4),
+                    None,
+                    Duration::ZERO,
+                    &observer,
+                    &gate,
+                )
+                .await
+                .reason
             }
         });
         // The drain starts at 2 s (half of a short work time); the poll comes back with a task.
@@ -246,9 +262,15 @@ mod tests {
         let ending = tokio::spawn({
             let (observer, gate) = (observer.clone(), gate.clone());
             async move {
-                wait_for_work_end(Duration::from_secs(3), None, &observer, &gate)
-                    .await
-                    .reason
+                wait_for_work_end(
+                    Duration::from_secs(3),
+                    None,
+                    Duration::ZERO,
+                    &observer,
+                    &gate,
+                )
+                .await
+                .reason
             }
         });
         // The drain of a 3 s work time starts at 1.5 s; a poll leaves just before, and the server
@@ -274,9 +296,15 @@ mod tests {
         observer.poll_sent(WorkerRpc::PollActivityTaskQueue);
         observer.task_received(b"long activity");
         let started = Instant::now();
-        let reason = wait_for_work_end(Duration::from_secs(4), None, &observer, &gate)
-            .await
-            .reason;
+        let reason = wait_for_work_end(
+            Duration::from_secs(4),
+            None,
+            Duration::ZERO,
+            &observer,
+            &gate,
+        )
+        .await
+        .reason;
         assert_eq!(reason, StopReason::WorkTimeOver);
         assert_eq!(started.elapsed(), Duration::from_secs(4));
     }
@@ -289,6 +317,7 @@ mod tests {
         let reason = wait_for_work_end(
             Duration::from_secs(10),
             Some(Duration::ZERO),
+            Duration::ZERO,
             &observer,
             &gate,
         )
@@ -300,6 +329,44 @@ mod tests {
                 .await
                 .is_err(),
             "the gate stays closed: the worker is about to shut down"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_idle_end_when_the_work_time_left_is_worth_less_than_an_end() {
+        // 3 s of work time, drained by poll deadline from 1.5 s: idle after 500 ms, 1 s is left,
+        // and an end costs 1.2 s. Holding on is cheaper.
+        let (observer, gate) = (TaskObserver::default(), PollGate::default());
+        observer.invocation_started(std::time::Instant::now(), "r");
+        observer.poll_sent(WorkerRpc::PollWorkflowTaskQueue);
+        let end = wait_for_work_end(
+            Duration::from_secs(3),
+            Some(Duration::from_millis(500)),
+            Duration::from_millis(1200),
+            &observer,
+            &gate,
+        )
+        .await;
+        assert_eq!(end.reason, StopReason::WorkTimeOver);
+
+        // The same with ends that cost 200 ms: ending after the window saves 1 s.
+        let (observer, gate) = (TaskObserver::default(), PollGate::default());
+        observer.invocation_started(std::time::Instant::now(), "r");
+        observer.poll_sent(WorkerRpc::PollWorkflowTaskQueue);
+        let started = Instant::now();
+        let end = wait_for_work_end(
+            Duration::from_secs(3),
+            Some(Duration::from_millis(500)),
+            Duration::from_millis(200),
+            &observer,
+            &gate,
+        )
+        .await;
+        assert_eq!(end.reason, StopReason::Idle);
+        assert!(
+            started.elapsed() < Duration::from_millis(600),
+            "{:?}",
+            started.elapsed()
         );
     }
 
@@ -325,6 +392,7 @@ mod tests {
                 wait_for_work_end(
                     Duration::from_secs(10),
                     Some(Duration::from_millis(100)),
+                    Duration::ZERO,
                     &observer,
                     &gate,
                 )
@@ -356,7 +424,14 @@ mod tests {
         observer.invocation_started(std::time::Instant::now(), "r");
         observer.poll_sent(WorkerRpc::PollWorkflowTaskQueue);
         let started = Instant::now();
-        wait_for_work_end(Duration::from_secs(10), None, &observer, &gate).await;
+        wait_for_work_end(
+            Duration::from_secs(10),
+            None,
+            Duration::ZERO,
+            &observer,
+            &gate,
+        )
+        .await;
         assert_eq!(
             started.elapsed(),
             Duration::from_secs(10) - SERVER_DRAIN_LEAD

@@ -186,12 +186,13 @@ impl Process {
             .map_err(|error| ServerlessError::Worker(error.to_string()))?;
         let (window, end_cost) = {
             // Known from the second invocation on (the worker describes the namespace first).
-            let server_drain = self.gate.server_completes_polls();
+            let server_drain = self.gate.drain_known();
             let policy = self.end_policy.lock().unwrap();
             (policy.window(server_drain), policy.end_cost(server_drain))
         };
         let work_time = plan.work_time.saturating_sub(started.elapsed());
-        let timer = self.start_work_end_timer(worker.shutdown_handle(), work_time, window);
+        let timer =
+            self.start_work_end_timer(worker.shutdown_handle(), work_time, window, end_cost);
         // Aborted however this ends, so that a timer cannot outlive its invocation and close the
         // gate on the next one.
         let _timer_abort = panics::OnDrop::new({
@@ -229,6 +230,7 @@ impl Process {
         shutdown: impl FnOnce() + Send + 'static,
         work_time: Duration,
         window: Window,
+        end_cost: Duration,
     ) -> JoinHandle<(WorkEnd, tokio::time::Instant)> {
         let (observer, gate) = (self.observer.clone(), self.gate.clone());
         tokio::spawn(
@@ -237,7 +239,8 @@ impl Process {
                 // worker would run on until the invocation is abandoned.
                 let _shutdown = panics::OnDrop::new(shutdown);
                 let end =
-                    work_end::wait_for_work_end(work_time, window.idle, &observer, &gate).await;
+                    work_end::wait_for_work_end(work_time, window.idle, end_cost, &observer, &gate)
+                        .await;
                 tracing::Span::current().record("stop_reason", end.describe(window));
                 // The worker is told to stop as this task ends.
                 (end, tokio::time::Instant::now())
