@@ -188,10 +188,9 @@ mod tests {
         let (observer, gate) = (TaskObserver::default(), PollGate::default());
         observer.invocation_started(std::time::Instant::now(), "r");
         let started = Instant::now();
-        let reason = wait_for_work_end(
+        let reason = when_ends_cost_nothing(
             Duration::from_secs(10),
             Some(Duration::from_millis(500)),
-            Duration::ZERO,
             &observer,
             &gate,
         )
@@ -202,34 +201,47 @@ mod tests {
         assert_eq!(started.elapsed(), Duration::from_secs(10) - DRAIN_TIMEOUT);
     }
 
+    /// [`wait_for_work_end`] where an end costs nothing (any idle end is worth taking).
+    async fn when_ends_cost_nothing(
+        work_time: Duration,
+        idle_exit: Option<Duration>,
+        observer: &TaskObserver,
+        gate: &PollGate,
+    ) -> WorkEnd {
+        wait_for_work_end(work_time, idle_exit, Duration::ZERO, observer, gate).await
+    }
+
+    /// An invocation's observer and gate, its worker polling for workflow tasks.
+    fn polling() -> (std::sync::Arc<TaskObserver>, std::sync::Arc<PollGate>) {
+        let observer = std::sync::Arc::new(TaskObserver::default());
+        observer.invocation_started(std::time::Instant::now(), "r");
+        observer.poll_sent(WorkerRpc::PollWorkflowTaskQueue);
+        (observer, std::sync::Arc::new(PollGate::default()))
+    }
+
+    /// Waits for the work end of `work_time` without idle exit, in a task of its own.
+    fn ending_in_background(
+        observer: &std::sync::Arc<TaskObserver>,
+        gate: &std::sync::Arc<PollGate>,
+        work_time: Duration,
+    ) -> tokio::task::JoinHandle<StopReason> {
+        let (observer, gate) = (observer.clone(), gate.clone());
+        tokio::spawn(async move {
+            when_ends_cost_nothing(work_time, None, &observer, &gate)
+                .await
+                .reason
+        })
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_task_brought_by_a_draining_poll_is_answered_before_the_worker_stops() {
         use crate::poll_gate::Admission;
-        use std::sync::Arc;
-        let (observer, gate) = (
-            Arc::new(TaskObserver::default()),
-            Arc::new(PollGate::default()),
-        );
-        observer.invocation_started(std::time::Instant::now(), "r");
-        observer.poll_sent(WorkerRpc::PollWorkflowTaskQueue);
+        let (observer, gate) = polling();
         let Admission::Forward(poll) = gate.admit().await else {
             panic!("an open gate forwards polls");
         };
         let started = Instant::now();
-        let ending = tokio::spawn({
-            let (observer, gate) = (observer.clone(), gate.clone());
-            async move {
-                wait_for_work_end(
-                    Duration::from_secs(4),
-                    None,
-                    Duration::ZERO,
-                    &observer,
-                    &gate,
-                )
-                .await
-                .reason
-            }
-        });
+        let ending = ending_in_background(&observer, &gate, Duration::from_secs(4));
         // The drain starts at 2 s (half of a short work time); the poll comes back with a task.
         tokio::time::sleep(Duration::from_millis(2100)).await;
         observer.task_received(b"task");
@@ -251,28 +263,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_poll_sent_just_before_a_short_drain_is_waited_for_past_the_work_time() {
         use crate::poll_gate::Admission;
-        use std::sync::Arc;
-        let (observer, gate) = (
-            Arc::new(TaskObserver::default()),
-            Arc::new(PollGate::default()),
-        );
-        observer.invocation_started(std::time::Instant::now(), "r");
-        observer.poll_sent(WorkerRpc::PollWorkflowTaskQueue);
+        let (observer, gate) = polling();
         let started = Instant::now();
-        let ending = tokio::spawn({
-            let (observer, gate) = (observer.clone(), gate.clone());
-            async move {
-                wait_for_work_end(
-                    Duration::from_secs(3),
-                    None,
-                    Duration::ZERO,
-                    &observer,
-                    &gate,
-                )
-                .await
-                .reason
-            }
-        });
+        let ending = ending_in_background(&observer, &gate, Duration::from_secs(3));
         // The drain of a 3 s work time starts at 1.5 s; a poll leaves just before, and the server
         // answers it 1.5 s later, past the work time.
         tokio::time::sleep(Duration::from_millis(1490)).await;
@@ -296,15 +289,9 @@ mod tests {
         observer.poll_sent(WorkerRpc::PollActivityTaskQueue);
         observer.task_received(b"long activity");
         let started = Instant::now();
-        let reason = wait_for_work_end(
-            Duration::from_secs(4),
-            None,
-            Duration::ZERO,
-            &observer,
-            &gate,
-        )
-        .await
-        .reason;
+        let reason = when_ends_cost_nothing(Duration::from_secs(4), None, &observer, &gate)
+            .await
+            .reason;
         assert_eq!(reason, StopReason::WorkTimeOver);
         assert_eq!(started.elapsed(), Duration::from_secs(4));
     }
@@ -314,10 +301,9 @@ mod tests {
         let (observer, gate) = (TaskObserver::default(), PollGate::default());
         observer.invocation_started(std::time::Instant::now(), "r");
         observer.poll_sent(WorkerRpc::PollWorkflowTaskQueue);
-        let reason = wait_for_work_end(
+        let reason = when_ends_cost_nothing(
             Duration::from_secs(10),
             Some(Duration::ZERO),
-            Duration::ZERO,
             &observer,
             &gate,
         )
@@ -334,40 +320,27 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn no_idle_end_when_the_work_time_left_is_worth_less_than_an_end() {
-        // 3 s of work time, drained by poll deadline from 1.5 s: idle after 500 ms, 1 s is left,
-        // and an end costs 1.2 s. Holding on is cheaper.
-        let (observer, gate) = (TaskObserver::default(), PollGate::default());
-        observer.invocation_started(std::time::Instant::now(), "r");
-        observer.poll_sent(WorkerRpc::PollWorkflowTaskQueue);
-        let end = wait_for_work_end(
-            Duration::from_secs(3),
-            Some(Duration::from_millis(500)),
-            Duration::from_millis(1200),
-            &observer,
-            &gate,
-        )
-        .await;
-        assert_eq!(end.reason, StopReason::WorkTimeOver);
-
-        // The same with ends that cost 200 ms: ending after the window saves 1 s.
-        let (observer, gate) = (TaskObserver::default(), PollGate::default());
-        observer.invocation_started(std::time::Instant::now(), "r");
-        observer.poll_sent(WorkerRpc::PollWorkflowTaskQueue);
-        let started = Instant::now();
-        let end = wait_for_work_end(
-            Duration::from_secs(3),
-            Some(Duration::from_millis(500)),
-            Duration::from_millis(200),
-            &observer,
-            &gate,
-        )
-        .await;
-        assert_eq!(end.reason, StopReason::Idle);
-        assert!(
-            started.elapsed() < Duration::from_millis(600),
-            "{:?}",
-            started.elapsed()
-        );
+        // 3 s of work time, drained by poll deadline from 1.5 s: idle after 500 ms, 1 s is left.
+        // An end that costs 1.2 s is worth less than holding on; one that costs 200 ms is not.
+        for (end_cost, expected) in [(1200, StopReason::WorkTimeOver), (200, StopReason::Idle)] {
+            let (observer, gate) = polling();
+            let started = Instant::now();
+            let end = wait_for_work_end(
+                Duration::from_secs(3),
+                Some(Duration::from_millis(500)),
+                Duration::from_millis(end_cost),
+                &observer,
+                &gate,
+            )
+            .await;
+            assert_eq!(end.reason, expected, "an end costing {end_cost} ms");
+            let ended_at = started.elapsed();
+            assert_eq!(
+                ended_at < Duration::from_millis(600),
+                expected == StopReason::Idle,
+                "{ended_at:?}"
+            );
+        }
     }
 
     #[tokio::test(start_paused = true)]
@@ -389,10 +362,9 @@ mod tests {
         let ending = tokio::spawn({
             let (observer, gate) = (observer.clone(), gate.clone());
             async move {
-                wait_for_work_end(
+                when_ends_cost_nothing(
                     Duration::from_secs(10),
                     Some(Duration::from_millis(100)),
-                    Duration::ZERO,
                     &observer,
                     &gate,
                 )
@@ -424,14 +396,7 @@ mod tests {
         observer.invocation_started(std::time::Instant::now(), "r");
         observer.poll_sent(WorkerRpc::PollWorkflowTaskQueue);
         let started = Instant::now();
-        wait_for_work_end(
-            Duration::from_secs(10),
-            None,
-            Duration::ZERO,
-            &observer,
-            &gate,
-        )
-        .await;
+        when_ends_cost_nothing(Duration::from_secs(10), None, &observer, &gate).await;
         assert_eq!(
             started.elapsed(),
             Duration::from_secs(10) - SERVER_DRAIN_LEAD
