@@ -324,8 +324,9 @@ fn start_loop(
     }
     let lambda = setup.start();
     lambda.deploy(tools.fixture)?;
+    // The record is written when the invocation ends: a held one (hold at 60 s) works 53 s.
     lambda.server.wait_for(
-        Duration::from_secs(30),
+        Duration::from_secs(group.timeout_seconds + 30),
         "the registration invocation's record",
         |_| (!lambda.records().is_empty()).then_some(()),
     );
