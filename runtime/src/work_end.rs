@@ -94,16 +94,17 @@ pub(crate) async fn wait_for_work_end(
     let work_ends = started + work_time;
     let drain_from = || drain_start(gate, started, work_time);
     let idle = || {
-        let worth_ending = drain_from().saturating_duration_since(Instant::now()) > end_cost;
-        worth_ending
-            && idle_exit
-                .zip(observer.idle_for())
-                .is_some_and(|(window, idle)| idle >= window)
+        idle_exit
+            .zip(observer.idle_for())
+            .is_some_and(|(window, idle)| idle >= window)
     };
+    // Asked only before a drain: once one has run, its cost is paid, and only work coming back
+    // may keep the worker serving.
+    let worth_ending = || drain_from().saturating_duration_since(Instant::now()) > end_cost;
     loop {
         let now = Instant::now();
         let over = now >= drain_from();
-        let was_idle = idle();
+        let was_idle = idle() && worth_ending();
         if !was_idle && !over {
             tokio::time::sleep(
                 IDLE_CHECK_INTERVAL.min(drain_from().saturating_duration_since(now)),
