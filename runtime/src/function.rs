@@ -273,7 +273,7 @@ impl Process {
             })?;
         let gate = PollGate::default();
         gate.allow_server_drain(
-            std::env::var(poll_gate::SERVER_DRAIN_VARIABLE).map_or(true, |value| value != "0"),
+            std::env::var(poll_gate::SERVER_DRAIN_VARIABLE).is_ok_and(|value| value == "1"),
         );
         Ok(Self {
             manifest,

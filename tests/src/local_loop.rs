@@ -30,6 +30,15 @@ pub const COMPLETE_POLLS_ON_SHUTDOWN: [&str; 2] = [
     "frontend.enableCancelWorkerPollsOnShutdown=true",
 ];
 
+/// The dev server flags that give every task queue a single partition (4 by default), so that
+/// no poll is forwarded between partitions.
+pub const SINGLE_PARTITION: [&str; 4] = [
+    "--dynamic-config-value",
+    "matching.numTaskqueueReadPartitions=1",
+    "--dynamic-config-value",
+    "matching.numTaskqueueWritePartitions=1",
+];
+
 /// How to start a [`LocalLoop`], setting by named setting:
 /// `LocalLoop::builder(&cli, "fixture", &binary).timeout_seconds(30).task_queue("q").start()`.
 pub struct LoopBuilder<'a> {
@@ -94,12 +103,22 @@ impl<'a> LoopBuilder<'a> {
     }
 
     /// Whether the dev server completes a worker's polls when it calls `ShutdownWorker`
-    /// ([`COMPLETE_POLLS_ON_SHUTDOWN`]: Temporal Cloud's mode, so the default here, in which
-    /// functions end by the server-driven drain); `false` for a self-hosted server's default, in
-    /// which they drain by poll deadline.
+    /// ([`COMPLETE_POLLS_ON_SHUTDOWN`]: Temporal Cloud's mode, so the default here); `false` for a
+    /// self-hosted server's default. Functions drain by poll deadline either way, unless
+    /// [`LoopBuilder::server_drain`].
     pub fn server_completes_polls_on_shutdown(mut self, completes: bool) -> Self {
         self.server_completes_polls = completes;
         self
+    }
+
+    /// Functions end by the server-driven drain: the dev server completes polls on
+    /// `ShutdownWorker`, the functions opt in (`TEMPORAL_SERVERLESS_SERVER_DRAIN=1`), and task
+    /// queues have a single partition, the one setting where the server's part is safe (with
+    /// more, the server loses tasks matched through forwarded polls: see the variable's docs).
+    pub fn server_drain(self) -> Self {
+        self.server_completes_polls_on_shutdown(true)
+            .function_env(temporal_serverless::SERVER_DRAIN_VARIABLE, "1")
+            .server_args(&SINGLE_PARTITION)
     }
 
     /// More dev server arguments (e.g. dynamic config).
@@ -334,7 +353,13 @@ impl LocalLoop {
 
 impl Drop for LocalLoop {
     fn drop(&mut self) {
-        if self.owns_log {
+        // A failing test's log is kept for its investigation.
+        if std::thread::panicking() {
+            eprintln!(
+                "the Lambda service's and functions' log: {}",
+                self.log.display()
+            );
+        } else if self.owns_log {
             let _ = std::fs::remove_file(&self.log);
         }
     }

@@ -260,7 +260,7 @@ fn healthy_deployment_then_missing_function_short_timeout_and_unqualified_arn() 
     assert!(
         verdict(&checks, "drain")
             .1
-            .starts_with("server-driven: namespace default completes a worker's polls"),
+            .contains("namespace default also offers the server-driven drain"),
         "{checks:#}"
     );
     lambda.server.run_workflow(

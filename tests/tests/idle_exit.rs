@@ -16,19 +16,17 @@ const LONGEST_ACCEPTABLE_WAIT: Duration = Duration::from_secs(3);
 
 #[test]
 fn workflows_started_around_idle_exits_all_start_within_seconds() {
-    // A self-hosted server's default: polls are drained by their deadline (see `poll_gate`).
-    race("race-q", |server| {
-        server.server_completes_polls_on_shutdown(false)
-    });
+    // The runtime's default: polls are drained by their deadline (see `poll_gate`), though the
+    // namespace offers the server-driven drain (`worker_poll_complete_on_shutdown`, as Temporal
+    // Cloud's do) and task queues have the default 4 partitions.
+    race("race-q", |server| server);
 }
 
 #[test]
-fn the_same_where_the_server_completes_polls_on_worker_shutdown() {
-    // The namespace capability `worker_poll_complete_on_shutdown` (Temporal Cloud's): each
-    // invocation ends by the server-driven drain, `ShutdownWorker` completing its polls.
-    race("race-completes-q", |server| {
-        server.server_completes_polls_on_shutdown(true)
-    });
+fn the_same_by_the_server_driven_drain() {
+    // Opted in (`TEMPORAL_SERVERLESS_SERVER_DRAIN=1`): each invocation ends by `ShutdownWorker`
+    // completing its polls, on task queues of one partition (with more the server loses tasks).
+    race("race-completes-q", |server| server.server_drain());
 }
 
 /// Starts workflows at random moments around idle exits, on a loop `server` sets up further,

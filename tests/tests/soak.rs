@@ -50,11 +50,11 @@ fn kills_and_cuts_lose_no_workflow() {
 }
 
 #[test]
-fn kills_and_cuts_lose_no_workflow_where_the_server_completes_polls() {
-    // Invocations then end by the server-driven drain (the namespace advertises
-    // `worker_poll_complete_on_shutdown`, as Temporal Cloud's do).
+fn kills_and_cuts_lose_no_workflow_by_the_server_driven_drain() {
+    // Invocations then end by `ShutdownWorker` completing their polls (opted in, on task queues
+    // of one partition).
     kills_and_cuts(SoakConfig {
-        poll_complete_on_shutdown: true,
+        server_drain: true,
         ..quick()
     });
 }

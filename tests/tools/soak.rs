@@ -5,7 +5,7 @@
 //! `soak <fixture_function> <temporal-serverless CLI> [options]`, options:
 //! `--quick` (75 workflows over ~30 s, kill every 8 s, cut every 12 s), `--rate PER_S`,
 //! `--duration S`, `--timeout S` (function timeout), `--concurrency N`, `--kill-every S`,
-//! `--cut-every S`, `--no-faults`, `--poll-complete-on-shutdown`, `--seed N`, `--json PATH`
+//! `--cut-every S`, `--no-faults`, `--server-drain`, `--seed N`, `--json PATH`
 //! (default `target/soak.json`).
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
@@ -13,7 +13,7 @@ use temporal_serverless_tests::tools::soak::{self, SoakConfig};
 
 const USAGE: &str = "usage: soak <fixture_function> <temporal-serverless CLI> [--quick] \
 [--rate PER_S] [--duration S] [--timeout S] [--concurrency N] [--kill-every S] [--cut-every S] \
-[--no-faults] [--poll-complete-on-shutdown] [--seed N] [--json PATH]";
+[--no-faults] [--server-drain] [--seed N] [--json PATH]";
 
 struct Options {
     fixture: PathBuf,
@@ -66,7 +66,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--kill-every" => config.kill_every = Some(seconds(value("seconds")?)?),
             "--cut-every" => config.cut_every = Some(seconds(value("seconds")?)?),
             "--no-faults" => config = config.without_faults(),
-            "--poll-complete-on-shutdown" => config.poll_complete_on_shutdown = true,
+            "--server-drain" => config.server_drain = true,
             "--seed" => config.seed = number(value("a number")?)?,
             "--json" => json = PathBuf::from(value("a path")?),
             other => return Err(format!("unknown option `{other}`\n{USAGE}")),

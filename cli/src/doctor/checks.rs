@@ -511,9 +511,9 @@ fn timeout(target: &Target, evidence: &Evidence, aws: &AwsEvidence, buffer: Dura
     }
 }
 
-/// How an invocation's end waits for its outstanding polls: the server completes them where the
-/// namespace offers it (the runtime reads the same capability from `DescribeNamespace`), else
-/// they run to their deadline.
+/// How an invocation's end waits for its outstanding polls: they run to their deadline, unless
+/// the function opts into the server-driven drain and the namespace offers it (the runtime reads
+/// the same capability from `DescribeNamespace`).
 fn drain(namespace: &Result<Namespace, CliError>) -> Check {
     let name = "drain";
     const BY_DEADLINE: &str = "by poll deadline: each invocation end waits up to 1.5 s for its \
@@ -525,10 +525,11 @@ fn drain(namespace: &Result<Namespace, CliError>) -> Check {
         }) => passed(
             name,
             format!(
-                "server-driven: namespace {namespace} completes a worker's polls when it shuts \
-                 down (worker_poll_complete_on_shutdown), so each invocation end waits about one \
-                 round trip for its polls; {SERVER_DRAIN_VARIABLE}=0 on the function would drain \
-                 {BY_DEADLINE} instead"
+                "{BY_DEADLINE}; namespace {namespace} also offers the server-driven drain \
+                 (worker_poll_complete_on_shutdown): {SERVER_DRAIN_VARIABLE}=1 on the function \
+                 makes each end about one round trip, but only where each task queue has one \
+                 partition (the server can lose a task matched through a forwarded poll as it \
+                 completes the polls; the task then waits for its timeout)"
             ),
         ),
         Ok(Namespace {
@@ -539,8 +540,9 @@ fn drain(namespace: &Result<Namespace, CliError>) -> Check {
             format!(
                 "{BY_DEADLINE}; namespace {namespace} offers no server-driven drain \
                  (worker_poll_complete_on_shutdown: Temporal Cloud; self-hosted >= 1.31 with \
-                 dynamic config frontend.enableCancelWorkerPollsOnShutdown=true), which would \
-                 make each end about one round trip"
+                 dynamic config frontend.enableCancelWorkerPollsOnShutdown=true), with which \
+                 {SERVER_DRAIN_VARIABLE}=1 would make each end about one round trip on task \
+                 queues of one partition"
             ),
         ),
         Err(error) => not_checked(
@@ -548,11 +550,12 @@ fn drain(namespace: &Result<Namespace, CliError>) -> Check {
             format!(
                 "server-driven drain offered or not: unknown, cannot describe the namespace: {error}"
             ),
-            "temporal operator namespace describe --output json with the same connection \
-             arguments: namespaceInfo.capabilities.workerPollCompleteOnShutdown true = the \
-             function drains by the server (about one round trip per end), else by poll deadline \
-             (up to 1.5 s)"
-                .to_owned(),
+            format!(
+                "temporal operator namespace describe --output json with the same connection \
+                 arguments: namespaceInfo.capabilities.workerPollCompleteOnShutdown true = a \
+                 function with {SERVER_DRAIN_VARIABLE}=1 drains by the server (about one round \
+                 trip per end); functions drain by poll deadline (up to 1.5 s) otherwise"
+            ),
         ),
     }
 }
@@ -718,12 +721,13 @@ mod tests {
     fn the_drain_says_whether_the_namespace_offers_the_server_driven_one() {
         let offered = drain(&namespace(true));
         assert_eq!(offered.verdict, Verdict::Passed, "{offered:?}");
-        assert!(offered.saw.starts_with("server-driven"), "{offered:?}");
+        assert!(offered.saw.starts_with("by poll deadline"), "{offered:?}");
         assert!(
             offered
                 .saw
-                .contains("namespace shop completes a worker's polls when it shuts down")
-                && offered.saw.contains("TEMPORAL_SERVERLESS_SERVER_DRAIN=0"),
+                .contains("namespace shop also offers the server-driven drain")
+                && offered.saw.contains("TEMPORAL_SERVERLESS_SERVER_DRAIN=1")
+                && offered.saw.contains("one partition"),
             "{offered:?}"
         );
         let not_offered = drain(&namespace(false));

@@ -43,9 +43,9 @@ pub struct SoakConfig {
     pub kill_every: Option<Duration>,
     /// Reset every function ↔ server connection this often while workflows arrive.
     pub cut_every: Option<Duration>,
-    /// Run the dev server completing outstanding polls on `ShutdownWorker` (Temporal Cloud's
-    /// mode) instead of leaving them to time out.
-    pub poll_complete_on_shutdown: bool,
+    /// End invocations by the server-driven drain (opted in, on single-partition task queues:
+    /// `LoopBuilder::server_drain`) instead of the default poll-deadline drain.
+    pub server_drain: bool,
     /// Seeds arrivals, activity durations and which busy process is killed.
     pub seed: u64,
     /// How long after the last arrival every workflow may take to close.
@@ -63,7 +63,7 @@ impl SoakConfig {
             concurrency: 10,
             kill_every: Some(Duration::from_secs(15)),
             cut_every: Some(Duration::from_secs(40)),
-            poll_complete_on_shutdown: false,
+            server_drain: false,
             seed: fastrand::u64(..),
             close_timeout: Duration::from_secs(120),
         }
@@ -108,7 +108,7 @@ impl SoakConfig {
             "concurrency": self.concurrency,
             "kill_every_s": self.kill_every.map(|every| every.as_secs_f64()),
             "cut_every_s": self.cut_every.map(|every| every.as_secs_f64()),
-            "poll_complete_on_shutdown": self.poll_complete_on_shutdown,
+            "server_drain": self.server_drain,
             "seed": self.seed,
             "activity_millis": MIXED_MILLIS,
         })
@@ -266,10 +266,10 @@ impl SoakReport {
                 } else {
                     "no faults".to_owned()
                 },
-                if config.poll_complete_on_shutdown {
-                    "server completes polls on shutdown"
+                if config.server_drain {
+                    "server-driven drain"
                 } else {
-                    "default server"
+                    "poll-deadline drain"
                 },
                 config.seed
             ),
@@ -381,7 +381,9 @@ pub fn run(config: &SoakConfig, fixture: &Path, cli: &Path) -> Result<SoakReport
         .task_queue(TASK_QUEUE)
         .log(&log)
         .function_address(&through_proxy);
-    setup = setup.server_completes_polls_on_shutdown(config.poll_complete_on_shutdown);
+    if config.server_drain {
+        setup = setup.server_drain();
+    }
     let lambda = setup.start();
     let proxy = proxy
         .get()

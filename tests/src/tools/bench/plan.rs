@@ -59,11 +59,11 @@ impl Policy {
 /// How the server treats a worker's outstanding polls when it shuts down.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Drain {
-    /// The server completes them on `ShutdownWorker` (Temporal Cloud's mode, the namespace
-    /// capability `worker_poll_complete_on_shutdown`), and the function, seeing the capability,
-    /// ends that way.
+    /// The server completes them on `ShutdownWorker` (the namespace capability
+    /// `worker_poll_complete_on_shutdown`, Temporal Cloud's), and the function opts in to ending
+    /// that way, on single-partition task queues (`LoopBuilder::server_drain`).
     Server,
-    /// They run to their deadline (a self-hosted server's default).
+    /// They run to their deadline (the runtime's default).
     Deadline,
 }
 
@@ -74,11 +74,6 @@ impl Drain {
             Drain::Server => "server",
             Drain::Deadline => "deadline",
         }
-    }
-
-    /// Whether the dev server completes polls on `ShutdownWorker` in this mode.
-    pub fn server_completes_polls(self) -> bool {
-        self == Drain::Server
     }
 }
 
@@ -266,8 +261,8 @@ fn every_shape() -> Vec<Load> {
 }
 
 impl Plan {
-    /// Every shape at 10 s and 60 s with the server completing polls on shutdown; single and
-    /// steady also without; default against hold.
+    /// Every shape at 10 s and 60 s with the poll-deadline drain (the runtime's default); single
+    /// and steady also with the server-driven one; default against hold.
     pub fn full(seed: u64) -> Self {
         let mut both_drains = single();
         both_drains.push(steady(Mix::Mixed, STEADY));
@@ -276,12 +271,12 @@ impl Plan {
                 .into_iter()
                 .map(|timeout_seconds| Group {
                     timeout_seconds,
-                    drain: Drain::Server,
+                    drain: Drain::Deadline,
                     loads: every_shape(),
                 })
                 .chain([10, 60].into_iter().map(|timeout_seconds| Group {
                     timeout_seconds,
-                    drain: Drain::Deadline,
+                    drain: Drain::Server,
                     loads: both_drains.clone(),
                 }))
                 .collect(),
@@ -413,9 +408,9 @@ mod tests {
                 "ramp",
                 "spikes",
             ] {
-                assert!(cells.contains(&(timeout, Drain::Server, name, "mixed")));
+                assert!(cells.contains(&(timeout, Drain::Deadline, name, "mixed")));
             }
-            assert!(cells.contains(&(timeout, Drain::Server, "steady", "short")));
+            assert!(cells.contains(&(timeout, Drain::Deadline, "steady", "short")));
             for drain in [Drain::Server, Drain::Deadline] {
                 assert!(cells.contains(&(timeout, drain, "steady", "mixed")));
                 assert!(cells.contains(&(timeout, drain, "no work", "-")));
@@ -450,7 +445,7 @@ mod tests {
     fn only_keeps_the_shapes_timeouts_and_drains_asked_for() {
         let plan = Plan::full(1).only(
             Some(&[10]),
-            Some(&[Drain::Deadline]),
+            Some(&[Drain::Server]),
             Some(&["single".to_owned()]),
         );
         assert_eq!(plan.groups.len(), 1);
@@ -461,7 +456,7 @@ mod tests {
                 .only(None, None, Some(&["burst".to_owned()]))
                 .groups
                 .iter()
-                .all(|group| group.drain == Drain::Server)
+                .all(|group| group.drain == Drain::Deadline)
         );
     }
 }

@@ -309,8 +309,10 @@ fn start_loop(
         .timeout_seconds(group.timeout_seconds)
         .concurrency(CONCURRENCY)
         .task_queue(TASK_QUEUE)
-        .server_completes_polls_on_shutdown(group.drain.server_completes_polls())
         .log(log);
+    if group.drain == Drain::Server {
+        setup = setup.server_drain();
+    }
     if let Some(idle_exit) = policy.fixture_idle_exit() {
         setup = setup.function_env("FIXTURE_IDLE_EXIT_MS", &idle_exit);
     }
