@@ -307,6 +307,7 @@ mod tests {
             b"wft",
             ReceivedKind::WorkflowTask {
                 workflow_type: "T".into(),
+                run_id: "run-1".into(),
             },
             "wf-1",
         ));

@@ -25,7 +25,7 @@ use crate::{
     poll_gate::{Admission, POLL_DEADLINE, PollGate},
     task_observer::TaskObserver,
     versioning::VersioningBehavior,
-    worker_release::WorkerPolls,
+    worker_release::{WorkerPolls, WorkflowRun},
     worker_rpc::{AnswerOutcome, ReceivedKind, WorkerRpc},
 };
 use bytes::{Buf, BufMut, Bytes};
@@ -226,11 +226,19 @@ impl WorkerRpcRelay {
         {
             // A legacy query's answer carries no behavior: nothing to remember for it.
             self.observer.received(&task);
-            if let ReceivedKind::WorkflowTask { workflow_type } = task.kind {
+            if let ReceivedKind::WorkflowTask {
+                workflow_type,
+                run_id,
+            } = task.kind
+            {
+                let run = task.workflow_id.map(|workflow_id| WorkflowRun {
+                    workflow_id,
+                    run_id,
+                });
                 self.task_types
                     .lock()
                     .unwrap()
-                    .insert(task.token, workflow_type);
+                    .insert(task.token, workflow_type, run);
             }
         }
     }
@@ -260,12 +268,24 @@ impl WorkerRpcRelay {
         if unstick {
             completion.sticky_attributes = None;
         }
-        let behavior = self
-            .task_types
-            .lock()
-            .unwrap()
+        let task_types = self.task_types.lock().unwrap();
+        if let Some(run) = task_types.run(&completion.task_token) {
+            let closes = completion.commands.iter().any(|command| {
+                matches!(
+                    command.command_type(),
+                    CommandType::CompleteWorkflowExecution
+                        | CommandType::FailWorkflowExecution
+                        | CommandType::CancelWorkflowExecution
+                        | CommandType::ContinueAsNewWorkflowExecution
+                )
+            });
+            self.polls
+                .completed(run, completion.sticky_attributes.is_some() && !closes);
+        }
+        let behavior = task_types
             .get(&completion.task_token)
             .and_then(|name| self.behaviors.get(name));
+        drop(task_types);
         let stamp = match behavior {
             Some(behavior) if completion.versioning_behavior() == ProtoBehavior::Unspecified => {
                 completion.set_versioning_behavior(match behavior {
@@ -307,16 +327,44 @@ async fn release_workers(gate: Arc<PollGate>, polls: Weak<WorkerPolls>, channel:
         let Some(polls) = polls.upgrade() else {
             return;
         };
-        let Some(release) = polls.release_request(gate.server_completes_polls()) else {
-            continue;
+        let completes_polls = gate.server_completes_polls();
+        let release = polls.release_request(completes_polls);
+        let unsticks = polls.unstick_requests();
+        drop(polls);
+        let shut_down = async {
+            let Some(release) = release else { return };
+            let sent = std::time::Instant::now();
+            let result = forward(&channel, release, false).await;
+            trace_call(WorkerRpc::ShutdownWorker, sent.elapsed(), &result);
+            if let Err(status) = result {
+                // The server then falls back on the sticky queue's timeout and the polls'
+                // deadline, as it would without this.
+                tracing::debug!(%status, "could not release the worker early");
+            }
         };
-        let sent = std::time::Instant::now();
-        let result = forward(&channel, release, false).await;
-        trace_call(WorkerRpc::ShutdownWorker, sent.elapsed(), &result);
-        if let Err(status) = result {
-            // The server then falls back on the sticky queue's timeout and the polls' deadline,
-            // as it would without this.
-            tracing::debug!(%status, "could not release the worker early");
+        let runs = unsticks.len();
+        let unstick = async {
+            let results = futures::future::join_all(
+                unsticks
+                    .into_iter()
+                    .map(|unstick| forward(&channel, unstick, false)),
+            )
+            .await;
+            results.iter().filter(|result| result.is_err()).count()
+        };
+        // Until its workflows are unstuck, the server still schedules their tasks for the sticky
+        // queue, where the worker's outstanding sticky poll takes them; the queue is released
+        // after. Unless the release completes the polls: the drain waits for it.
+        let failed = if completes_polls {
+            futures::join!(shut_down, unstick).1
+        } else {
+            let failed = unstick.await;
+            shut_down.await;
+            failed
+        };
+        if runs > 0 {
+            // A run that closed meanwhile is refused (NotFound): nothing left to unstick.
+            tracing::debug!(runs, failed, "unstuck the worker's workflows");
         }
     }
 }
@@ -386,22 +434,23 @@ async fn forward(
 }
 
 /// Workflow task tokens awaiting an accepted or refused completion, mapped to their workflow
-/// type, evicted oldest first beyond [`MAX_TRACKED_TASKS`].
+/// type and run, evicted oldest first beyond [`MAX_TRACKED_TASKS`].
 #[derive(Default)]
 struct TaskTypes {
-    /// Token → (insertion number, workflow type).
-    by_token: HashMap<Vec<u8>, (u64, String)>,
+    /// Token → (insertion number, workflow type, run).
+    by_token: HashMap<Vec<u8>, (u64, String, Option<WorkflowRun>)>,
     /// Insertion number → token, oldest first.
     by_age: BTreeMap<u64, Vec<u8>>,
     inserted: u64,
 }
 
 impl TaskTypes {
-    fn insert(&mut self, token: Vec<u8>, workflow_type: String) {
+    fn insert(&mut self, token: Vec<u8>, workflow_type: String, run: Option<WorkflowRun>) {
         self.remove(&token);
         self.inserted += 1;
         self.by_age.insert(self.inserted, token.clone());
-        self.by_token.insert(token, (self.inserted, workflow_type));
+        self.by_token
+            .insert(token, (self.inserted, workflow_type, run));
         while self.by_token.len() > MAX_TRACKED_TASKS {
             let Some((_, oldest)) = self.by_age.pop_first() else {
                 break;
@@ -413,11 +462,17 @@ impl TaskTypes {
     fn get(&self, token: &[u8]) -> Option<&str> {
         self.by_token
             .get(token)
-            .map(|(_, workflow_type)| workflow_type.as_str())
+            .map(|(_, workflow_type, _)| workflow_type.as_str())
+    }
+
+    fn run(&self, token: &[u8]) -> Option<&WorkflowRun> {
+        self.by_token
+            .get(token)
+            .and_then(|(_, _, run)| run.as_ref())
     }
 
     fn remove(&mut self, token: &[u8]) {
-        if let Some((inserted, _)) = self.by_token.remove(token) {
+        if let Some((inserted, ..)) = self.by_token.remove(token) {
             self.by_age.remove(&inserted);
         }
     }
@@ -566,11 +621,13 @@ mod tests {
     use super::*;
     use temporalio_client::{ClientKeepAliveOptions, TlsOptions, Url};
     use temporalio_common::protos::temporal::api::{
-        common::v1::WorkflowType,
+        command::v1::Command,
+        common::v1::{WorkflowExecution, WorkflowType},
         query::v1::WorkflowQuery,
         taskqueue::v1::{StickyExecutionAttributes, TaskQueue},
         workflowservice::v1::{
-            PollWorkflowTaskQueueResponse, RespondQueryTaskCompletedRequest,
+            PollWorkflowTaskQueueRequest, PollWorkflowTaskQueueResponse,
+            ResetStickyTaskQueueRequest, RespondQueryTaskCompletedRequest,
             RespondWorkflowTaskCompletedResponse, RespondWorkflowTaskFailedRequest,
             RespondWorkflowTaskFailedResponse,
         },
@@ -720,6 +777,83 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_workflows_a_working_worker_kept_sticky_are_unstuck_at_its_release() {
+        let relay = relay();
+        let poll = PollWorkflowTaskQueueRequest {
+            namespace: "default".into(),
+            task_queue: Some(TaskQueue {
+                name: "orders".into(),
+                ..Default::default()
+            }),
+            worker_instance_key: "k1".into(),
+            ..Default::default()
+        };
+        relay.polls.saw_poll(
+            &GrpcRequest {
+                service: "temporal.api.workflowservice.v1.WorkflowService".into(),
+                rpc: "PollWorkflowTaskQueue".into(),
+                headers: Default::default(),
+                proto: poll.encode_to_vec().into(),
+            },
+            TaskQueueType::Workflow,
+        );
+        let complete = |token: &[u8], workflow_id: &str, closes: bool, worker_ending: bool| {
+            relay.observe(
+                WorkerRpc::PollWorkflowTaskQueue,
+                None,
+                false,
+                &response(PollWorkflowTaskQueueResponse {
+                    workflow_execution: Some(WorkflowExecution {
+                        workflow_id: workflow_id.into(),
+                        run_id: format!("{workflow_id}-run"),
+                    }),
+                    ..workflow_task(token, "Checkout")
+                }),
+            );
+            let command = if closes {
+                CommandType::CompleteWorkflowExecution
+            } else {
+                CommandType::ScheduleActivityTask
+            };
+            let completion = RespondWorkflowTaskCompletedRequest {
+                task_token: token.to_vec(),
+                sticky_attributes: Some(Default::default()),
+                commands: vec![Command {
+                    command_type: command as i32,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            };
+            relay
+                .rewrite_completion(&completion.encode_to_vec().into(), worker_ending)
+                .unwrap();
+        };
+        complete(b"t1", "stays", false, false);
+        complete(b"t2", "closes", false, false);
+        complete(b"t3", "closes", true, false);
+        complete(b"t4", "ending", false, false);
+        complete(b"t5", "ending", false, true);
+        let unstuck: Vec<String> = relay
+            .polls
+            .unstick_requests()
+            .into_iter()
+            .map(|request| {
+                ResetStickyTaskQueueRequest::decode(request.proto)
+                    .unwrap()
+                    .execution
+                    .unwrap()
+                    .workflow_id
+            })
+            .collect();
+        assert_eq!(
+            unstuck,
+            ["stays"],
+            "a closed workflow has no next task; an ending worker's completion asked for no \
+             sticky queue"
+        );
+    }
+
+    #[tokio::test]
     async fn a_completion_brings_the_next_task_into_hand() {
         let relay = relay();
         let complete = WorkerRpc::RespondWorkflowTaskCompleted;
@@ -818,7 +952,7 @@ mod tests {
         let mut task_types = TaskTypes::default();
         let token = |n: usize| n.to_be_bytes().to_vec();
         for n in 0..MAX_TRACKED_TASKS + 10 {
-            task_types.insert(token(n), format!("type {n}"));
+            task_types.insert(token(n), format!("type {n}"), None);
         }
         assert_eq!(task_types.by_token.len(), MAX_TRACKED_TASKS);
         assert_eq!(task_types.by_age.len(), MAX_TRACKED_TASKS);
@@ -831,9 +965,9 @@ mod tests {
         task_types.remove(&token(10));
         assert_eq!(task_types.by_age.len(), MAX_TRACKED_TASKS - 1);
         // A token remembered again counts as new.
-        task_types.insert(token(11), "again".into());
-        task_types.insert(token(0), "new".into());
-        task_types.insert(token(1), "new".into());
+        task_types.insert(token(11), "again".into(), None);
+        task_types.insert(token(0), "new".into(), None);
+        task_types.insert(token(1), "new".into(), None);
         assert_eq!(task_types.get(&token(11)), Some("again"));
         assert!(task_types.get(&token(12)).is_none());
     }

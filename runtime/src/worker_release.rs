@@ -8,6 +8,17 @@
 //! closes, the relay sends the `ShutdownWorker` call the worker itself makes only after the drain,
 //! naming the sticky queue: new tasks of its workflows go to the normal queue at once.
 //!
+//! A workflow whose task this worker completed still names the sticky queue at the server, so
+//! its next task (an activity's result that arrives after the gate closed) is scheduled for that
+//! queue with the sticky schedule-to-start timeout running: the released queue sends it on to the
+//! normal queue at once, but if no worker starts it there within the timeout (every instance busy
+//! or ending in a burst), it times out and is scheduled again, behind every task that came after
+//! it. So the release first unsticks each such workflow (`ResetStickyTaskQueue`, which the server
+//! applies in memory, without a write): its next task goes to the normal queue with no timeout.
+//! Only then does it release the sticky queue: a task scheduled there meanwhile is taken by the
+//! worker's sticky poll, still outstanding (polls end by their deadline), instead of going to the
+//! normal queue with the timeout running.
+//!
 //! A server whose namespace advertises `worker_poll_complete_on_shutdown` also completes, empty,
 //! every outstanding poll that carries the worker instance key named in the call, in about one
 //! round trip: the drain then waits for a round trip instead of the polls' deadline. Without the
@@ -17,12 +28,24 @@
 
 use crate::worker_rpc::WorkerRpc;
 use prost::Message;
-use std::sync::Mutex;
+use std::{collections::HashSet, sync::Mutex};
 use temporalio_client::callback_based::GrpcRequest;
 use temporalio_common::protos::temporal::api::{
+    common::v1::WorkflowExecution,
     enums::v1::{TaskQueueKind, TaskQueueType},
-    workflowservice::v1::ShutdownWorkerRequest,
+    workflowservice::v1::{ResetStickyTaskQueueRequest, ShutdownWorkerRequest},
 };
+
+/// How many workflows a worker keeps stuck to its sticky queue at most: its cache holds 30 by
+/// default; the bound only keeps a worker that never ends from growing the set.
+const MAX_STICKY_RUNS: usize = 10_000;
+
+/// A workflow run, as `ResetStickyTaskQueue` names it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct WorkflowRun {
+    pub(crate) workflow_id: String,
+    pub(crate) run_id: String,
+}
 
 /// What the current worker's polls said about it.
 #[derive(Default)]
@@ -42,6 +65,8 @@ struct Seen {
     types: Vec<TaskQueueType>,
     /// The sticky queue of its last sticky poll, until released.
     sticky_queue: Option<String>,
+    /// The open workflows whose last completion by this worker kept them on its sticky queue.
+    sticky_runs: HashSet<WorkflowRun>,
     headers: tonic::codegen::http::HeaderMap,
     service: String,
 }
@@ -96,6 +121,46 @@ impl WorkerPolls {
         if !seen.types.contains(&kind) {
             seen.types.push(kind);
         }
+    }
+
+    /// Notes a workflow task completion on its way out: `sticky` when it keeps its workflow on
+    /// the worker's sticky queue (it asks for one and does not close the workflow).
+    pub(crate) fn completed(&self, run: &WorkflowRun, sticky: bool) {
+        let mut seen = self.seen.lock().unwrap();
+        let Some(seen) = seen.as_mut() else {
+            return;
+        };
+        if !sticky {
+            seen.sticky_runs.remove(run);
+        } else if seen.sticky_runs.len() < MAX_STICKY_RUNS {
+            seen.sticky_runs.insert(run.clone());
+        }
+    }
+
+    /// The `ResetStickyTaskQueue` calls that unstick every workflow the worker kept on its
+    /// sticky queue (once each).
+    pub(crate) fn unstick_requests(&self) -> Vec<GrpcRequest> {
+        let mut seen = self.seen.lock().unwrap();
+        let Some(seen) = seen.as_mut() else {
+            return Vec::new();
+        };
+        seen.sticky_runs
+            .drain()
+            .map(|run| GrpcRequest {
+                service: seen.service.clone(),
+                rpc: "ResetStickyTaskQueue".to_owned(),
+                headers: seen.headers.clone(),
+                proto: ResetStickyTaskQueueRequest {
+                    namespace: seen.namespace.clone(),
+                    execution: Some(WorkflowExecution {
+                        workflow_id: run.workflow_id,
+                        run_id: run.run_id,
+                    }),
+                }
+                .encode_to_vec()
+                .into(),
+            })
+            .collect()
     }
 
     /// The `ShutdownWorker` call that releases the worker: its sticky queue (once), and, when the
@@ -251,5 +316,45 @@ mod tests {
             message.task_queue_types,
             vec![TaskQueueType::Activity as i32]
         );
+    }
+
+    #[test]
+    fn the_workflows_kept_on_the_sticky_queue_are_unstuck_once() {
+        let polls = WorkerPolls::default();
+        let run = |id: &str| WorkflowRun {
+            workflow_id: id.to_owned(),
+            run_id: format!("{id}-run"),
+        };
+        polls.completed(&run("before-any-poll"), true);
+        polls.saw_poll(
+            &workflow_poll(TaskQueueKind::Normal, "orders", "k1"),
+            TaskQueueType::Workflow,
+        );
+        polls.completed(&run("wf-1"), true);
+        polls.completed(&run("wf-2"), true);
+        polls.completed(&run("wf-2"), false);
+        polls.completed(&run("wf-3"), true);
+        let mut unstuck: Vec<_> = polls
+            .unstick_requests()
+            .into_iter()
+            .map(|request| {
+                assert_eq!(request.rpc, "ResetStickyTaskQueue");
+                assert_eq!(request.service, SERVICE);
+                let message = ResetStickyTaskQueueRequest::decode(request.proto).unwrap();
+                assert_eq!(message.namespace, "default");
+                let execution = message.execution.unwrap();
+                (execution.workflow_id, execution.run_id)
+            })
+            .collect();
+        unstuck.sort();
+        assert_eq!(
+            unstuck,
+            [
+                ("wf-1".to_owned(), "wf-1-run".to_owned()),
+                ("wf-3".to_owned(), "wf-3-run".to_owned())
+            ],
+            "wf-2's last completion left the sticky queue; the one before any poll has no worker"
+        );
+        assert!(polls.unstick_requests().is_empty(), "unstuck once");
     }
 }

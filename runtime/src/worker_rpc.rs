@@ -156,10 +156,16 @@ impl WorkerRpc {
         if workflow_task.task_token.is_empty() {
             return None;
         }
+        let run_id = workflow_task
+            .workflow_execution
+            .as_ref()
+            .map(|execution| execution.run_id.clone())
+            .unwrap_or_default();
         let kind = match (workflow_task.query, workflow_task.workflow_type) {
             (Some(_), _) => ReceivedKind::LegacyQuery,
             (None, Some(workflow_type)) => ReceivedKind::WorkflowTask {
                 workflow_type: workflow_type.name,
+                run_id,
             },
             (None, None) => ReceivedKind::Other,
         };
@@ -185,8 +191,12 @@ pub(crate) struct ReceivedTask {
 /// What a received task is, as far as stamping completions goes.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum ReceivedKind {
-    /// A workflow task, completed with `RespondWorkflowTaskCompleted` carrying its behavior.
-    WorkflowTask { workflow_type: String },
+    /// A workflow task, completed with `RespondWorkflowTaskCompleted` carrying its behavior; the
+    /// run it belongs to (with the task's `workflow_id`) is what a release unsticks.
+    WorkflowTask {
+        workflow_type: String,
+        run_id: String,
+    },
     /// A legacy query, answered with `RespondQueryTaskCompleted`, which carries no behavior.
     LegacyQuery,
     /// An activity task: its answer makes the server send its workflow a workflow task.
@@ -266,11 +276,13 @@ struct ActivityTaskView {
     workflow_execution: Option<ExecutionView>,
 }
 
-/// `WorkflowExecution`: the workflow id.
+/// `WorkflowExecution`.
 #[derive(Clone, PartialEq, prost::Message)]
 struct ExecutionView {
     #[prost(string, tag = "1")]
     workflow_id: String,
+    #[prost(string, tag = "2")]
+    run_id: String,
 }
 
 /// `WorkflowType`.
@@ -476,7 +488,8 @@ mod tests {
             Some(ReceivedTask {
                 token: b"wf".to_vec(),
                 kind: ReceivedKind::WorkflowTask {
-                    workflow_type: "Checkout".into()
+                    workflow_type: "Checkout".into(),
+                    run_id: "run".into(),
                 },
                 workflow_id: Some("order-1".into()),
             })

@@ -30,6 +30,39 @@ pub struct WorkflowTiming {
     pub started_task_timeouts: usize,
     /// Activity attempts beyond the first.
     pub activity_retries: usize,
+    /// Where its time went, summed over its tasks.
+    pub spent: TimeSpent,
+    /// Each workflow task scheduled for a sticky queue: whose, and whether it timed out there.
+    pub sticky_waits: Vec<StickyWait>,
+}
+
+/// A workflow task scheduled for a sticky queue. The server schedules a workflow's next task for
+/// the sticky queue of the worker that completed its last one (unless it was unstuck), and starts
+/// the sticky schedule-to-start timeout then; if that worker's queue is gone (released), the task
+/// goes to the normal queue at once, but the timeout still runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StickyWait {
+    /// When the task was scheduled (ms since the Unix epoch, the server's clock).
+    pub scheduled_at_ms: i64,
+    /// The worker that completed the workflow's previous task (its identity up to the `@`: the
+    /// runtime's identity is `<request_id>@<function ARN>`).
+    pub owner: Option<String>,
+    /// No worker started it within the sticky schedule-to-start timeout.
+    pub timed_out: bool,
+}
+
+/// A workflow's time by what it was waiting for, each summed over its tasks (a task's wait runs
+/// from its first scheduling, so a sticky timeout's second of waiting counts as waiting).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeSpent {
+    /// Workflow tasks scheduled → started: no worker was polling (no instance, or one draining).
+    pub workflow_task_wait: Duration,
+    /// Workflow tasks started → completed: a worker ran the workflow code (a replay included).
+    pub workflow_task_run: Duration,
+    /// Activity tasks scheduled → started.
+    pub activity_wait: Duration,
+    /// Activity tasks started → completed (the activity's own time and its report).
+    pub activity_run: Duration,
 }
 
 impl WorkflowTiming {
@@ -105,6 +138,29 @@ impl WorkflowTiming {
                 .filter_map(|event| event["activityTaskStartedEventAttributes"]["attempt"].as_u64())
                 .map(|attempt| attempt.saturating_sub(1) as usize)
                 .sum(),
+            sticky_waits: sticky_waits(history),
+            spent: TimeSpent {
+                workflow_task_wait: total_between(
+                    &events,
+                    "workflowtaskscheduled",
+                    "workflowtaskstarted",
+                ),
+                workflow_task_run: total_between(
+                    &events,
+                    "workflowtaskstarted",
+                    "workflowtaskcompleted",
+                ),
+                activity_wait: total_between(
+                    &events,
+                    "activitytaskscheduled",
+                    "activitytaskstarted",
+                ),
+                activity_run: total_between(
+                    &events,
+                    "activitytaskstarted",
+                    "activitytaskcompleted",
+                ),
+            },
         })
     }
 }
@@ -148,6 +204,70 @@ fn longest_wait(events: &[(String, DateTime<FixedOffset>)], task: &str) -> Durat
     longest
 }
 
+/// The workflow tasks of `history` scheduled for a sticky queue, whose it was, and whether they
+/// timed out schedule-to-start.
+fn sticky_waits(history: &Value) -> Vec<StickyWait> {
+    let mut waits: Vec<StickyWait> = Vec::new();
+    let mut owner = None;
+    let mut last_was_sticky = false;
+    for event in history["events"].as_array().into_iter().flatten() {
+        let kind = event_kind(event["eventType"].as_str().unwrap_or_default());
+        match kind.as_str() {
+            "workflowtaskcompleted" => {
+                owner = event["workflowTaskCompletedEventAttributes"]["identity"]
+                    .as_str()
+                    .map(|identity| identity.split('@').next().unwrap_or(identity).to_owned());
+            }
+            "workflowtaskscheduled" => {
+                let queue_kind =
+                    &event["workflowTaskScheduledEventAttributes"]["taskQueue"]["kind"];
+                last_was_sticky = queue_kind
+                    .as_str()
+                    .is_some_and(|kind| kind.ends_with("STICKY"))
+                    || queue_kind.as_i64() == Some(2);
+                let at = event["eventTime"]
+                    .as_str()
+                    .and_then(|time| DateTime::parse_from_rfc3339(time).ok());
+                if last_was_sticky && let Some(at) = at {
+                    waits.push(StickyWait {
+                        scheduled_at_ms: at.timestamp_millis(),
+                        owner: owner.clone(),
+                        timed_out: false,
+                    });
+                }
+            }
+            "workflowtasktimedout"
+                if last_was_sticky
+                    && event["workflowTaskTimedOutEventAttributes"]["timeoutType"]
+                        .as_str()
+                        .is_some_and(|timeout| timeout.ends_with("SCHEDULE_TO_START")) =>
+            {
+                if let Some(wait) = waits.last_mut() {
+                    wait.timed_out = true;
+                }
+            }
+            _ => {}
+        }
+    }
+    waits
+}
+
+/// The sum, over each `to` event, of the time since the first `from` event not yet matched by one.
+fn total_between(events: &[(String, DateTime<FixedOffset>)], from: &str, to: &str) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut since = None;
+    for (kind, at) in events {
+        if kind == from {
+            since.get_or_insert(*at);
+        } else if kind == to
+            && let Some(since) = since.take()
+        {
+            total += between(since, *at);
+        }
+    }
+    total
+}
+
 fn between(from: DateTime<FixedOffset>, to: DateTime<FixedOffset>) -> Duration {
     (to - from).to_std().unwrap_or_default()
 }
@@ -163,10 +283,12 @@ mod tests {
             {"eventType": "EVENT_TYPE_WORKFLOW_EXECUTION_STARTED", "eventTime": "2026-11-22T01:00:00.000Z"},
             {"eventType": "EVENT_TYPE_WORKFLOW_TASK_SCHEDULED", "eventTime": "2026-11-22T01:00:00.000Z"},
             {"eventType": "EVENT_TYPE_WORKFLOW_TASK_STARTED", "eventTime": "2026-11-22T01:00:00.040Z"},
-            {"eventType": "EVENT_TYPE_WORKFLOW_TASK_COMPLETED", "eventTime": "2026-11-22T01:00:00.050Z"},
+            {"eventType": "EVENT_TYPE_WORKFLOW_TASK_COMPLETED", "eventTime": "2026-11-22T01:00:00.050Z",
+             "workflowTaskCompletedEventAttributes": {"identity": "req-1@arn:aws:lambda:us-east-1:1:function:f"}},
             {"eventType": "EVENT_TYPE_ACTIVITY_TASK_SCHEDULED", "eventTime": "2026-11-22T01:00:00.050Z"},
             {"eventType": "EVENT_TYPE_ACTIVITY_TASK_STARTED", "eventTime": "2026-11-22T01:00:00.060Z"},
-            {"eventType": "WorkflowTaskScheduled", "eventTime": "2026-11-22T01:00:01.000Z"},
+            {"eventType": "WorkflowTaskScheduled", "eventTime": "2026-11-22T01:00:01.000Z",
+             "workflowTaskScheduledEventAttributes": {"taskQueue": {"name": "req-1@arn-sticky", "kind": "TASK_QUEUE_KIND_STICKY"}}},
             {"eventType": "WorkflowTaskTimedOut", "eventTime": "2026-11-22T01:00:01.100Z",
              "workflowTaskTimedOutEventAttributes": {"timeoutType": "TIMEOUT_TYPE_SCHEDULE_TO_START"}},
             {"eventType": "WorkflowTaskScheduled", "eventTime": "2026-11-22T01:00:01.100Z"},
@@ -184,6 +306,25 @@ mod tests {
             (1, 0)
         );
         assert_eq!(timing.activity_retries, 0);
+        assert_eq!(
+            timing.sticky_waits,
+            [StickyWait {
+                scheduled_at_ms: 1_795_309_201_000,
+                owner: Some("req-1".to_owned()),
+                timed_out: true,
+            }]
+        );
+        assert_eq!(
+            timing.spent,
+            TimeSpent {
+                // 40 ms, then 250 ms from the first of the two schedulings.
+                workflow_task_wait: Duration::from_millis(290),
+                // The second task has not completed in this history.
+                workflow_task_run: Duration::from_millis(10),
+                activity_wait: Duration::from_millis(10),
+                activity_run: Duration::ZERO,
+            }
+        );
     }
 
     #[test]

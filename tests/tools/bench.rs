@@ -201,6 +201,21 @@ fn main() -> ExitCode {
     print!("{}", report.no_work_table());
     println!("\nWhere the billed time went (mean ms per invocation; - where not logged):\n");
     print!("{}", report.phase_table());
+    println!("\nWhere the slowest 1 % of completions' overhead went (mean ms):\n");
+    print!("{}", report.tail_table());
+    println!(
+        "\nWorkflow tasks scheduled for a sticky queue, by what the queue's worker was doing \
+         (an ending one has released it and unstuck its workflows):\n"
+    );
+    print!("{}", report.sticky_table());
+    let sticky = report.sticky_timeouts();
+    if !sticky.is_empty() {
+        println!(
+            "\nSticky timeouts: what the worker the task was meant for was doing when it was \
+             scheduled, and the workflow's history (event, ms since start):\n"
+        );
+        print!("{sticky}");
+    }
     println!("\nInstances:\n");
     print!("{}", report.instance_table(stripped));
     if let Some(receiver) = &receiver {

@@ -8,10 +8,11 @@
 //!
 //! [`plan`] says what runs, [`run`] runs it and measures, [`report`] prints and judges it,
 //! [`floor`] is the least any scheduler could be billed, [`phases`] reads where the billed time
-//! went from the function's log.
+//! went from the function's log, [`sticky`] what a sticky timeout's worker was doing.
 
 pub mod floor;
 pub mod phases;
 pub mod plan;
 pub mod report;
 pub mod run;
+pub mod sticky;

@@ -4,7 +4,7 @@
 //! line (how soon after the hand-out, and after the process started, the worker polled).
 
 use crate::{logged_numbers, strip_ansi};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// (log line, field) of each phase, in the order they happen.
 pub const PHASES: [(&str, &str); 7] = [
@@ -34,6 +34,22 @@ pub fn phase_means(log: &str, request_ids: &HashSet<String>) -> Vec<(&'static st
             let mean = (!values.is_empty())
                 .then(|| values.iter().sum::<u64>() as f64 / values.len() as f64);
             (*name, mean)
+        })
+        .collect()
+}
+
+/// Per invocation (request id) of `log`, hand-out → the poll gate's close (first poll + work):
+/// when it started to end.
+pub fn work_ends(log: &str) -> HashMap<String, u64> {
+    strip_ansi(log)
+        .lines()
+        .filter(|line| line.contains("invocation done"))
+        .filter_map(|line| {
+            let ms = |name| field(line, name)?.parse::<u64>().ok();
+            Some((
+                field(line, "request_id")?,
+                ms("first_poll_ms")? + ms("work_ms")?,
+            ))
         })
         .collect()
 }
@@ -121,6 +137,14 @@ lambda: fixture aa-1 cold duration=700.2ms billed=701ms
                 .iter()
                 .all(|(_, mean)| mean.is_none())
         );
+    }
+
+    #[test]
+    fn work_ends_are_first_poll_and_work() {
+        let ends = work_ends(LOG);
+        assert_eq!(ends.get("aa-1"), Some(&102));
+        assert_eq!(ends.get("bb-2"), Some(&300));
+        assert_eq!(ends.len(), 3);
     }
 
     #[test]

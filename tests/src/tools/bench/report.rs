@@ -3,8 +3,12 @@
 use super::{
     plan::{Drain, Policy},
     run::Cell,
+    sticky::OwnerState,
 };
-use crate::tools::{percentile, targets::Target};
+use crate::{
+    tools::{percentile, targets::Target},
+    workflow_timing::TimeSpent,
+};
 use serde_json::{Value, json};
 
 /// Billed time at steady traffic may exceed the floor by this factor.
@@ -145,6 +149,95 @@ impl<'a> Report<'a> {
             ));
         }
         table
+    }
+
+    /// Where the slowest completions' overhead went: per cell, the slowest 1 % of its workflows
+    /// (at least one) by completion overhead, and the mean of each part of it.
+    pub fn tail_table(&self) -> String {
+        let mut table = String::from(
+            "| timeout | drain | load | mix | policy | slowest | overhead ms \
+             | workflow tasks waiting for a worker | workflow tasks running \
+             | activities waiting | activities past their own time | other |\n\
+             |---|---|---|---|---|---|---|---|---|---|---|---|\n",
+        );
+        for cell in self.measured_workflow_cells() {
+            let Some(tail) = Tail::of(cell) else { continue };
+            table.push_str(&format!(
+                "| {} s | {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |\n",
+                cell.timeout_seconds,
+                cell.drain.name(),
+                cell.load,
+                cell.mix,
+                cell.policy.name(),
+                tail.workflows,
+                tail.overhead_ms,
+                tail.workflow_task_wait_ms,
+                tail.workflow_task_run_ms,
+                tail.activity_wait_ms,
+                tail.activity_overrun_ms,
+                tail.other_ms(),
+            ));
+        }
+        table
+    }
+
+    /// Per cell, the workflow tasks scheduled for a sticky queue by what the queue's worker was
+    /// doing then, and how many of them timed out.
+    pub fn sticky_table(&self) -> String {
+        let mut table = String::from(
+            "| timeout | drain | load | mix | policy | owner working | owner ending | owner gone \
+             | owner unknown | timed out |\n|---|---|---|---|---|---|---|---|---|---|\n",
+        );
+        for cell in self.measured_workflow_cells() {
+            let count = |state| {
+                cell.sticky_schedulings
+                    .iter()
+                    .filter(|scheduling| scheduling.owner_state == state)
+                    .count()
+            };
+            table.push_str(&format!(
+                "| {} s | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                cell.timeout_seconds,
+                cell.drain.name(),
+                cell.load,
+                cell.mix,
+                cell.policy.name(),
+                count(OwnerState::Working),
+                count(OwnerState::Ending),
+                count(OwnerState::Gone),
+                count(OwnerState::Unknown),
+                cell.sticky_timeouts,
+            ));
+        }
+        table
+    }
+
+    /// Every sticky timeout: what its sticky queue's owner was doing when the task was
+    /// scheduled, and the workflow's history.
+    pub fn sticky_timeouts(&self) -> String {
+        let mut text = String::new();
+        for cell in self.measured_workflow_cells() {
+            for timeout in cell
+                .sticky_schedulings
+                .iter()
+                .filter(|scheduling| scheduling.wait.timed_out)
+            {
+                let events: Vec<String> = timeout
+                    .timeline
+                    .iter()
+                    .map(|(event, ms)| format!("{event} {ms}"))
+                    .collect();
+                text.push_str(&format!(
+                    "- {} {}: owner {} ({}) when scheduled; {}\n",
+                    cell.label(),
+                    timeout.workflow_id,
+                    timeout.wait.owner.as_deref().unwrap_or("?"),
+                    timeout.owner_state.name(),
+                    events.join(", ")
+                ));
+            }
+        }
+        text
     }
 
     /// Instance figures over every invocation of the run: cold and warm start to first poll,
@@ -397,6 +490,23 @@ impl<'a> Report<'a> {
                     "floor_ms_per_workflow": floor,
                     "billed_over_floor": (floor > 0.0).then(|| cell.billed_per_workflow() / floor),
                     "sticky_timeouts": cell.sticky_timeouts,
+                    "sticky_schedulings": sticky_counts(cell),
+                    "sticky_timed_out": cell.sticky_schedulings.iter().filter(|scheduling| scheduling.wait.timed_out).map(|timeout| json!({
+                        "workflow_id": timeout.workflow_id,
+                        "owner": timeout.wait.owner,
+                        "owner_state": timeout.owner_state.name(),
+                        "scheduled_at_ms": timeout.wait.scheduled_at_ms,
+                        "timeline": timeout.timeline,
+                    })).collect::<Vec<_>>(),
+                    "slowest_completions": Tail::of(cell).map(|tail| json!({
+                        "workflows": tail.workflows,
+                        "overhead_ms": tail.overhead_ms,
+                        "workflow_task_wait_ms": tail.workflow_task_wait_ms,
+                        "workflow_task_run_ms": tail.workflow_task_run_ms,
+                        "activity_wait_ms": tail.activity_wait_ms,
+                        "activity_overrun_ms": tail.activity_overrun_ms,
+                        "other_ms": tail.other_ms(),
+                    })),
                     "start_to_close_timeouts": cell.start_to_close_timeouts,
                     "activity_retries": cell.activity_retries,
                     "lost": cell.lost,
@@ -420,6 +530,74 @@ impl<'a> Report<'a> {
             "deadline_margin_ms_min": figures.smallest_margin_ms,
             "stripped_bootstrap_bytes": stripped_bytes,
         })
+    }
+}
+
+/// A cell's workflow tasks scheduled for a sticky queue, by what the queue's owner was doing.
+fn sticky_counts(cell: &Cell) -> Value {
+    let counts: serde_json::Map<String, Value> = [
+        OwnerState::Working,
+        OwnerState::Ending,
+        OwnerState::Gone,
+        OwnerState::Unknown,
+    ]
+    .into_iter()
+    .map(|state| {
+        let count = cell
+            .sticky_schedulings
+            .iter()
+            .filter(|scheduling| scheduling.owner_state == state)
+            .count();
+        (state.name().to_owned(), json!(count))
+    })
+    .collect();
+    Value::Object(counts)
+}
+
+/// The slowest 1 % of a cell's completions (at least one), by completion overhead, and the mean of
+/// each part of their overhead.
+#[derive(Debug, PartialEq)]
+struct Tail {
+    workflows: usize,
+    overhead_ms: f64,
+    workflow_task_wait_ms: f64,
+    workflow_task_run_ms: f64,
+    activity_wait_ms: f64,
+    /// Activity started → completed beyond the activity's own time.
+    activity_overrun_ms: f64,
+}
+
+impl Tail {
+    fn of(cell: &Cell) -> Option<Self> {
+        let mut slowest: Vec<_> = cell.spent.iter().collect();
+        slowest.sort_by_key(|(overhead, ..)| std::cmp::Reverse(*overhead));
+        slowest.truncate(cell.spent.len().div_ceil(100));
+        if slowest.is_empty() {
+            return None;
+        }
+        let mean = |part: &dyn Fn(&(u64, TimeSpent, u64)) -> f64| {
+            slowest.iter().map(|workflow| part(workflow)).sum::<f64>() / slowest.len() as f64
+        };
+        let ms = |duration: std::time::Duration| duration.as_secs_f64() * 1000.0;
+        Some(Self {
+            workflows: slowest.len(),
+            overhead_ms: mean(&|(overhead, ..)| *overhead as f64),
+            workflow_task_wait_ms: mean(&|(_, spent, _)| ms(spent.workflow_task_wait)),
+            workflow_task_run_ms: mean(&|(_, spent, _)| ms(spent.workflow_task_run)),
+            activity_wait_ms: mean(&|(_, spent, _)| ms(spent.activity_wait)),
+            activity_overrun_ms: mean(&|(_, spent, own)| {
+                (ms(spent.activity_run) - *own as f64).max(0.0)
+            }),
+        })
+    }
+
+    /// What the parts do not account for: the server's own steps between events.
+    fn other_ms(&self) -> f64 {
+        self.overhead_ms
+            - self.workflow_task_wait_ms
+            - self.workflow_task_run_ms
+            - self.activity_wait_ms
+            - self.activity_overrun_ms
     }
 }
 
@@ -454,7 +632,9 @@ mod tests {
             start_failures: Vec::new(),
             lost: Vec::new(),
             overhead_ms: vec![20, 40, 100],
+            spent: Vec::new(),
             sticky_timeouts: 0,
+            sticky_schedulings: Vec::new(),
             start_to_close_timeouts: 0,
             activity_retries: 0,
             // Ten activities of 1000 ms, one after the other: floor 1000 ms per workflow.
@@ -549,6 +729,44 @@ mod tests {
         assert_eq!(
             failing,
             ["lost workflows, every cell and policy", "cells measured"]
+        );
+    }
+
+    #[test]
+    fn the_slowest_completions_are_broken_down_by_what_they_waited_for() {
+        let spent = |wait, run, activity_wait, activity_run| TimeSpent {
+            workflow_task_wait: Duration::from_millis(wait),
+            workflow_task_run: Duration::from_millis(run),
+            activity_wait: Duration::from_millis(activity_wait),
+            activity_run: Duration::from_millis(activity_run),
+        };
+        let mut steady = cell("steady", Policy::Default, 10, &[1000]);
+        // 150 fast completions and two slow ones: the slowest 1 % is the two.
+        steady.spent = (0..150)
+            .map(|_| (30, spent(10, 10, 5, 105), 100))
+            .chain([
+                (1200, spent(1000, 150, 20, 1030), 1000),
+                (800, spent(700, 50, 10, 40), 0),
+            ])
+            .collect();
+        assert_eq!(
+            Tail::of(&steady),
+            Some(Tail {
+                workflows: 2,
+                overhead_ms: 1000.0,
+                workflow_task_wait_ms: 850.0,
+                workflow_task_run_ms: 100.0,
+                activity_wait_ms: 15.0,
+                activity_overrun_ms: 35.0,
+            })
+        );
+        let cells = [steady];
+        let table = Report::new(&cells).tail_table();
+        assert!(
+            table.contains(
+                "| 10 s | server | steady | mixed | default | 2 | 1000 | 850 | 100 | 15 | 35 | 0 |"
+            ),
+            "{table}"
         );
     }
 }

@@ -8,8 +8,14 @@ use super::{
     floor,
     phases::{self, FirstPoll},
     plan::{Drain, Group, Load, Plan, Policy},
+    sticky::{Lives, OwnerState, StickyScheduling},
 };
-use crate::{local_loop::LocalLoop, processes, tools::arrivals, workflow_timing::WorkflowTiming};
+use crate::{
+    local_loop::LocalLoop,
+    processes,
+    tools::arrivals,
+    workflow_timing::{TimeSpent, WorkflowTiming},
+};
 use serde_json::{Value, json};
 use std::{
     collections::HashSet,
@@ -57,8 +63,15 @@ pub struct Cell {
     pub lost: Vec<String>,
     /// Per completed workflow, start → close minus its activity's own time (ms), sorted.
     pub overhead_ms: Vec<u64>,
+    /// Per completed workflow, its overhead (ms, as in `overhead_ms`), where its time went, and
+    /// its activity's own time (ms): what [`Report::tail_table`](super::report::Report) breaks
+    /// the slowest completions down with.
+    pub spent: Vec<(u64, TimeSpent, u64)>,
     /// Workflow tasks timed out before a worker took them (a sticky queue's 1 s fallback).
     pub sticky_timeouts: usize,
+    /// Every workflow task scheduled for a sticky queue, with its workflow's history and what
+    /// the queue's owner was doing (those that timed out among them).
+    pub sticky_schedulings: Vec<StickyScheduling>,
     /// Workflow tasks a worker took and never answered.
     pub start_to_close_timeouts: usize,
     /// Activity attempts beyond the first.
@@ -90,7 +103,9 @@ impl Cell {
             start_failures: Vec::new(),
             lost: Vec::new(),
             overhead_ms: Vec::new(),
+            spent: Vec::new(),
             sticky_timeouts: 0,
+            sticky_schedulings: Vec::new(),
             start_to_close_timeouts: 0,
             activity_retries: 0,
             activities: Vec::new(),
@@ -414,11 +429,20 @@ fn run_load(lambda: &mut LocalLoop, load: &Load, context: &LoadContext<'_>) -> C
     for (arrival, timing) in arrivals.iter().zip(timings) {
         match timing {
             Some(timing) => {
-                cell.overhead_ms.push(
-                    (timing.start_to_close.as_millis() as u64)
-                        .saturating_sub(arrival.activity_millis),
-                );
+                let overhead = (timing.start_to_close.as_millis() as u64)
+                    .saturating_sub(arrival.activity_millis);
+                cell.overhead_ms.push(overhead);
+                cell.spent
+                    .push((overhead, timing.spent, arrival.activity_millis));
                 cell.sticky_timeouts += timing.sticky_task_timeouts;
+                for wait in &timing.sticky_waits {
+                    cell.sticky_schedulings.push(StickyScheduling {
+                        workflow_id: timing.workflow_id.clone(),
+                        timeline: timing.timeline.clone(),
+                        wait: wait.clone(),
+                        owner_state: OwnerState::Unknown,
+                    });
+                }
                 cell.start_to_close_timeouts += timing.started_task_timeouts;
                 cell.activity_retries += timing.activity_retries;
                 cell.activities
@@ -446,6 +470,10 @@ fn collect_invocations(cell: &mut Cell, lambda: &LocalLoop, baseline: usize) {
         .collect();
     let log = std::fs::read_to_string(&lambda.log).unwrap_or_default();
     cell.phases = phases::phase_means(&log, &request_ids);
+    let lives = Lives::new(&cell.invocations, &log);
+    for timeout in &mut cell.sticky_schedulings {
+        timeout.owner_state = lives.owner_state(&timeout.wait);
+    }
     cell.first_polls = phases::first_polls(&log)
         .into_iter()
         .filter(|poll| request_ids.contains(&poll.request_id))
