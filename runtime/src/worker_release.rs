@@ -13,11 +13,12 @@
 //! queue with the sticky schedule-to-start timeout running: the released queue sends it on to the
 //! normal queue at once, but if no worker starts it there within the timeout (every instance busy
 //! or ending in a burst), it times out and is scheduled again, behind every task that came after
-//! it. So the release first unsticks each such workflow (`ResetStickyTaskQueue`, which the server
-//! applies in memory, without a write): its next task goes to the normal queue with no timeout.
-//! Only then does it release the sticky queue: a task scheduled there meanwhile is taken by the
-//! worker's sticky poll, still outstanding (polls end by their deadline), instead of going to the
-//! normal queue with the timeout running.
+//! it. So once the sticky queue is released, the release also unsticks each such workflow
+//! (`ResetStickyTaskQueue`, which the server applies in memory, without a write): its next task
+//! goes to the normal queue with no timeout. Not before: the server refuses a sticky poll's start
+//! of an unstuck workflow's task as obsolete and drops the task until its sticky timeout, so a task
+//! scheduled just before the unstick and taken by the worker's still-outstanding sticky poll just
+//! after would wait 1 s.
 //!
 //! A server whose namespace advertises `worker_poll_complete_on_shutdown` also completes, empty,
 //! every outstanding poll that carries the worker instance key named in the call, in about one
