@@ -62,14 +62,7 @@ impl<'a> Report<'a> {
              |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
         );
         for cell in self.cells.iter().filter(|cell| !cell.no_work) {
-            let head = format!(
-                "| {} s | {} | {} | {} | {} |",
-                cell.timeout_seconds,
-                cell.drain.name(),
-                cell.load,
-                cell.mix,
-                cell.policy.name()
-            );
+            let head = row_head(cell);
             if let Some(why) = &cell.not_measured {
                 table.push_str(&format!("{head} not measured: {why} |\n"));
                 continue;
@@ -133,12 +126,8 @@ impl<'a> Report<'a> {
                 .map(|(_, mean)| optional(*mean, 0))
                 .collect();
             table.push_str(&format!(
-                "| {} s | {} | {} | {} | {} | {} | {} | {} |\n",
-                cell.timeout_seconds,
-                cell.drain.name(),
-                cell.load,
-                cell.mix,
-                cell.policy.name(),
+                "{} {} | {} | {} |\n",
+                row_head(cell),
                 cell.invocations.len(),
                 optional(
                     (!cell.invocations.is_empty())
@@ -163,12 +152,8 @@ impl<'a> Report<'a> {
         for cell in self.measured_workflow_cells() {
             let Some(tail) = Tail::of(cell) else { continue };
             table.push_str(&format!(
-                "| {} s | {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |\n",
-                cell.timeout_seconds,
-                cell.drain.name(),
-                cell.load,
-                cell.mix,
-                cell.policy.name(),
+                "{} {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} |\n",
+                row_head(cell),
                 tail.workflows,
                 tail.overhead_ms,
                 tail.workflow_task_wait_ms,
@@ -196,12 +181,8 @@ impl<'a> Report<'a> {
                     .count()
             };
             table.push_str(&format!(
-                "| {} s | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-                cell.timeout_seconds,
-                cell.drain.name(),
-                cell.load,
-                cell.mix,
-                cell.policy.name(),
+                "{} {} | {} | {} | {} | {} |\n",
+                row_head(cell),
                 count(OwnerState::Working),
                 count(OwnerState::Ending),
                 count(OwnerState::Gone),
@@ -531,6 +512,18 @@ impl<'a> Report<'a> {
             "stripped_bootstrap_bytes": stripped_bytes,
         })
     }
+}
+
+/// The columns every table's row starts with: `| timeout | drain | load | mix | policy |`.
+fn row_head(cell: &Cell) -> String {
+    format!(
+        "| {} s | {} | {} | {} | {} |",
+        cell.timeout_seconds,
+        cell.drain.name(),
+        cell.load,
+        cell.mix,
+        cell.policy.name()
+    )
 }
 
 /// A cell's workflow tasks scheduled for a sticky queue, by what the queue's owner was doing.
