@@ -471,8 +471,8 @@ fn collect_invocations(cell: &mut Cell, lambda: &LocalLoop, baseline: usize) {
     let log = std::fs::read_to_string(&lambda.log).unwrap_or_default();
     cell.phases = phases::phase_means(&log, &request_ids);
     let lives = Lives::new(&cell.invocations, &log);
-    for timeout in &mut cell.sticky_schedulings {
-        timeout.owner_state = lives.owner_state(&timeout.wait);
+    for scheduling in &mut cell.sticky_schedulings {
+        scheduling.owner_state = lives.owner_state(&scheduling.wait);
     }
     cell.first_polls = phases::first_polls(&log)
         .into_iter()
