@@ -32,6 +32,7 @@
 
 #![warn(missing_docs)]
 
+mod call_failure;
 pub mod config;
 pub mod deadline;
 mod deployment_guard;
@@ -49,6 +50,7 @@ pub mod otel;
 mod panics;
 mod poll_gate;
 pub mod redact;
+mod server_call;
 mod task_observer;
 mod telemetry;
 pub mod version_checks;

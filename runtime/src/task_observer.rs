@@ -60,6 +60,8 @@ struct Tasks {
     follow_ups: HashMap<String, Instant>,
     /// Tasks received in this invocation whose answer the server accepted.
     completed: u64,
+    /// The worker's calls that failed in this invocation (see `call_failure`).
+    failed_calls: u64,
     /// The first poll of the invocation, or the last task received or answered; `None` before
     /// the first poll, so that a slow start is not taken for idleness.
     last_activity: Option<Instant>,
@@ -188,6 +190,16 @@ impl TaskObserver {
     /// Tasks received in this invocation and accepted by the server.
     pub(crate) fn tasks_completed(&self) -> u64 {
         self.tasks.lock().unwrap().completed
+    }
+
+    /// One of the worker's calls failed (it has been logged).
+    pub(crate) fn call_failed(&self) {
+        self.tasks.lock().unwrap().failed_calls += 1;
+    }
+
+    /// The worker's calls that failed in this invocation.
+    pub(crate) fn failed_calls(&self) -> u64 {
+        self.tasks.lock().unwrap().failed_calls
     }
 
     /// Tasks received in this invocation and not yet answered.

@@ -129,7 +129,7 @@ impl InvocationTelemetry<'_> {
     pub(crate) async fn finish(
         self,
         answer: &Result<Value, ServerlessError>,
-        tasks_completed: u64,
+        counts: InvocationCounts,
         time_left: impl FnOnce() -> Duration,
     ) {
         #[cfg(feature = "otel")]
@@ -137,12 +137,12 @@ impl InvocationTelemetry<'_> {
             if let Some(span) = self.span {
                 tracing::Span::current().record("trace_id", span.trace_id().to_string());
                 let error = answer.as_ref().err().map(ServerlessError::redacted_message);
-                exporters.end_invocation(span, tasks_completed, error.as_deref());
+                exporters.end_invocation(span, counts, error.as_deref());
             }
             flush(exporters, time_left().min(exporters.flush_timeout())).await;
         }
         #[cfg(not(feature = "otel"))]
-        let _ = (self.process, answer, tasks_completed, time_left);
+        let _ = (self.process, answer, counts, time_left);
     }
 }
 
@@ -160,4 +160,14 @@ async fn flush(exporters: &otel::Telemetry, bound: Duration) {
             "{problem}"
         ),
     }
+}
+
+/// What an invocation's span reports it did.
+#[derive(Debug, Clone, Copy, Default)]
+#[cfg_attr(not(feature = "otel"), allow(dead_code))]
+pub(crate) struct InvocationCounts {
+    /// Tasks received and answered, the answer accepted.
+    pub(crate) tasks_completed: u64,
+    /// The worker's calls that failed (see `call_failure`).
+    pub(crate) failed_calls: u64,
 }

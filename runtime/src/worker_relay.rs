@@ -22,13 +22,15 @@
 //! included, passes untouched.
 
 use crate::{
+    call_failure,
     poll_gate::{Admission, POLL_DEADLINE, PollGate},
+    server_call::Server,
     task_observer::TaskObserver,
     versioning::VersioningBehavior,
     worker_release::{WorkerPolls, WorkflowRun},
     worker_rpc::{AnswerOutcome, ReceivedKind, WorkerRpc},
 };
-use bytes::{Buf, BufMut, Bytes};
+use bytes::Bytes;
 use futures::future::BoxFuture;
 use prost::Message;
 use std::{
@@ -37,7 +39,7 @@ use std::{
     time::Duration,
 };
 use temporalio_client::{
-    ConnectionOptions,
+    ConnectionOptions, GrpcCompression,
     callback_based::{CallbackBasedGrpcService, GrpcRequest, GrpcSuccessResponse},
 };
 use temporalio_common::protos::temporal::api::{
@@ -46,9 +48,7 @@ use temporalio_common::protos::temporal::api::{
 };
 use tonic::{
     Code, Status,
-    codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder},
-    metadata::MetadataMap,
-    transport::{Channel, ClientTlsConfig, Endpoint, Uri},
+    transport::{ClientTlsConfig, Endpoint, Uri},
 };
 
 /// How many workflow tasks' types are remembered. A worker holds at most its
@@ -61,7 +61,7 @@ const MAX_TRACKED_TASKS: usize = 1_000;
 /// between calls.
 #[derive(Clone)]
 pub(crate) struct WorkerRpcRelay {
-    channel: Channel,
+    server: Server,
     behaviors: Arc<BTreeMap<String, VersioningBehavior>>,
     task_types: Arc<Mutex<TaskTypes>>,
     observer: Arc<TaskObserver>,
@@ -79,9 +79,12 @@ impl WorkerRpcRelay {
         gate: Arc<PollGate>,
     ) -> Result<Self, String> {
         Ok(Self {
-            channel: ChannelSettings::of(options)?
-                .endpoint(options)?
-                .connect_lazy(),
+            server: Server::new(
+                ChannelSettings::of(options)?
+                    .endpoint(options)?
+                    .connect_lazy(),
+                options.grpc_compression == GrpcCompression::Gzip,
+            ),
             behaviors: Arc::new(
                 behaviors
                     .iter()
@@ -102,7 +105,8 @@ impl WorkerRpcRelay {
         tokio::spawn(release_workers(
             self.gate.clone(),
             Arc::downgrade(&self.polls),
-            self.channel.clone(),
+            self.server.clone(),
+            self.observer.clone(),
         ));
         CallbackBasedGrpcService {
             callback: Arc::new(move |request| {
@@ -135,6 +139,9 @@ impl WorkerRpcRelay {
         let sent = std::time::Instant::now();
         let result = self.forward(request, rpc.is_task_poll()).await;
         trace_call(rpc, sent.elapsed(), &result);
+        if let Err(status) = &result {
+            call_failure::report(rpc, status, &self.observer);
+        }
         self.on_the_way_back(rpc, &result);
         self.observe(rpc, answered.as_deref(), schedules_activity, &result);
         result
@@ -168,23 +175,9 @@ impl WorkerRpcRelay {
         Ok(false)
     }
 
-    /// What a call's result tells the relay itself: a task poll that ran into its deadline, and
-    /// whether the server completes polls on shutdown.
+    /// What a call's result tells the relay itself: whether the server completes polls on
+    /// shutdown.
     fn on_the_way_back(&self, rpc: WorkerRpc, result: &Result<GrpcSuccessResponse, Status>) {
-        if rpc.is_task_poll()
-            && let Err(status) = result
-            && matches!(status.code(), Code::DeadlineExceeded | Code::Cancelled)
-        {
-            // The server answers a long poll empty 1 s before its deadline; an answer later than
-            // the deadline is dropped, and a task the server matched to the poll in its last
-            // moment (its start already recorded) then waits for its timeout. Seen only with the
-            // server or this process starved of CPU.
-            tracing::warn!(
-                rpc = rpc.name(),
-                %status,
-                "a task poll ended at its deadline: a task handed to it in its last moment waits for its timeout"
-            );
-        }
         if rpc == WorkerRpc::DescribeNamespace
             && let Ok(response) = result
         {
@@ -309,19 +302,28 @@ impl WorkerRpcRelay {
         Ok((sent, schedules_activity))
     }
 
+    /// Sends a call on to the server; a task poll with the short deadline the server answers it
+    /// empty before (see `poll_gate`).
     async fn forward(
         &self,
         request: GrpcRequest,
         is_task_poll: bool,
     ) -> Result<GrpcSuccessResponse, Status> {
-        forward(&self.channel, request, is_task_poll).await
+        self.server
+            .call(request, is_task_poll.then_some(POLL_DEADLINE))
+            .await
     }
 }
 
 /// Releases the worker at the server each time the gate closes (see `worker_release`), for as
 /// long as the relay that saw its polls lives (a new connection brings a new relay and its own
 /// release).
-async fn release_workers(gate: Arc<PollGate>, polls: Weak<WorkerPolls>, channel: Channel) {
+async fn release_workers(
+    gate: Arc<PollGate>,
+    polls: Weak<WorkerPolls>,
+    server: Server,
+    observer: Arc<TaskObserver>,
+) {
     let mut closes = gate.closes();
     while closes.changed().await.is_ok() {
         let Some(polls) = polls.upgrade() else {
@@ -337,12 +339,12 @@ async fn release_workers(gate: Arc<PollGate>, polls: Weak<WorkerPolls>, channel:
         // scheduled meanwhile goes to the normal queue.
         if let Some(release) = release {
             let sent = std::time::Instant::now();
-            let result = forward(&channel, release, false).await;
+            let result = server.call(release, None).await;
             trace_call(WorkerRpc::ShutdownWorker, sent.elapsed(), &result);
             if let Err(status) = result {
                 // The server then falls back on the sticky queue's timeout and the polls'
                 // deadline, as it would without this.
-                tracing::debug!(%status, "could not release the worker early");
+                call_failure::report(WorkerRpc::ShutdownWorker, &status, &observer);
             }
         }
         if !unsticks.is_empty() {
@@ -350,12 +352,19 @@ async fn release_workers(gate: Arc<PollGate>, polls: Weak<WorkerPolls>, channel:
             let results = futures::future::join_all(
                 unsticks
                     .into_iter()
-                    .map(|unstick| forward(&channel, unstick, false)),
+                    .map(|unstick| server.call(unstick, None)),
             )
             .await;
             // A run that closed meanwhile is refused (NotFound): nothing left to unstick.
-            let failed = results.iter().filter(|result| result.is_err()).count();
-            tracing::debug!(runs, failed, "unstuck the worker's workflows");
+            let mut closed = 0;
+            for status in results.iter().filter_map(|result| result.as_ref().err()) {
+                if status.code() == Code::NotFound {
+                    closed += 1;
+                } else {
+                    call_failure::report(WorkerRpc::ResetStickyTaskQueue, status, &observer);
+                }
+            }
+            tracing::debug!(runs, closed, "unstuck the worker's workflows");
         }
     }
 }
@@ -395,33 +404,6 @@ fn completes_polls_on_shutdown(response: &[u8]) -> bool {
         .and_then(|response| response.namespace_info)
         .and_then(|info| info.capabilities)
         .is_some_and(|capabilities| capabilities.worker_poll_complete_on_shutdown)
-}
-
-/// Sends one call to the server as it is, and returns the server's answer as it is.
-async fn forward(
-    channel: &Channel,
-    request: GrpcRequest,
-    is_task_poll: bool,
-) -> Result<GrpcSuccessResponse, Status> {
-    let path = format!("/{}/{}", request.service, request.rpc)
-        .parse()
-        .map_err(|error| Status::internal(format!("worker relay: bad path: {error}")))?;
-    let mut grpc = tonic::client::Grpc::new(channel.clone());
-    grpc.ready()
-        .await
-        .map_err(|error| Status::unavailable(format!("worker relay: {error}")))?;
-    let mut call = tonic::Request::new(request.proto);
-    *call.metadata_mut() = MetadataMap::from_headers(request.headers);
-    if is_task_poll {
-        // The server answers it empty before this deadline; see `poll_gate`.
-        call.set_timeout(POLL_DEADLINE);
-    }
-    let response = grpc.unary(call, path, RawCodec).await?;
-    let (metadata, proto, _) = response.into_parts();
-    Ok(GrpcSuccessResponse {
-        headers: metadata.into_headers(),
-        proto: proto.to_vec(),
-    })
 }
 
 /// Workflow task tokens awaiting an accepted or refused completion, mapped to their workflow
@@ -567,44 +549,6 @@ fn server_name_origin(server_name: &str) -> Result<Uri, String> {
              name on the server's certificate"
         )
     })
-}
-
-/// Passes protobuf bytes through untouched.
-#[derive(Clone, Copy, Default)]
-struct RawCodec;
-
-impl Codec for RawCodec {
-    type Encode = Bytes;
-    type Decode = Bytes;
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-
-    fn encoder(&mut self) -> Self::Encoder {
-        RawCodec
-    }
-
-    fn decoder(&mut self) -> Self::Decoder {
-        RawCodec
-    }
-}
-
-impl Encoder for RawCodec {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn encode(&mut self, item: Bytes, dst: &mut EncodeBuf<'_>) -> Result<(), Status> {
-        dst.put(item);
-        Ok(())
-    }
-}
-
-impl Decoder for RawCodec {
-    type Item = Bytes;
-    type Error = Status;
-
-    fn decode(&mut self, src: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
-        Ok(Some(src.copy_to_bytes(src.remaining())))
-    }
 }
 
 #[cfg(test)]

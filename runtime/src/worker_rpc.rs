@@ -31,6 +31,13 @@ pub(crate) enum WorkerRpc {
     RespondNexusTaskCompleted,
     RespondNexusTaskFailed,
     ShutdownWorker,
+    /// A page of a workflow's history, which a worker replaying it fetches beyond the first.
+    GetWorkflowExecutionHistory,
+    /// A running activity's heartbeat (its answer also says whether it was cancelled).
+    RecordActivityTaskHeartbeat,
+    /// The relay's own call at a worker's release: its workflows' next tasks go to the normal
+    /// queue (see `worker_release`).
+    ResetStickyTaskQueue,
     /// The worker's first call: the namespace's capabilities are in its answer.
     DescribeNamespace,
     /// Any other call, passed through as it is.
@@ -38,7 +45,7 @@ pub(crate) enum WorkerRpc {
 }
 
 /// Every named call with its method name: one table for parsing and naming.
-const NAMED: [(&str, WorkerRpc); 13] = [
+const NAMED: [(&str, WorkerRpc); 16] = [
     ("PollWorkflowTaskQueue", WorkerRpc::PollWorkflowTaskQueue),
     ("PollActivityTaskQueue", WorkerRpc::PollActivityTaskQueue),
     ("PollNexusTaskQueue", WorkerRpc::PollNexusTaskQueue),
@@ -72,6 +79,15 @@ const NAMED: [(&str, WorkerRpc); 13] = [
     ),
     ("RespondNexusTaskFailed", WorkerRpc::RespondNexusTaskFailed),
     ("ShutdownWorker", WorkerRpc::ShutdownWorker),
+    (
+        "GetWorkflowExecutionHistory",
+        WorkerRpc::GetWorkflowExecutionHistory,
+    ),
+    (
+        "RecordActivityTaskHeartbeat",
+        WorkerRpc::RecordActivityTaskHeartbeat,
+    ),
+    ("ResetStickyTaskQueue", WorkerRpc::ResetStickyTaskQueue),
     ("DescribeNamespace", WorkerRpc::DescribeNamespace),
 ];
 
@@ -332,14 +348,16 @@ mod tests {
             assert_eq!(rpc(method).name(), method);
         }
         // Client long polls: their own deadlines, never held.
-        for method in [
-            "PollWorkflowExecutionUpdate",
-            "PollActivityExecution",
-            "GetWorkflowExecutionHistory",
-        ] {
+        for method in ["PollWorkflowExecutionUpdate", "PollActivityExecution"] {
             assert_eq!(rpc(method), WorkerRpc::Other, "{method}");
             assert!(!rpc(method).is_task_poll());
         }
+        // Named so that its failures are reported (a replay's history pages), never held.
+        assert_eq!(
+            rpc("GetWorkflowExecutionHistory"),
+            WorkerRpc::GetWorkflowExecutionHistory
+        );
+        assert!(!rpc("GetWorkflowExecutionHistory").is_task_poll());
         assert_eq!(
             WorkerRpc::parse(
                 "temporal.api.operatorservice.v1.OperatorService",

@@ -10,6 +10,7 @@ use crate::{
     end_policy::Window,
     error::ServerlessError,
     hooks, panics,
+    telemetry::InvocationCounts,
     work_end::{self, WorkEnd},
 };
 use lambda_runtime::{Context, LambdaEvent};
@@ -64,7 +65,14 @@ impl Process {
         let time_left =
             || deadline::remaining(deadline_ms, now_ms()).saturating_sub(ANSWER_RESERVE);
         telemetry
-            .finish(&answer, self.observer.tasks_completed(), time_left)
+            .finish(
+                &answer,
+                InvocationCounts {
+                    tasks_completed: self.observer.tasks_completed(),
+                    failed_calls: self.observer.failed_calls(),
+                },
+                time_left,
+            )
             .instrument(span)
             .await;
         answer
@@ -94,6 +102,7 @@ impl Process {
         }
         let tasks_completed = self.observer.tasks_completed();
         tracing::Span::current().record("tasks_completed", tasks_completed);
+        tracing::Span::current().record("failed_calls", self.observer.failed_calls());
         run.outcome.clone().map_err(ServerlessError::Worker)?;
         if let Some(message) = run.timer_panic.clone() {
             return Err(ServerlessError::Panic(message));
@@ -320,6 +329,7 @@ impl Process {
         tracing::info!(
             duration_ms = started.elapsed().as_millis() as u64,
             failed_hooks = hooks.failed,
+            failed_calls = self.observer.failed_calls(),
             first_poll_ms = phases.first_poll_ms,
             work_ms = phases.work_ms,
             idle_ms = phases.idle_ms,
@@ -387,6 +397,7 @@ fn invocation_span(context: &Context, cold: bool) -> tracing::Span {
         cold,
         work_time_ms = Empty,
         tasks_completed = Empty,
+        failed_calls = Empty,
         stop_reason = Empty,
         trace_id = Empty,
     )

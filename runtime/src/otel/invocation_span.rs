@@ -61,13 +61,17 @@ impl InvocationSpan {
     /// Ends the span with how the invocation went and links to the task spans it ran.
     pub(crate) fn end(
         mut self,
-        tasks_completed: u64,
+        counts: crate::telemetry::InvocationCounts,
         error: Option<&str>,
         task_spans: Vec<(SpanContext, String)>,
     ) {
         self.span.set_attribute(KeyValue::new(
             "temporal.tasks_completed",
-            tasks_completed as i64,
+            counts.tasks_completed as i64,
+        ));
+        self.span.set_attribute(KeyValue::new(
+            "temporal.failed_calls",
+            counts.failed_calls as i64,
         ));
         for (task_span, name) in task_spans {
             self.span

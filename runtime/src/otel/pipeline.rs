@@ -96,11 +96,11 @@ impl Telemetry {
     pub(crate) fn end_invocation(
         &self,
         span: InvocationSpan,
-        tasks_completed: u64,
+        counts: crate::telemetry::InvocationCounts,
         error: Option<&str>,
     ) {
         self.task_spans.close_unfinished();
-        span.end(tasks_completed, error, self.task_spans.drain());
+        span.end(counts, error, self.task_spans.drain());
     }
 
     /// The most [`Self::flush`] may take.
@@ -294,7 +294,7 @@ mod tests {
                 cold: true,
             })
             .unwrap();
-        telemetry.end_invocation(span, 0, None);
+        telemetry.end_invocation(span, Default::default(), None);
         let bound = Duration::from_millis(300);
         let started = std::time::Instant::now();
         let error = telemetry.flush(bound).await.unwrap_err();
