@@ -9,6 +9,7 @@ pub mod aws_account;
 pub mod cargo_lambda;
 pub mod child_process;
 pub mod cli_run;
+pub mod conformance;
 pub mod dev_server;
 pub mod function_process;
 pub mod lambda_package;
