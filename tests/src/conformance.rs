@@ -13,7 +13,7 @@ use temporal_serverless::sdk::{
 };
 
 /// A keyword search attribute the suite's dev server registers ([`SEARCH_ATTRIBUTE`]).
-const STAGE: SearchAttributeKey<String> = SearchAttributeKey::keyword("ConformanceStage");
+pub const STAGE: SearchAttributeKey<String> = SearchAttributeKey::keyword("ConformanceStage");
 /// The `temporal server start-dev --search-attribute` that registers [`STAGE`].
 pub const SEARCH_ATTRIBUTE: &str = "ConformanceStage=Keyword";
 
