@@ -1,10 +1,6 @@
 //! A TCP proxy between function processes and the dev server, so that a test can break their
 //! connections the way a network does: [`TcpProxy::cut_all`] resets every open connection at
 //! once (both sides see a reset, not a clean close) while new connections are still accepted.
-//!
-//! It also remembers, per connection, the last Temporal worker identity (`<request id>@<ARN>`,
-//! the runtime's default) seen in the client's requests: poll requests carry it in plain
-//! protobuf, so it tells which invocation a connection currently serves.
 
 use std::{
     collections::HashMap,
@@ -25,8 +21,6 @@ use tokio::{
 pub struct ProxiedConnection {
     /// The client's address (its local port identifies its socket in `/proc/net/tcp`).
     pub client: SocketAddr,
-    /// The last `<request id>` of a worker identity `<request id>@arn:…` the client sent.
-    pub last_request_id: Option<String>,
 }
 
 #[derive(Default)]
@@ -151,24 +145,16 @@ async fn forward(
         return;
     };
     let _ = (client.set_nodelay(true), upstream.set_nodelay(true));
-    shared.connections.lock().unwrap().insert(
-        id,
-        ProxiedConnection {
-            client: peer,
-            last_request_id: None,
-        },
-    );
+    shared
+        .connections
+        .lock()
+        .unwrap()
+        .insert(id, ProxiedConnection { client: peer });
     let reset = {
         let (mut client_read, mut client_write) = client.split();
         let (mut upstream_read, mut upstream_write) = upstream.split();
-        let requests = pump(&mut client_read, &mut upstream_write, |bytes| {
-            if let Some(request_id) = last_request_id(bytes)
-                && let Some(connection) = shared.connections.lock().unwrap().get_mut(&id)
-            {
-                connection.last_request_id = Some(request_id);
-            }
-        });
-        let responses = pump(&mut upstream_read, &mut client_write, |_| {});
+        let requests = pump(&mut client_read, &mut upstream_write);
+        let responses = pump(&mut upstream_read, &mut client_write);
         tokio::select! {
             both = async { tokio::try_join!(requests, responses) } => both.is_err(),
             _ = cut.changed() => {
@@ -184,42 +170,20 @@ async fn forward(
     }
 }
 
-/// Copies `from` → `to` until end of stream (passed on as a write shutdown); `seen` gets a window
-/// of the latest bytes (the previous read's tail and this read), so a marker split between two
-/// reads is still found.
+/// Copies `from` → `to` until end of stream (passed on as a write shutdown).
 async fn pump(
     from: &mut tokio::net::tcp::ReadHalf<'_>,
     to: &mut tokio::net::tcp::WriteHalf<'_>,
-    mut seen: impl FnMut(&[u8]),
 ) -> std::io::Result<()> {
-    const TAIL: usize = 128;
-    let mut buffer = vec![0u8; 64 * 1024 + TAIL];
-    let mut tail = 0;
+    let mut buffer = vec![0u8; 64 * 1024];
     loop {
-        let read = from.read(&mut buffer[tail..]).await?;
+        let read = from.read(&mut buffer).await?;
         if read == 0 {
             to.shutdown().await?;
             return Ok(());
         }
-        to.write_all(&buffer[tail..tail + read]).await?;
-        let end = tail + read;
-        seen(&buffer[..end]);
-        tail = end.min(TAIL);
-        buffer.copy_within(end - tail..end, 0);
+        to.write_all(&buffer[..read]).await?;
     }
-}
-
-/// The request id of the last worker identity (`<request id>@arn:`) in `bytes`.
-fn last_request_id(bytes: &[u8]) -> Option<String> {
-    const MARKER: &[u8] = b"@arn:";
-    let at = bytes
-        .windows(MARKER.len())
-        .rposition(|window| window == MARKER)?;
-    let start = bytes[..at]
-        .iter()
-        .rposition(|byte| !(byte.is_ascii_hexdigit() || *byte == b'-'))
-        .map_or(0, |before| before + 1);
-    (at - start == 36).then(|| String::from_utf8_lossy(&bytes[start..at]).into_owned())
 }
 
 #[cfg(test)]
@@ -312,34 +276,5 @@ mod tests {
         let mut third = connect(&proxy);
         assert_eq!(echo(&mut third, b"again"), b"again");
         assert_eq!(proxy.accepted(), 3);
-    }
-
-    #[test]
-    fn remembers_the_last_worker_identity_a_client_sent() {
-        let proxy = TcpProxy::start(&echo_server());
-        let mut client = connect(&proxy);
-        let first = "0a1b2c3d-0001-4abc-8def-000000000001";
-        let second = "0a1b2c3d-0002-4abc-8def-000000000002";
-        let arn = "@arn:aws:lambda:us-east-1:000000000000:function:f:live";
-        echo(&mut client, format!("\x12\x40{first}{arn}").as_bytes());
-        echo(&mut client, format!("poll\x12\x40{second}").as_bytes());
-        echo(&mut client, format!("{arn}\x1a").as_bytes());
-        wait_for("the second identity, split across writes", || {
-            proxy.connections()[0].last_request_id.as_deref() == Some(second)
-        });
-    }
-
-    #[test]
-    fn only_whole_request_ids_count() {
-        assert_eq!(last_request_id(b"\x12short@arn:x"), None);
-        assert_eq!(
-            last_request_id(b"f0a1b2c3d-0001-4abc-8def-000000000001@arn:x"),
-            None,
-            "37 characters: not a request id"
-        );
-        assert_eq!(
-            last_request_id(b"\n$0a1b2c3d-0001-4abc-8def-000000000001@arn:"),
-            Some("0a1b2c3d-0001-4abc-8def-000000000001".to_owned())
-        );
     }
 }

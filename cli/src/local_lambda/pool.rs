@@ -245,6 +245,12 @@ impl Service {
         let timeout = function.config.timeout;
         let trace_header = xray_trace_header(&request_id);
         let started_at_ms = now_ms();
+        self.records.started(
+            &function.config.name,
+            &request_id,
+            &instance.id,
+            instance.child.id(),
+        );
         let (taken, answered, result) = hand_over(
             &mut instance,
             &request_id,

@@ -99,6 +99,14 @@ impl Sink {
         })
     }
 
+    /// Says that `instance` (process `pid`) took the invocation `request_id`, as Lambda's
+    /// `START RequestId:` line does, with the process added: which process to look at (a
+    /// debugger, `/proc`, a fault injected) while the invocation runs.
+    pub fn started(&self, function: &str, request_id: &str, instance: &str, pid: Option<u32>) {
+        let pid = pid.map_or_else(|| "?".to_owned(), |pid| pid.to_string());
+        println!("lambda: {function} {request_id} START instance={instance} pid={pid}");
+    }
+
     /// Writes one record.
     pub fn write(&self, record: &InvocationRecord) {
         println!("{}", record.log_line());

@@ -439,7 +439,7 @@ pub fn run(config: &SoakConfig, fixture: &Path, cli: &Path) -> Result<SoakReport
                 next_kill = config.kill_every.map(|every| at + every);
             }
             if kill_due {
-                let busy = busy_processes(proxy, &answered(&lambda), &fixture_exe);
+                let busy = busy_processes(&lambda.log_text(), &answered(&lambda), &fixture_exe);
                 if let Some(victim) = rng.choice(busy.iter()) {
                     let killed = Command::new("kill")
                         .args(["-s", "KILL", &victim.pid.to_string()])
@@ -488,7 +488,7 @@ pub fn run(config: &SoakConfig, fixture: &Path, cli: &Path) -> Result<SoakReport
     let settling = Instant::now();
     let settle_bound = Duration::from_secs(config.function_timeout_seconds + 3);
     while settling.elapsed() < settle_bound
-        && !busy_processes(proxy, &answered(&lambda), &fixture_exe).is_empty()
+        && !busy_processes(&lambda.log_text(), &answered(&lambda), &fixture_exe).is_empty()
     {
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -627,90 +627,75 @@ pub struct BusyProcess {
 
 /// The function processes that hold an invocation now.
 ///
-/// A process is busy when its connection through `proxy` last carried a worker identity (the
-/// runtime's default, `<request id>@<ARN>`, sent with every poll) whose invocation the Lambda
-/// service has not recorded as ended (`answered`), and it is not stopped (a frozen instance is
-/// idle). An instance that has just been handed an invocation but not polled yet still shows its
-/// previous, answered request id: it is skipped, never mistaken. Connections are matched to
-/// processes by the client's port in `/proc/net/tcp` and the socket inodes in `/proc/PID/fd`;
-/// only processes running `fixture_exe` are considered.
+/// The Lambda service logs `lambda: <function> <request id> START instance=… pid=<pid>` when it
+/// hands an invocation over and records the invocation when it ends (`answered`). A process is
+/// busy when its last START is not answered yet and it is not stopped (a frozen instance is
+/// idle). Only processes running `fixture_exe` are considered: the pid is checked to be one.
 pub fn busy_processes(
-    proxy: &TcpProxy,
+    service_log: &str,
     answered: &HashSet<String>,
     fixture_exe: &Path,
 ) -> Vec<BusyProcess> {
-    let proxy_port: u16 = proxy
-        .address()
-        .rsplit(':')
-        .next()
-        .and_then(|port| port.parse().ok())
-        .unwrap_or(0);
-    let in_flight: HashMap<u16, String> = proxy
-        .connections()
-        .into_iter()
-        .filter_map(|connection| {
-            let request_id = connection.last_request_id?;
-            (!answered.contains(&request_id)).then_some((connection.client.port(), request_id))
-        })
-        .collect();
-    if in_flight.is_empty() {
-        return Vec::new();
-    }
-    let sockets = loopback_sockets();
-    processes::running(fixture_exe)
-        .into_iter()
-        .filter(|pid| !processes::stopped_or_gone(*pid))
-        .filter_map(|pid| {
-            let request_id = socket_inodes(pid).into_iter().find_map(|inode| {
-                let (local, remote) = sockets.get(&inode)?;
-                (*remote == proxy_port).then(|| in_flight.get(local).cloned())?
-            })?;
-            Some(BusyProcess { pid, request_id })
-        })
-        .collect()
-}
-
-/// Inodes of the sockets `pid` has open.
-fn socket_inodes(pid: u32) -> Vec<u64> {
-    let Ok(entries) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-        return Vec::new();
-    };
-    entries
-        .filter_map(|entry| {
-            let target = std::fs::read_link(entry.ok()?.path()).ok()?;
-            let target = target.to_str()?;
-            target
-                .strip_prefix("socket:[")?
-                .strip_suffix(']')?
-                .parse()
-                .ok()
-        })
-        .collect()
-}
-
-/// Every TCP socket of the machine: inode → (local port, remote port).
-fn loopback_sockets() -> HashMap<u64, (u16, u16)> {
-    let mut sockets = HashMap::new();
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let text = std::fs::read_to_string(table).unwrap_or_default();
-        for line in text.lines().skip(1) {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            let port = |address: &str| u16::from_str_radix(address.rsplit(':').next()?, 16).ok();
-            if let (Some(local), Some(remote), Some(inode)) = (
-                fields.get(1).and_then(|address| port(address)),
-                fields.get(2).and_then(|address| port(address)),
-                fields.get(9).and_then(|inode| inode.parse().ok()),
-            ) {
-                sockets.insert(inode, (local, remote));
-            }
+    let mut last_start: HashMap<u32, String> = HashMap::new();
+    for line in service_log.lines() {
+        if let Some((pid, request_id)) = started(line) {
+            last_start.insert(pid, request_id);
         }
     }
-    sockets
+    let running: HashSet<u32> = processes::running(fixture_exe).into_iter().collect();
+    let mut busy: Vec<BusyProcess> = last_start
+        .into_iter()
+        .filter(|(pid, request_id)| {
+            !answered.contains(request_id)
+                && running.contains(pid)
+                && !processes::stopped_or_gone(*pid)
+        })
+        .map(|(pid, request_id)| BusyProcess { pid, request_id })
+        .collect();
+    busy.sort_by_key(|process| process.pid);
+    busy
+}
+
+/// `(pid, request id)` of a Lambda service START line.
+fn started(line: &str) -> Option<(u32, String)> {
+    let line = crate::strip_ansi(line);
+    let mut words = line.split_whitespace();
+    if words.next()? != "lambda:" {
+        return None;
+    }
+    let request_id = words.nth(1)?.to_owned();
+    if words.next()? != "START" {
+        return None;
+    }
+    let pid = words
+        .find_map(|word| word.strip_prefix("pid="))?
+        .parse()
+        .ok()?;
+    Some((pid, request_id))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_start_line_names_the_invocation_and_its_process() {
+        let id = "0a1b2c3d-0001-4abc-8def-000000000001";
+        assert_eq!(
+            started(&format!("lambda: soak {id} START instance=ab-1 pid=4242")),
+            Some((4242, id.to_owned()))
+        );
+        assert_eq!(
+            started(&format!("lambda: soak {id} START instance=ab-1 pid=?")),
+            None
+        );
+        assert_eq!(
+            started(&format!(
+                "lambda: soak {id} success instance=ab-1 warm duration=1.0ms"
+            )),
+            None
+        );
+    }
 
     #[test]
     fn the_quick_scenario_has_enough_workflows_and_faults() {
