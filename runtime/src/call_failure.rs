@@ -25,8 +25,9 @@ impl FailureClass {
     pub(crate) fn of(rpc: WorkerRpc, status: &Status) -> Self {
         match status.code() {
             Code::OutOfRange | Code::ResourceExhausted
-                if status.message().contains("too large")
-                    || status.message().contains("larger than") =>
+                if ["too large", "larger than", "size limit"]
+                    .iter()
+                    .any(|wording| status.message().contains(wording)) =>
             {
                 Self::TooLarge
             }
@@ -107,6 +108,16 @@ mod tests {
                 complete,
                 &Status::resource_exhausted(
                     "grpc: received message larger than max (5000000 vs. 4194304)"
+                )
+            ),
+            FailureClass::TooLarge
+        );
+        // A gzip-compressed answer is measured as it is decompressed.
+        assert_eq!(
+            class(
+                poll,
+                &Status::resource_exhausted(
+                    "Error decompressing: size limit, of 2097152 bytes, exceeded while decompressing message"
                 )
             ),
             FailureClass::TooLarge

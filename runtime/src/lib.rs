@@ -47,6 +47,7 @@ mod logging;
 pub mod manifest;
 #[cfg(feature = "otel")]
 pub mod otel;
+mod oversized_task;
 mod panics;
 mod poll_gate;
 pub mod redact;

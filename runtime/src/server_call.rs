@@ -8,7 +8,8 @@
 //!
 //! - **answer size**: the SDK accepts answers up to 128 MiB (`TEMPORAL_MAX_INCOMING_GRPC_BYTES`
 //!   overrides it); tonic's default is 4 MiB, and a workflow task whose history is larger (a few
-//!   activities with megabyte results) would fail its poll on every attempt until it times out;
+//!   activities with megabyte results) would fail its poll on every attempt until it times out
+//!   (a task poll's answer over a lowered limit is read, to fail its task: `oversized_task`);
 //! - **compression**: gzip both ways, as the SDK's default, turned off for good when the server
 //!   refuses it (as the SDK falls back at connect);
 //! - **the answer's shape**: tonic's `unary` merges the trailers into the answer's metadata; a
@@ -86,12 +87,7 @@ impl Server {
         deadline: Option<Duration>,
     ) -> Result<GrpcSuccessResponse, Status> {
         let gzip = self.gzip.load(Ordering::Relaxed);
-        let retry = gzip.then(|| GrpcRequest {
-            service: request.service.clone(),
-            rpc: request.rpc.clone(),
-            headers: request.headers.clone(),
-            proto: request.proto.clone(),
-        });
+        let retry = gzip.then(|| copy(&request));
         match self.send(request, deadline, gzip).await {
             Err(status)
                 if let Some(request) = retry
@@ -117,8 +113,11 @@ impl Server {
         let path = format!("/{}/{}", request.service, request.rpc)
             .parse()
             .map_err(|error| Status::internal(format!("worker relay: bad path: {error}")))?;
+        // At least the SDK's default, even when the user lowered the limit: the relay reads an
+        // answer over the limit whole, so that a task in it can be failed with the cause
+        // (`oversized_task`) instead of left to time out.
         let mut grpc = tonic::client::Grpc::new(self.channel.clone())
-            .max_decoding_message_size(max_incoming());
+            .max_decoding_message_size(max_incoming().max(DEFAULT_MAX_INCOMING));
         if gzip {
             grpc = grpc
                 .send_compressed(CompressionEncoding::Gzip)
@@ -155,6 +154,16 @@ impl Server {
 fn strip_transport_headers(headers: &mut tonic::codegen::http::HeaderMap) {
     for name in TRANSPORT_HEADERS {
         headers.remove(name);
+    }
+}
+
+/// A copy of a call (`GrpcRequest` is not `Clone`; its message is shared, not copied).
+pub(crate) fn copy(request: &GrpcRequest) -> GrpcRequest {
+    GrpcRequest {
+        service: request.service.clone(),
+        rpc: request.rpc.clone(),
+        headers: request.headers.clone(),
+        proto: request.proto.clone(),
     }
 }
 

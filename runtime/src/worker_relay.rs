@@ -23,8 +23,9 @@
 
 use crate::{
     call_failure,
+    oversized_task::Oversized,
     poll_gate::{Admission, POLL_DEADLINE, PollGate},
-    server_call::Server,
+    server_call::{self, Server},
     task_observer::TaskObserver,
     versioning::VersioningBehavior,
     worker_release::{WorkerPolls, WorkflowRun},
@@ -136,8 +137,16 @@ impl WorkerRpcRelay {
         };
         let answered = rpc.answered_token(&request.proto);
         let schedules_activity = self.on_the_way_out(rpc, &mut request)?;
+        let poll = rpc.is_task_poll().then(|| server_call::copy(&request));
         let sent = std::time::Instant::now();
-        let result = self.forward(request, rpc.is_task_poll()).await;
+        let result = match (self.forward(request, rpc.is_task_poll()).await, &poll) {
+            (Ok(answer), Some(poll))
+                if let Some(oversized) = Oversized::check(rpc, &answer.proto) =>
+            {
+                Err(oversized.fail_task(poll, &self.server).await)
+            }
+            (result, _) => result,
+        };
         trace_call(rpc, sent.elapsed(), &result);
         if let Err(status) = &result {
             call_failure::report(rpc, status, &self.observer);
