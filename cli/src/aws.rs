@@ -56,12 +56,14 @@ impl Aws {
     /// (the region of the function's ARN, say), wins over the chain's: the call must go where
     /// the resource is.
     pub async fn load(region: Option<&str>) -> Result<Self, AwsUnavailable> {
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
-            TimeoutConfig::builder()
-                .operation_timeout(OPERATION_TIMEOUT)
-                .connect_timeout(CONNECT_TIMEOUT)
-                .build(),
-        );
+        let mut loader = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(https_client())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .operation_timeout(OPERATION_TIMEOUT)
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .build(),
+            );
         if let Some(region) = region {
             loader = loader.region(Region::new(region.to_owned()));
         }
@@ -107,6 +109,17 @@ impl Aws {
     pub fn logs(&self) -> aws_sdk_cloudwatchlogs::Client {
         aws_sdk_cloudwatchlogs::Client::new(&self.config)
     }
+}
+
+/// The HTTPS client every AWS SDK client of the CLI uses: rustls on ring, the crypto backend the
+/// Temporal client already builds (the SDK's default would add aws-lc-rs).
+pub fn https_client() -> aws_sdk_lambda::config::SharedHttpClient {
+    use aws_smithy_http_client::tls;
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::Ring,
+        ))
+        .build_https()
 }
 
 /// Runs `future` to completion on a current-thread runtime of its own, for the CLI's

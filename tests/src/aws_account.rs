@@ -55,6 +55,7 @@ impl<'a> AwsAccount<'a> {
                 .behavior_version(BehaviorVersion::latest())
                 .region(Region::new(REGION))
                 .endpoint_url(&endpoint)
+                .http_client(temporal_serverless_cli::aws::https_client())
                 .credentials_provider(credentials.clone())
                 .build(),
         );
@@ -63,6 +64,7 @@ impl<'a> AwsAccount<'a> {
                 .behavior_version(aws_sdk_iam::config::BehaviorVersion::latest())
                 .region(aws_sdk_iam::config::Region::new(REGION))
                 .endpoint_url(&endpoint)
+                .http_client(temporal_serverless_cli::aws::https_client())
                 .credentials_provider(credentials.clone())
                 .build(),
         );
@@ -71,6 +73,7 @@ impl<'a> AwsAccount<'a> {
                 .behavior_version(aws_sdk_cloudwatchlogs::config::BehaviorVersion::latest())
                 .region(aws_sdk_cloudwatchlogs::config::Region::new(REGION))
                 .endpoint_url(&endpoint)
+                .http_client(temporal_serverless_cli::aws::https_client())
                 .credentials_provider(credentials)
                 .build(),
         );
