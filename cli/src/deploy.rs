@@ -15,7 +15,7 @@ pub mod target;
 use crate::{
     aws::Aws,
     inspect::read_artifact,
-    lambda_zip,
+    lambda_zip, quoting,
     temporal_cli::{TemporalCli, bound_routable_task_queues, bound_task_queues, routes_to_current},
 };
 use clap::{ArgGroup, Args};
@@ -70,7 +70,7 @@ pub struct DeployArgs {
     /// work to it.
     #[arg(long)]
     pub set_current: bool,
-    /// Print the commands instead of running them.
+    /// Print the commands instead of running them, each word quoted for a POSIX shell.
     #[arg(long)]
     pub print: bool,
     /// How long to wait for the server's registration invocation to bind task queues.
@@ -109,7 +109,7 @@ fn deploy(args: &DeployArgs) -> Result<(), String> {
     let commands = Commands::new(version, &function_arn, role);
     let cli = TemporalCli::new(args.temporal_cli.clone(), args.connection.clone());
     if args.print {
-        print_commands(&cli, &commands, args.set_current);
+        print_commands(args, &cli, &commands);
         return Ok(());
     }
     println!("deploy: deployment={deployment} build_id={build_id} function={function_arn}");
@@ -173,15 +173,19 @@ impl<'a> Commands<'a> {
 }
 
 /// `--print`: the commands that would run, on standard output alone (scripts run them).
-fn print_commands(cli: &TemporalCli, commands: &Commands<'_>, set_current: bool) {
-    for command in [
+fn print_commands(args: &DeployArgs, cli: &TemporalCli, commands: &Commands<'_>) {
+    let mut printed = vec![
         &commands.create_deployment[..],
         &commands.create_version[..],
-    ] {
-        println!("{}", cli.render(command));
+    ];
+    if args.set_current {
+        printed.push(&commands.set_current[..]);
     }
-    if set_current {
-        println!("{}", cli.render(&commands.set_current));
+    for command in printed {
+        println!(
+            "{}",
+            printed_command(&args.temporal_cli, command, &args.connection)
+        );
     }
     if cli.masks_secrets() {
         // Printed commands end up in terminals, CI logs and scripts: the secrets stay out.
@@ -191,6 +195,17 @@ fn print_commands(cli: &TemporalCli, commands: &Commands<'_>, set_current: bool)
             temporal_serverless::redact::MASK
         );
     }
+}
+
+/// One command as `--print` shows it: the program, the command and the connection arguments,
+/// in the order [`TemporalCli::run`] passes them, secrets masked, and each word quoted for a
+/// POSIX shell: the build ID comes from the artifact and may hold `;`, `$(…)` or quotes, and a
+/// script that runs the line must pass it as one word, not run it.
+fn printed_command(program: &Path, command: &[&str], connection: &[String]) -> String {
+    let mut words = vec![program.display().to_string()];
+    words.extend(command.iter().map(|word| (*word).to_owned()));
+    words.extend(connection.iter().cloned());
+    quoting::shell_command(&temporal_serverless::redact::args(&words))
 }
 
 /// Waits until the server's registration invocation has bound the version's task queues; the
@@ -422,6 +437,39 @@ mod tests {
                 ARN,
                 "--aws-lambda-skip-role-and-external-id"
             ]
+        );
+    }
+
+    #[test]
+    fn printed_commands_are_read_back_by_sh_word_for_word_and_run_nothing() {
+        // Allowed by the naming rule (no whitespace, no control character), as a branch name
+        // through `env!` may be; each part would run `echo RAN` or expand if left unquoted.
+        let version = DeploymentVersion::new(
+            "shop$(echo${IFS}RAN)",
+            "1';echo${IFS}RAN;'`echo${IFS}RAN`;echo${IFS}RAN#\"a:b\\",
+        );
+        let commands = Commands::new(version, ARN, Some(("arn:aws:iam::1:role/invoke", "x-1")));
+        let connection = ["--namespace".to_owned(), "it's $(echo RAN)".to_owned()];
+        for command in [
+            &commands.create_deployment[..],
+            &commands.create_version[..],
+            &commands.set_current[..],
+        ] {
+            let printed = printed_command(Path::new("temporal"), command, &connection);
+            let mut expected = vec!["temporal"];
+            expected.extend(command);
+            expected.extend(connection.iter().map(String::as_str));
+            assert_eq!(quoting::words_read_by_sh(&printed), expected, "{printed}");
+        }
+        // Plain words stay readable.
+        let plain = Commands::new(DeploymentVersion::new("shop", "b7"), ARN, None);
+        assert_eq!(
+            printed_command(
+                Path::new("temporal"),
+                &plain.create_deployment,
+                &["--address".to_owned(), "127.0.0.1:7233".to_owned()]
+            ),
+            "temporal worker deployment create --name shop --address 127.0.0.1:7233"
         );
     }
 

@@ -136,6 +136,26 @@ impl Policy {
         self
     }
 
+    /// The principals the `Allow` statements for `action` name, as `(kind, entry)`: `("AWS",
+    /// an ARN, an account or `*`)`, `("Service", …)`, `("Federated", …)`; a `NotPrincipal`
+    /// statement is `("NotPrincipal", "*")`, since it names everyone but a few.
+    pub fn allowed_principals(&self, action: &str) -> Vec<(String, String)> {
+        let mut named = Vec::new();
+        for statement in self.statements.iter().filter(|statement| statement.allow) {
+            let acts = statement
+                .actions
+                .matches(|pattern| wildcard(&pattern.to_lowercase(), &action.to_lowercase()));
+            match &statement.principals {
+                Some(principals) if acts && principals.negated => {
+                    named.push(("NotPrincipal".to_owned(), "*".to_owned()));
+                }
+                Some(principals) if acts => named.extend(principals.entries.iter().cloned()),
+                _ => {}
+            }
+        }
+        named
+    }
+
     /// IAM's decision for `request`.
     pub fn decide(&self, request: &Request<'_>) -> Decision {
         Self::decide_all(std::slice::from_ref(self), request)
@@ -379,7 +399,7 @@ pub fn wildcard(pattern: &str, text: &str) -> bool {
 }
 
 /// The account of an IAM or STS ARN (`arn:aws:iam::123456789012:role/x`).
-fn account_of(arn: &str) -> Option<&str> {
+pub fn account_of(arn: &str) -> Option<&str> {
     arn.split(':').nth(4).filter(|account| !account.is_empty())
 }
 

@@ -12,5 +12,6 @@ pub mod invocation_role;
 pub mod lambda_zip;
 pub mod local_lambda;
 pub mod new_project;
+pub mod quoting;
 pub mod role;
 pub mod temporal_cli;

@@ -6,6 +6,10 @@
 //! Layout: [`MAGIC`] · format version (1 byte) · deployment length (1 byte) · deployment ·
 //! build ID length (1 byte) · build ID · [`END`]. Lengths fit a byte because both values are at
 //! most [`MAX_LEN`] bytes.
+//!
+//! Read back, the values are held to the rule they were compiled with
+//! ([`temporal_serverless_names::problem`]): a file can say anything, and tools write these
+//! values into commands and scripts.
 
 pub use temporal_serverless_names::MAX_LEN;
 use temporal_serverless_names::{Problem, problem};
@@ -78,10 +82,26 @@ pub enum ManifestError {
     /// A field is not UTF-8.
     #[error("manifest field is not UTF-8")]
     NotUtf8,
+    /// A value breaks the rule `#[serverless_worker]` holds it to when it compiles
+    /// ([`temporal_serverless_names::problem`]): the bytes were not written by the macro as they
+    /// are.
+    #[error(
+        "the manifest's `{key}` {problem}: #[serverless_worker] refuses such a value when it \
+         compiles, so this binary was altered or not built by it; rebuild the function with \
+         #[serverless_worker] and use that artifact"
+    )]
+    Invalid {
+        /// The `#[serverless_worker]` key: `deployment` or `build_id`.
+        key: &'static str,
+        /// What is wrong with its value.
+        problem: Problem,
+    },
 }
 
 impl<'a> Manifest<'a> {
     /// Parses a manifest that starts at the first byte of `bytes`; trailing bytes are ignored.
+    /// Its values must pass the rule they were compiled with
+    /// ([`temporal_serverless_names::problem`]), or it is [`ManifestError::Invalid`].
     pub fn parse(bytes: &'a [u8]) -> Result<Self, ManifestError> {
         let rest = bytes.strip_prefix(&MAGIC).ok_or(ManifestError::Malformed)?;
         let (&format, rest) = rest.split_first().ok_or(ManifestError::Malformed)?;
@@ -93,29 +113,51 @@ impl<'a> Manifest<'a> {
         if !rest.starts_with(&END) {
             return Err(ManifestError::Malformed);
         }
+        check_value("deployment", deployment_name)?;
+        check_value("build_id", build_id)?;
         Ok(Self {
             deployment_name,
             build_id,
         })
     }
 
-    /// Every well-formed manifest in a binary, in order of appearance, without repeats.
+    /// Every manifest in a binary, in order of appearance, without repeats; or the first whose
+    /// values break the naming rule ([`ManifestError::Invalid`]), which a tool must refuse
+    /// rather than read past. Bytes that only look like the start of a manifest (the marker
+    /// itself, in the code that reads it) are skipped.
     ///
     /// A binary built with `#[serverless_worker]` holds exactly one; tools should treat zero or
     /// several distinct ones as an error.
-    pub fn find_all(binary: &'a [u8]) -> Vec<Self> {
+    pub fn find_all(binary: &'a [u8]) -> Result<Vec<Self>, ManifestError> {
         let mut found = Vec::new();
         let mut offset = 0;
         while let Some(position) = find(&binary[offset..], &MAGIC) {
             let start = offset + position;
-            if let Ok(manifest) = Self::parse(&binary[start..])
-                && !found.contains(&manifest)
-            {
-                found.push(manifest);
+            match Self::parse(&binary[start..]) {
+                Ok(manifest) if !found.contains(&manifest) => found.push(manifest),
+                Err(invalid @ ManifestError::Invalid { .. }) => return Err(invalid),
+                // A repeat, or bytes that only look like the start of a manifest.
+                Ok(_)
+                | Err(
+                    ManifestError::Malformed
+                    | ManifestError::UnknownFormat(_)
+                    | ManifestError::NotUtf8,
+                ) => {}
             }
             offset = start + 1;
         }
-        found
+        Ok(found)
+    }
+}
+
+/// `Ok` if `value`, read for `key`, passes the rule of [`temporal_serverless_names::problem`].
+fn check_value(key: &'static str, value: &str) -> Result<(), ManifestError> {
+    match problem(value) {
+        None => Ok(()),
+        Some(found) => Err(ManifestError::Invalid {
+            key,
+            problem: found,
+        }),
     }
 }
 
@@ -195,7 +237,65 @@ mod tests {
         binary.extend_from_slice(&ENCODED);
         binary.extend_from_slice(b"trailer");
         binary.extend_from_slice(&ENCODED);
-        assert_eq!(Manifest::find_all(&binary), vec![manifest]);
+        assert_eq!(Manifest::find_all(&binary), Ok(vec![manifest]));
+    }
+
+    /// The manifest `#[serverless_worker]` would embed for these values, were they allowed
+    /// (`encode_manifest` checks lengths only: the macro checks the rule before).
+    macro_rules! encoded {
+        ($deployment:expr, $build_id:expr) => {{
+            const BYTES: [u8; manifest_len($deployment, $build_id)] =
+                encode_manifest($deployment, $build_id);
+            BYTES
+        }};
+    }
+
+    #[test]
+    fn refuses_values_the_naming_rule_refuses_and_says_so() {
+        assert_eq!(
+            Manifest::parse(&encoded!("shop", "two words")),
+            Err(ManifestError::Invalid {
+                key: "build_id",
+                problem: Problem::Forbidden(' ')
+            })
+        );
+        assert_eq!(
+            Manifest::parse(&encoded!("", "b7")),
+            Err(ManifestError::Invalid {
+                key: "deployment",
+                problem: Problem::Empty
+            })
+        );
+        let newline = Manifest::parse(&encoded!("shop", "b7\nid")).unwrap_err();
+        let message = newline.to_string();
+        assert!(
+            message.starts_with(
+                "the manifest's `build_id` must not contain whitespace or control characters, \
+                 found '\\n'"
+            ) && message.contains("rebuild the function"),
+            "{message}"
+        );
+        // The rule is the naming rule, no stricter: what only a shell would read (`;`, `$(…)`,
+        // quotes) is left to whoever writes the value into a command to quote.
+        let shell_words = encoded!("shop$(id)", "1';id;`id`#");
+        assert_eq!(
+            Manifest::parse(&shell_words).map(|manifest| manifest.build_id),
+            Ok("1';id;`id`#")
+        );
+    }
+
+    #[test]
+    fn a_binary_with_a_manifest_that_breaks_the_rule_is_refused_whole() {
+        let mut binary = ENCODED.to_vec();
+        binary.extend_from_slice(b"junk");
+        binary.extend_from_slice(&encoded!("shop", "tab\there"));
+        assert_eq!(
+            Manifest::find_all(&binary),
+            Err(ManifestError::Invalid {
+                key: "build_id",
+                problem: Problem::Forbidden('\t')
+            })
+        );
     }
 
     #[test]

@@ -25,7 +25,7 @@ use temporal_serverless_tests::{
 };
 
 const BUILD_ID: &str = env!("FIXTURE_BUILD_ID");
-const EXTERNAL_ID: &str = "fixture-7f3a9c";
+const EXTERNAL_ID: &str = "9d41c7e2b08f4a6e93b5";
 /// The checks that read AWS (and `function exists` / `function timeout`, which can also read
 /// an unsigned local endpoint).
 const AWS_CHECKS: [&str; 8] = [
@@ -377,6 +377,13 @@ fn invocation_role_trust_permissions_and_logs_right_then_wrong() {
         "passed",
         &format!("on {first}: lambda:InvokeFunction"),
     );
+    // moto has no policy simulator (it answers 500): the evaluator judged, and says so.
+    expect(
+        &checks,
+        "role permissions",
+        "passed",
+        "judged by doctor's own evaluator of the policies (IAM's policy simulator did not answer",
+    );
     expect(
         &checks,
         "function logs",
@@ -444,6 +451,42 @@ fn invocation_role_trust_permissions_and_logs_right_then_wrong() {
         saw.contains("160190466495") && saw.contains("may not assume it"),
         "{saw}"
     );
+
+    // Wrong trust, adversarially: Temporal gets in only with the external ID, but so does
+    // anyone else with it (the confused deputy), or Temporal with any ID at all.
+    for (statement, says) in [
+        (
+            serde_json::json!({"Effect": "Allow", "Principal": {"AWS": "*"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}}}),
+            "principals other than",
+        ),
+        (
+            serde_json::json!({"Effect": "Allow",
+                "Principal": {"AWS": temporal_serverless_cli::invocation_role::TEMPORAL_CLOUD_PRINCIPALS},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringLike": {"sts:ExternalId": "*"}}}),
+            "may assume it with another external ID",
+        ),
+    ] {
+        account.set_trust(
+            "temporal-invoke-fixture",
+            &serde_json::json!({"Version": "2012-10-17", "Statement": [statement]}),
+        );
+        let checks = run(&first, &role, EXTERNAL_ID);
+        expect(&checks, "trust policy", "failed", says);
+    }
+    // A right trust policy around a guessable external ID is a warning.
+    let weak = "fixture-prod";
+    account.set_trust(
+        "temporal-invoke-fixture",
+        &temporal_serverless_cli::invocation_role::trust_policy(
+            &temporal_serverless_cli::invocation_role::Principals::TemporalCloud,
+            weak,
+        ),
+    );
+    let checks = run(&first, &role, weak);
+    expect(&checks, "trust policy", "warning", "is easy to guess");
 
     // Wrong role: none by that name.
     let missing = "arn:aws:iam::123456789012:role/temporal-invoke-missing";

@@ -148,7 +148,7 @@ fn deploy_print_masks_the_secret_connection_arguments() {
         );
         assert!(
             command.contains(
-                "--address ns.tmprl.cloud:7233 --api-key *** --tls-key-data *** --codec-auth *** --grpc-meta authorization=***"
+                "--address ns.tmprl.cloud:7233 --api-key '***' --tls-key-data '***' --codec-auth '***' --grpc-meta 'authorization=***'"
             ),
             "{command}"
         );

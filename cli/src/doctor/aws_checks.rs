@@ -430,7 +430,20 @@ fn trust_policy(inputs: &AwsInputs<'_>, aws: &AwsEvidence) -> Judged {
             fix,
         ),
         Ok(trust) => match invocation_role::judge_trust(trust, inputs.principals, external_id) {
-            Judgement::Right(saw) => passed(name, saw),
+            Judgement::Right(saw) => {
+                match invocation_role::external_id_weakness(external_id, inputs.function_arn) {
+                    Some(weakness) => warning(
+                        name,
+                        format!("{saw}; but {weakness}"),
+                        invocation_role::update_trust_command(
+                            role_name,
+                            inputs.principals,
+                            "<a new external ID>",
+                        ),
+                    ),
+                    None => passed(name, saw),
+                }
+            }
             Judgement::Wrong(saw) => failed(name, saw, fix),
             Judgement::Uncertain(saw) => warning(name, saw, fix),
         },
@@ -460,13 +473,40 @@ fn role_permissions(inputs: &AwsInputs<'_>, aws: &AwsEvidence) -> Judged {
         invocation_role::role_name(&role.arn),
         &invocation_role::resource(function_arn, false),
     );
-    Ok(
-        match invocation_role::judge_permissions(&found.policies, function_arn) {
-            Judgement::Right(saw) => passed(name, saw),
-            Judgement::Wrong(saw) => failed(name, format!("{saw}{unreadable}"), fix),
-            Judgement::Uncertain(saw) => warning(name, format!("{saw}{unreadable}"), fix),
-        },
-    )
+    // IAM's simulator sees everything (boundaries, every condition); doctor's own evaluator is
+    // the judge when the simulator cannot be asked, and the output says which one judged.
+    let (judged, judge) = match &found.simulated {
+        Some(Ok(decisions)) => (
+            invocation_role::judge_simulated(decisions, function_arn),
+            "judged by IAM's policy simulator".to_owned(),
+        ),
+        Some(Err(error)) => (
+            invocation_role::judge_permissions(&found.policies, function_arn),
+            format!(
+                "judged by doctor's own evaluator of the policies (IAM's policy simulator did not \
+                 answer: {})",
+                first_line(&error.message)
+            ),
+        ),
+        None => (
+            invocation_role::judge_permissions(&found.policies, function_arn),
+            "judged by doctor's own evaluator of the policies".to_owned(),
+        ),
+    };
+    Ok(match judged {
+        Judgement::Right(saw) => passed(name, format!("{saw} — {judge}")),
+        Judgement::Wrong(saw) => failed(name, format!("{saw}{unreadable} — {judge}"), fix),
+        Judgement::Uncertain(saw) => warning(name, format!("{saw}{unreadable} — {judge}"), fix),
+    })
+}
+
+/// The first line of a message, at most 160 characters (an HTML error page stays out).
+fn first_line(message: &str) -> String {
+    let line = message.lines().next().unwrap_or_default();
+    match line.char_indices().nth(160) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line.to_owned(),
+    }
 }
 
 /// What each error type means, and what to do.
@@ -591,12 +631,13 @@ mod tests {
             checks::Verdict,
         },
         iam_policy::Policy,
+        invocation_role::SimulatedDecision,
     };
     use std::time::Duration;
 
     const VERSION: &str = "arn:aws:lambda:us-east-1:123456789012:function:shop:3";
     const ROLE: &str = "arn:aws:iam::123456789012:role/temporal-invoke-shop";
-    const EXTERNAL_ID: &str = "shop-7f3a9c";
+    const EXTERNAL_ID: &str = "7f3a9c2e41b84d0fa9e1c6b3";
 
     fn function(architecture: &str) -> FunctionFacts {
         FunctionFacts {
@@ -620,6 +661,7 @@ mod tests {
                 Policy::parse(&invocation_role::permission_policy(VERSION)).unwrap(),
             )],
             unreadable: Vec::new(),
+            simulated: None,
         }
     }
 
@@ -736,6 +778,81 @@ mod tests {
                 .as_deref()
                 .unwrap()
                 .contains("cargo lambda build --release --x86-64")
+        );
+    }
+
+    #[test]
+    fn a_right_trust_with_a_guessable_external_id_is_a_warning() {
+        let principals = Principals::TemporalCloud;
+        let weak = "shop-prod-external";
+        let mut role = right_role();
+        role.trust = Policy::parse(&invocation_role::trust_policy(&principals, weak));
+        let mut given = inputs(&principals, VERSION);
+        given.role = Ok(Some(RoleSetting {
+            arn: ROLE.to_owned(),
+            external_id: Some(weak.to_owned()),
+            from: "the version's compute config",
+        }));
+        let checks = run(&given, &read(function("arm64"), role, Vec::new()));
+        let trust = &checks[3];
+        assert_eq!(trust.verdict, Verdict::Warning, "{trust:?}");
+        assert!(
+            trust
+                .saw
+                .contains("only with external ID shop-prod-external")
+                && trust.saw.contains("easy to guess"),
+            "{trust:?}"
+        );
+    }
+
+    #[test]
+    fn iams_simulator_judges_the_permissions_when_it_answers_and_the_output_says_who_judged() {
+        let principals = Principals::TemporalCloud;
+        let decision = |action: &str, decision: &str| SimulatedDecision {
+            action: action.to_owned(),
+            decision: decision.to_owned(),
+            matched: vec!["boundary".to_owned()],
+        };
+        // The policies allow it, but a boundary the evaluator cannot see denies GetFunction.
+        let mut role = right_role();
+        role.simulated = Some(Ok(vec![
+            decision("lambda:InvokeFunction", "allowed"),
+            decision("lambda:GetFunction", "explicitDeny"),
+        ]));
+        let checks = run(
+            &inputs(&principals, VERSION),
+            &read(function("arm64"), role, Vec::new()),
+        );
+        let permissions = &checks[4];
+        assert_eq!(permissions.verdict, Verdict::Failed, "{permissions:?}");
+        assert!(
+            permissions
+                .saw
+                .contains("lambda:GetFunction (explicitDeny by boundary)")
+                && permissions
+                    .saw
+                    .ends_with("judged by IAM's policy simulator"),
+            "{permissions:?}"
+        );
+        // The simulator refused: the evaluator judges, and says why it did.
+        let mut role = right_role();
+        role.simulated = Some(Err(AwsFailure {
+            code: Some("AccessDenied".to_owned()),
+            message: "AccessDenied: not authorized to perform iam:SimulatePrincipalPolicy\n<html>"
+                .to_owned(),
+        }));
+        let checks = run(
+            &inputs(&principals, VERSION),
+            &read(function("arm64"), role, Vec::new()),
+        );
+        let permissions = &checks[4];
+        assert_eq!(permissions.verdict, Verdict::Passed, "{permissions:?}");
+        assert!(
+            permissions.saw.ends_with(
+                "judged by doctor's own evaluator of the policies (IAM's policy simulator did \
+                 not answer: AccessDenied: not authorized to perform iam:SimulatePrincipalPolicy)"
+            ),
+            "{permissions:?}"
         );
     }
 

@@ -1,13 +1,14 @@
 //! What `doctor` reads from AWS, through the AWS SDK with credentials from the standard chain
 //! ([`crate::aws`]): the function version (GetFunction), the invocation role with its trust
-//! policy and its inline and attached permission policies (IAM), and the function's recent
-//! `TemporalServerless.*` log events (CloudWatch Logs). Reading only, into plain facts; every
-//! judgement is made in `aws_checks`. Without credentials nothing is read and each AWS check
+//! policy and its inline and attached permission policies (IAM), IAM's own simulation of those
+//! permissions on the function, and the function's recent `TemporalServerless.*` log events
+//! (CloudWatch Logs). Reading only, into plain facts; every judgement is made in `aws_checks`. Without credentials nothing is read and each AWS check
 //! says so.
 
 use crate::{
     aws::{Aws, block_on, error_text},
     iam_policy::Policy,
+    invocation_role::{self, SimulatedDecision},
 };
 use aws_sdk_lambda::error::ProvideErrorMetadata;
 use serde_json::Value;
@@ -109,6 +110,10 @@ pub struct RoleFacts {
     pub policies: Vec<(String, Policy)>,
     /// Policies that could not be read or parsed, with why.
     pub unreadable: Vec<String>,
+    /// IAM's policy simulator on the invocation role's actions on the function version, or why
+    /// it did not answer (no `iam:SimulatePrincipalPolicy`, an API without the simulator);
+    /// `None` if no function ARN is known.
+    pub simulated: Option<Result<Vec<SimulatedDecision>, AwsFailure>>,
 }
 
 /// One log event.
@@ -188,7 +193,7 @@ async fn read(aws: &Aws, target: &AwsTarget<'_>) -> AwsFacts {
         None => None,
     };
     let role = match target.role_arn {
-        Some(arn) => Some(role(aws, arn).await),
+        Some(arn) => Some(role(aws, arn, target.function_arn).await),
         None => None,
     };
     let logs = match target.function_arn {
@@ -235,7 +240,7 @@ async fn function(aws: &Aws, arn: &str) -> Result<FunctionFacts, AwsFailure> {
     })
 }
 
-async fn role(aws: &Aws, arn: &str) -> Result<RoleFacts, AwsFailure> {
+async fn role(aws: &Aws, arn: &str, function_arn: Option<&str>) -> Result<RoleFacts, AwsFailure> {
     let name = crate::invocation_role::role_name(arn);
     let answer = aws
         .iam()
@@ -252,12 +257,49 @@ async fn role(aws: &Aws, arn: &str) -> Result<RoleFacts, AwsFailure> {
     let mut read = RolePolicies::default();
     read.inline(aws, name).await;
     read.attached(aws, name).await;
+    let role_arn = role.map_or(arn, |role| role.arn()).to_owned();
+    let simulated = match function_arn {
+        Some(function_arn) => Some(simulate(aws, &role_arn, function_arn).await),
+        None => None,
+    };
     Ok(RoleFacts {
-        arn: role.map_or(arn, |role| role.arn()).to_owned(),
+        arn: role_arn,
         trust,
         policies: read.policies,
         unreadable: read.unreadable,
+        simulated,
     })
+}
+
+/// IAM's policy simulator on the role's permissions for the invocation role's actions on the
+/// function version.
+async fn simulate(
+    aws: &Aws,
+    role_arn: &str,
+    function_arn: &str,
+) -> Result<Vec<SimulatedDecision>, AwsFailure> {
+    let answer = aws
+        .iam()
+        .simulate_principal_policy()
+        .policy_source_arn(role_arn)
+        .set_action_names(Some(invocation_role::ACTIONS.map(str::to_owned).to_vec()))
+        .resource_arns(function_arn)
+        .send()
+        .await
+        .map_err(|error| AwsFailure::of(&error))?;
+    Ok(answer
+        .evaluation_results()
+        .iter()
+        .map(|result| SimulatedDecision {
+            action: result.eval_action_name().to_owned(),
+            decision: result.eval_decision().as_str().to_owned(),
+            matched: result
+                .matched_statements()
+                .iter()
+                .filter_map(|statement| statement.source_policy_id().map(str::to_owned))
+                .collect(),
+        })
+        .collect())
 }
 
 /// A role's permission policies, named, and those that could not be read, with why.
