@@ -6,10 +6,17 @@
 
 use serde_json::Value;
 use std::{
+    io::Read,
     path::PathBuf,
-    process::{Command, Stdio},
+    process::{Child, Command, ExitStatus, Stdio},
+    time::{Duration, Instant},
 };
 use temporal_serverless::redact;
+
+/// How long one `temporal` command may take: a describe or an update answers in well under a
+/// second; a server that does not answer (a wrong address behind a firewall that drops packets,
+/// a half-open connection) must not hang `deploy` or `doctor` for ever.
+pub const COMMAND_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A command that failed.
 #[derive(Debug)]
@@ -41,6 +48,8 @@ pub struct TemporalCli {
     /// E.g. `--address 127.0.0.1:7233 --namespace default`. Private, so that only
     /// [`TemporalCli::new`] builds one and its secrets are always remembered.
     connection: Vec<String>,
+    /// How long a command may take before it is killed ([`COMMAND_TIMEOUT`]).
+    timeout: Duration,
 }
 
 impl TemporalCli {
@@ -56,7 +65,14 @@ impl TemporalCli {
         Self {
             program,
             connection,
+            timeout: COMMAND_TIMEOUT,
         }
+    }
+
+    /// The same CLI with commands killed after `timeout`.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     /// The command line as a user would type it, with secret values masked (`--api-key ***`).
@@ -76,19 +92,35 @@ impl TemporalCli {
     /// Runs `command`; its stdout, or an error naming the command and quoting its stderr, both
     /// with secrets masked.
     pub fn run(&self, command: &[&str]) -> Result<String, CliError> {
-        let output = Command::new(&self.program)
+        let cannot_run = |error: std::io::Error| CliError {
+            message: format!("cannot run {}: {error}", self.program.display()),
+            stderr: String::new(),
+        };
+        let child = Command::new(&self.program)
             .args(command)
             .args(&self.connection)
             .stdin(Stdio::null())
-            .output()
-            .map_err(|error| CliError {
-                message: format!("cannot run {}: {error}", self.program.display()),
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(cannot_run)?;
+        let Some((status, stdout, stderr)) =
+            wait_within(child, self.timeout).map_err(cannot_run)?
+        else {
+            return Err(CliError {
+                message: format!(
+                    "`{}` did not finish within {:?} and was stopped: is the server at the \
+                     connection arguments' address reachable from here?",
+                    self.render(command),
+                    self.timeout
+                ),
                 stderr: String::new(),
-            })?;
-        if output.status.success() {
-            Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+            });
+        };
+        if status.success() {
+            Ok(String::from_utf8_lossy(&stdout).into_owned())
         } else {
-            let stderr = redact::text(String::from_utf8_lossy(&output.stderr).trim());
+            let stderr = redact::text(String::from_utf8_lossy(&stderr).trim());
             Err(CliError {
                 message: format!("`{}` failed: {stderr}", self.render(command)),
                 stderr,
@@ -106,6 +138,61 @@ impl TemporalCli {
             stderr: String::new(),
         })
     }
+}
+
+/// What a finished command left: its status, stdout and stderr.
+type Finished = (ExitStatus, Vec<u8>, Vec<u8>);
+
+/// Waits for `child` at most `timeout`, reading its stdout and stderr meanwhile (a full pipe
+/// would stop it); `None` if it ran out of time (it is killed and reaped).
+fn wait_within(mut child: Child, timeout: Duration) -> std::io::Result<Option<Finished>> {
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(
+        child
+            .stdout
+            .take()
+            .map(|pipe| Box::new(pipe) as Box<dyn Read + Send>),
+    );
+    let stderr = drain(
+        child
+            .stderr
+            .take()
+            .map(|pipe| Box::new(pipe) as Box<dyn Read + Send>),
+    );
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break Some(status);
+        }
+        if started.elapsed() >= timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    // A grandchild holding the pipes open must not hang us either: read what there is.
+    let output = |reader: std::thread::JoinHandle<Vec<u8>>| {
+        let waited = Instant::now();
+        while !reader.is_finished() && waited.elapsed() < Duration::from_secs(1) {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if reader.is_finished() {
+            reader.join().unwrap_or_default()
+        } else {
+            Vec::new()
+        }
+    };
+    let (stdout, stderr) = (output(stdout), output(stderr));
+    Ok(status.map(|status| (status, stdout, stderr)))
 }
 
 /// Task queue names of a `describe-version --output json` (CLI 1.9: `taskQueuesInfos`, null
@@ -201,6 +288,43 @@ mod tests {
             "{error}"
         );
         assert!(cli.masks_secrets());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_command_that_hangs_is_stopped_at_its_timeout() {
+        let dir = std::env::temp_dir().join(format!("tsls-cli-hang-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let program = dir.join("temporal");
+        // Stands in for a CLI waiting on a server that never answers.
+        std::fs::write(&program, "#!/bin/sh\necho waiting >&2\nexec sleep 30\n").unwrap();
+        let executable = std::os::unix::fs::PermissionsExt::from_mode(0o755);
+        std::fs::set_permissions(&program, executable).unwrap();
+        let cli = TemporalCli::new(
+            program,
+            vec!["--address".to_owned(), "10.255.255.1:7233".to_owned()],
+        )
+        .with_timeout(Duration::from_millis(500));
+        let started = Instant::now();
+        let error = cli.run(&["worker", "deployment", "describe"]).unwrap_err();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "stopped at its timeout, not after the command's 30 s: {:?}",
+            started.elapsed()
+        );
+        assert!(
+            error.message.contains("did not finish within 500ms"),
+            "{}",
+            error.message
+        );
+        assert!(
+            error
+                .message
+                .contains("worker deployment describe --address 10.255.255.1:7233")
+        );
+        // A command that answers in time is read whole.
+        std::fs::write(dir.join("temporal"), "#!/bin/sh\necho '{\"ok\": true}'\n").unwrap();
+        assert_eq!(cli.json(&["x"]).unwrap()["ok"], true);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -101,14 +101,14 @@ struct Process {
     local_deadline_warned: AtomicBool,
     observer: Arc<TaskObserver>,
     /// When an idle worker ends its invocation: learns from this instance's gaps and end costs.
-    end_policy: std::sync::Mutex<EndPolicy>,
+    end_policy: parking_lot::Mutex<EndPolicy>,
     /// Lets the worker's polls reach the server; closed to end an invocation (see `poll_gate`).
     gate: Arc<PollGate>,
     /// Whether the deployment guard runs, and the invoked function ARN it last passed for. A warm
     /// process can be invoked through another ARN (two aliases of one Lambda version share its
     /// instances), and the version behind that ARN may be another one: the guard runs again.
     guard: bool,
-    guard_passed_for: std::sync::Mutex<Option<String>>,
+    guard_passed_for: parking_lot::Mutex<Option<String>>,
     /// OpenTelemetry exporters, when the configure body asked for them (and the build has them).
     telemetry: ProcessTelemetry,
 }
@@ -278,7 +278,7 @@ impl Process {
         Ok(Self {
             manifest,
             task_queue,
-            end_policy: std::sync::Mutex::new(EndPolicy::new(worker.idle_exit)),
+            end_policy: parking_lot::Mutex::new(EndPolicy::new(worker.idle_exit)),
             worker,
             client: Mutex::new(None),
             runtime,
@@ -289,7 +289,7 @@ impl Process {
             observer: Default::default(),
             gate: Arc::new(gate),
             guard: deployment_guard::enabled(|name| std::env::var(name).ok()),
-            guard_passed_for: std::sync::Mutex::default(),
+            guard_passed_for: parking_lot::Mutex::default(),
             telemetry,
         })
     }

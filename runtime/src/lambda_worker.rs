@@ -239,7 +239,9 @@ impl LambdaWorker {
 
     /// Runs `hook` at the end of every invocation, after the worker has stopped and before the
     /// invocation answers (flush telemetry, return pooled connections). Hooks run in
-    /// registration order; a failing hook is logged and the others still run.
+    /// registration order; a failing hook is logged and the others still run. The hook runs on
+    /// a blocking thread: one that blocks past the time left before Lambda's deadline is left
+    /// behind (it keeps its thread) and the invocation answers in time.
     pub fn on_shutdown<E>(
         &mut self,
         hook: impl Fn() -> Result<(), E> + Send + Sync + 'static,
@@ -248,7 +250,7 @@ impl LambdaWorker {
         E: Into<HookError>,
     {
         self.shutdown_hooks
-            .push(ShutdownHook::Sync(Box::new(move || {
+            .push(ShutdownHook::Sync(std::sync::Arc::new(move || {
                 hook().map_err(Into::into)
             })));
         self

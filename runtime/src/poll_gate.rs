@@ -16,11 +16,9 @@
 //! back — with a task, which the worker then handles, or empty. Only then is the worker shut
 //! down; the held polls are dropped or answered empty, and nothing is lost.
 
+use parking_lot::Mutex;
 use std::{
-    sync::{
-        Mutex,
-        atomic::{AtomicBool, AtomicUsize, Ordering},
-    },
+    sync::atomic::{AtomicBool, AtomicUsize, Ordering},
     time::Duration,
 };
 use tokio::sync::{Notify, watch};
@@ -122,14 +120,14 @@ impl PollGate {
 
     /// Answers held polls empty: the worker is shutting down and waits for them.
     pub(crate) fn release(&self) {
-        let _changes = self.changes.lock().unwrap();
+        let _changes = self.changes.lock();
         if *self.state.borrow() == State::Closed {
             self.state.send_replace(State::Released);
         }
     }
 
     fn set(&self, state: State) {
-        let _changes = self.changes.lock().unwrap();
+        let _changes = self.changes.lock();
         self.state.send_replace(state);
     }
 
@@ -139,7 +137,7 @@ impl PollGate {
         let mut state = self.state.subscribe();
         loop {
             {
-                let _changes = self.changes.lock().unwrap();
+                let _changes = self.changes.lock();
                 match *state.borrow_and_update() {
                     State::Open => return Admission::Forward(self.outstanding_poll()),
                     State::Released => return Admission::AnswerEmpty,
@@ -162,6 +160,11 @@ impl PollGate {
     /// receiver is busy is seen at its next `changed()`, none is missed.
     pub(crate) fn closes(&self) -> watch::Receiver<u64> {
         self.closes.subscribe()
+    }
+
+    /// How many times the gate has closed so far.
+    pub(crate) fn closes_so_far(&self) -> u64 {
+        *self.closes.borrow()
     }
 
     /// Records whether the server completes outstanding polls on `ShutdownWorker`.

@@ -11,11 +11,8 @@
 //! for good), and an answer for a token this invocation never received changes nothing.
 
 use crate::worker_rpc::{ReceivedKind, ReceivedTask, WorkerRpc};
-use std::{
-    collections::HashMap,
-    sync::{Mutex, OnceLock},
-    time::Duration,
-};
+use parking_lot::Mutex;
+use std::{collections::HashMap, sync::OnceLock, time::Duration};
 use tokio::time::Instant;
 
 /// How long a workflow's next task is waited for after the task that makes the server send it
@@ -78,15 +75,15 @@ impl TaskObserver {
     /// An invocation began: the next poll is its first, and what it holds starts empty (a task
     /// of an earlier invocation's worker is no longer this invocation's to wait for).
     pub(crate) fn invocation_started(&self, at: std::time::Instant, request_id: &str) {
-        *self.invocation_started.lock().unwrap() = Some((at, request_id.to_owned()));
-        *self.tasks.lock().unwrap() = Tasks::default();
+        *self.invocation_started.lock() = Some((at, request_id.to_owned()));
+        *self.tasks.lock() = Tasks::default();
     }
 
     /// A task poll left for the server (`rpc` is named in the first poll's log line).
     pub(crate) fn poll_sent(&self, rpc: WorkerRpc) {
-        if let Some((started, request_id)) = self.invocation_started.lock().unwrap().take() {
+        if let Some((started, request_id)) = self.invocation_started.lock().take() {
             {
-                let mut tasks = self.tasks.lock().unwrap();
+                let mut tasks = self.tasks.lock();
                 tasks.last_activity = Some(Instant::now());
                 tasks.first_poll = tasks.last_activity;
             }
@@ -117,13 +114,13 @@ impl TaskObserver {
     /// A response handed the worker this task.
     pub(crate) fn received(&self, task: &ReceivedTask) {
         let now = Instant::now();
-        let mut tasks = self.tasks.lock().unwrap();
+        let mut tasks = self.tasks.lock();
         let followed_up = task
             .workflow_id
             .as_ref()
             .is_some_and(|workflow| tasks.follow_ups.remove(workflow).is_some());
         if tasks.in_flight.is_empty() {
-            let mut gaps = self.gaps.lock().unwrap();
+            let mut gaps = self.gaps.lock();
             if let Some(since) = gaps.idle_since.take()
                 && !followed_up
             {
@@ -145,7 +142,7 @@ impl TaskObserver {
     /// invocation's task, or a repeat) changes nothing. `schedules_activity`: the answer is a
     /// workflow task's completion that scheduled an activity.
     pub(crate) fn task_answered(&self, token: &[u8], schedules_activity: bool) {
-        let mut tasks = self.tasks.lock().unwrap();
+        let mut tasks = self.tasks.lock();
         if let Some(held) = tasks.in_flight.remove(token) {
             tasks.completed += 1;
             // The server now sends the workflow its next task: after an activity, a workflow
@@ -162,7 +159,7 @@ impl TaskObserver {
     /// The server refused an answer for good (the task timed out or is gone): the worker no
     /// longer holds the task, but it was not completed.
     pub(crate) fn task_refused(&self, token: &[u8]) {
-        let mut tasks = self.tasks.lock().unwrap();
+        let mut tasks = self.tasks.lock();
         if tasks.in_flight.remove(token).is_some() {
             self.after_answer(&mut tasks);
         }
@@ -172,45 +169,45 @@ impl TaskObserver {
         let now = Instant::now();
         tasks.last_activity = Some(now);
         if tasks.in_flight.is_empty() {
-            self.gaps.lock().unwrap().idle_since = Some(now);
+            self.gaps.lock().idle_since = Some(now);
         }
     }
 
     /// The gaps seen since the last call: how long the worker held nothing before a task came
     /// (not counting a workflow's next task that was due, see [`FOLLOW_UP_WAIT`]).
     pub(crate) fn take_gaps(&self) -> Vec<Duration> {
-        std::mem::take(&mut self.gaps.lock().unwrap().seen)
+        std::mem::take(&mut self.gaps.lock().seen)
     }
 
     /// When the invocation's first poll left, if it has.
     pub(crate) fn first_poll(&self) -> Option<Instant> {
-        self.tasks.lock().unwrap().first_poll
+        self.tasks.lock().first_poll
     }
 
     /// Tasks received in this invocation and accepted by the server.
     pub(crate) fn tasks_completed(&self) -> u64 {
-        self.tasks.lock().unwrap().completed
+        self.tasks.lock().completed
     }
 
     /// One of the worker's calls failed (it has been logged).
     pub(crate) fn call_failed(&self) {
-        self.tasks.lock().unwrap().failed_calls += 1;
+        self.tasks.lock().failed_calls += 1;
     }
 
     /// The worker's calls that failed in this invocation.
     pub(crate) fn failed_calls(&self) -> u64 {
-        self.tasks.lock().unwrap().failed_calls
+        self.tasks.lock().failed_calls
     }
 
     /// Tasks received in this invocation and not yet answered.
     pub(crate) fn in_flight(&self) -> usize {
-        self.tasks.lock().unwrap().in_flight.len()
+        self.tasks.lock().in_flight.len()
     }
 
     /// How long the worker has held no task, or `None` while it holds one or has not polled yet.
     /// A workflow whose next task is due counts as a task in hand, for [`FOLLOW_UP_WAIT`] at most.
     pub(crate) fn idle_for(&self) -> Option<Duration> {
-        let mut tasks = self.tasks.lock().unwrap();
+        let mut tasks = self.tasks.lock();
         if !tasks.in_flight.is_empty() {
             return None;
         }
@@ -235,6 +232,23 @@ mod tests {
         observer.invocation_started(std::time::Instant::now(), "r");
         observer.poll_sent(WorkerRpc::PollWorkflowTaskQueue);
         observer
+    }
+
+    /// A panic while the observer's state is locked (a bug anywhere on a thread that holds it)
+    /// must not fail every later invocation of the warm process.
+    #[test]
+    fn a_panic_while_its_state_is_locked_does_not_break_the_next_invocation() {
+        let observer = std::sync::Arc::new(started());
+        let holder = observer.clone();
+        let panicked = std::thread::spawn(move || {
+            let _tasks = holder.tasks.lock();
+            panic!("a bug while the state is locked");
+        })
+        .join();
+        assert!(panicked.is_err());
+        observer.invocation_started(std::time::Instant::now(), "next");
+        observer.call_failed();
+        assert_eq!(observer.failed_calls(), 1);
     }
 
     #[tokio::test(start_paused = true)]

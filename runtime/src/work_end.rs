@@ -12,11 +12,10 @@ use crate::{
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// How far the drain may run past the work time. A poll sent just before the gate closed comes
-/// back about 1.5 s later (see `POLL_DEADLINE`), more than a short work time leaves (its drain
-/// starts at half of it), and shutting down with that poll outstanding would strand a task it
-/// brings. Taken from the graceful shutdown's share of the buffer.
-const DRAIN_OVERRUN: Duration = Duration::from_millis(500);
+/// How long after the drain a task its last poll brought may take to reach the worker and be
+/// answered, even past the work time: shut down before, the worker would drop it (see
+/// [`answer_what_is_in_hand`]).
+const IN_HAND_GRACE: Duration = Duration::from_secs(1);
 
 /// How long before the work time ends a drain the server completes starts: a round trip, and
 /// time to answer a task the last polls bring.
@@ -117,7 +116,7 @@ pub(crate) async fn wait_for_work_end(
         // server completes its polls, they come back within a round trip, and it refuses the
         // worker's polls from then on: that drain is final.
         let final_drain = gate.server_completes_polls();
-        let drained = drain(gate, work_ends, now).await;
+        let drained = drain(gate).await;
         if !over && !idle() && !final_drain {
             // A poll came back with work: keep serving.
             gate.open();
@@ -160,22 +159,29 @@ fn drain_start(gate: &PollGate, started: Instant, work_time: Duration) -> Instan
         .max(started + work_time / 2)
 }
 
-/// Closes the gate and waits for the polls to come back, at most until the drain's overrun past
-/// the work time; says whether they did.
-async fn drain(gate: &PollGate, work_ends: Instant, now: Instant) -> bool {
+/// Closes the gate and waits for the polls to come back, at most [`DRAIN_TIMEOUT`]; says whether
+/// they did. A poll sent just before the gate closed comes back about 1.5 s later (see
+/// `POLL_DEADLINE`), which a short work time (its drain starts at half of it) does not leave:
+/// the drain then runs past the work time, by at most `DRAIN_TIMEOUT` − half the shortest work
+/// time (1.5 s), out of the graceful shutdown's share of the buffer (the worker is abandoned at
+/// the end of the graceful period all the same, so the answer still comes before the deadline).
+async fn drain(gate: &PollGate) -> bool {
     gate.close();
-    let bound = DRAIN_TIMEOUT.min((work_ends + DRAIN_OVERRUN).saturating_duration_since(now));
-    tokio::time::timeout(bound, gate.drained()).await.is_ok()
+    tokio::time::timeout(DRAIN_TIMEOUT, gate.drained())
+        .await
+        .is_ok()
 }
 
-/// Waits, within the work time, until the worker holds no task. A poll that came back during the
-/// drain may have brought one. Shutting the worker down now would lose it: Core drops a task it
-/// has polled but not yet handed to the worker, and the server waits out the task's timeout (10 s
-/// for a workflow task). So the worker answers what it holds first; an activity that outlasts the
-/// work time is the graceful shutdown's to end.
+/// Waits, within the work time or [`IN_HAND_GRACE`] after the drain, whichever is later, until
+/// the worker holds no task. A poll that came back during the drain may have brought one.
+/// Shutting the worker down now would lose it: Core drops a task it has polled but not yet
+/// handed to the worker, and the server waits out the task's timeout (10 s for a workflow task).
+/// So the worker answers what it holds first; an activity that outlasts the bound is the
+/// graceful shutdown's to end.
 async fn answer_what_is_in_hand(observer: &TaskObserver, work_ends: Instant) {
-    while observer.in_flight() != 0 && Instant::now() < work_ends {
-        tokio::time::sleep(HAND_CHECK_INTERVAL.min(work_ends - Instant::now())).await;
+    let until = work_ends.max(Instant::now() + IN_HAND_GRACE);
+    while observer.in_flight() != 0 && Instant::now() < until {
+        tokio::time::sleep(HAND_CHECK_INTERVAL.min(until - Instant::now())).await;
     }
 }
 
@@ -281,6 +287,42 @@ mod tests {
         drop(poll);
         assert_eq!(ending.await.unwrap(), StopReason::WorkTimeOver);
         assert!(started.elapsed() <= Duration::from_millis(3200));
+    }
+
+    /// The shortest work time allowed (just over 1 s): its drain starts at 0.6 s, a poll admitted
+    /// just before comes back 1.5 s later, past the work time, with a task; the worker neither
+    /// stops with the poll out nor before it has answered the task.
+    #[tokio::test(start_paused = true)]
+    async fn at_the_shortest_work_time_a_task_brought_by_the_last_poll_is_not_stranded() {
+        use crate::poll_gate::Admission;
+        let (observer, gate) = polling();
+        let started = Instant::now();
+        let work_time = Duration::from_millis(1200);
+        let ending = ending_in_background(&observer, &gate, work_time);
+        tokio::time::sleep(Duration::from_millis(590)).await;
+        let Admission::Forward(poll) = gate.admit().await else {
+            panic!("the gate is still open");
+        };
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert!(
+            !ending.is_finished(),
+            "shut down at {:?} with the poll out: the task it brings would be stranded",
+            started.elapsed()
+        );
+        observer.task_received(b"workflow task");
+        drop(poll);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            !ending.is_finished(),
+            "shutting down with the task in hand would drop it"
+        );
+        observer.task_answered(b"workflow task", false);
+        assert_eq!(ending.await.unwrap(), StopReason::WorkTimeOver);
+        assert!(
+            started.elapsed() <= work_time + DRAIN_TIMEOUT,
+            "within the graceful period: {:?}",
+            started.elapsed()
+        );
     }
 
     #[tokio::test(start_paused = true)]

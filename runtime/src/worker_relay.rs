@@ -33,10 +33,11 @@ use crate::{
 };
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use parking_lot::Mutex;
 use prost::Message;
 use std::{
     collections::{BTreeMap, HashMap},
-    sync::{Arc, Mutex, Weak},
+    sync::{Arc, Weak},
     time::Duration,
 };
 use temporalio_client::{
@@ -179,7 +180,8 @@ impl WorkerRpcRelay {
             WorkerRpc::PollNexusTaskQueue => TaskQueueType::Nexus,
             _ => return Ok(false),
         };
-        self.polls.saw_poll(request, polled);
+        self.polls
+            .saw_poll(request, polled, self.gate.closes_so_far());
         self.observer.poll_sent(rpc);
         Ok(false)
     }
@@ -216,7 +218,7 @@ impl WorkerRpcRelay {
                 rpc,
                 WorkerRpc::RespondWorkflowTaskCompleted | WorkerRpc::RespondWorkflowTaskFailed
             ) {
-                self.task_types.lock().unwrap().remove(token);
+                self.task_types.lock().remove(token);
             }
             match outcome {
                 AnswerOutcome::Accepted => self.observer.task_answered(token, schedules_activity),
@@ -239,7 +241,6 @@ impl WorkerRpcRelay {
                 });
                 self.task_types
                     .lock()
-                    .unwrap()
                     .insert(task.token, workflow_type, run);
             }
         }
@@ -270,7 +271,7 @@ impl WorkerRpcRelay {
         if unstick {
             completion.sticky_attributes = None;
         }
-        let task_types = self.task_types.lock().unwrap();
+        let task_types = self.task_types.lock();
         if let Some(run) = task_types.run(&completion.task_token) {
             let closes = completion.commands.iter().any(|command| {
                 matches!(
@@ -327,6 +328,11 @@ impl WorkerRpcRelay {
 /// Releases the worker at the server each time the gate closes (see `worker_release`), for as
 /// long as the relay that saw its polls lives (a new connection brings a new relay and its own
 /// release).
+/// How long a release call may take: it only helps while the worker's workflows are being
+/// scheduled (a task on a sticky queue moves to the normal queue by itself after 1 s); one stuck
+/// longer must not outlive the invocation it belongs to.
+const RELEASE_DEADLINE: Duration = Duration::from_secs(5);
+
 async fn release_workers(
     gate: Arc<PollGate>,
     polls: Weak<WorkerPolls>,
@@ -335,11 +341,12 @@ async fn release_workers(
 ) {
     let mut closes = gate.closes();
     while closes.changed().await.is_ok() {
+        let close = *closes.borrow_and_update();
         let Some(polls) = polls.upgrade() else {
             return;
         };
-        let release = polls.release_request(gate.server_completes_polls());
-        let unsticks = polls.unstick_requests();
+        let release = polls.release_request(gate.server_completes_polls(), close);
+        let unsticks = polls.unstick_requests(close);
         drop(polls);
         // The sticky queue first: once its workflows are unstuck, the server refuses a sticky
         // poll's start of their tasks as obsolete and drops the task until its sticky timeout (a
@@ -348,7 +355,7 @@ async fn release_workers(
         // scheduled meanwhile goes to the normal queue.
         if let Some(release) = release {
             let sent = std::time::Instant::now();
-            let result = server.call(release, None).await;
+            let result = server.call(release, Some(RELEASE_DEADLINE)).await;
             trace_call(WorkerRpc::ShutdownWorker, sent.elapsed(), &result);
             if let Err(status) = result {
                 // The server then falls back on the sticky queue's timeout and the polls'
@@ -361,7 +368,7 @@ async fn release_workers(
             let results = futures::future::join_all(
                 unsticks
                     .into_iter()
-                    .map(|unstick| server.call(unstick, None)),
+                    .map(|unstick| server.call(unstick, Some(RELEASE_DEADLINE))),
             )
             .await;
             // A run that closed meanwhile is refused (NotFound): nothing left to unstick.
@@ -740,6 +747,7 @@ mod tests {
                 proto: poll.encode_to_vec().into(),
             },
             TaskQueueType::Workflow,
+            0,
         );
         let complete = |token: &[u8], workflow_id: &str, closes: bool, worker_ending: bool| {
             relay.observe(
@@ -779,7 +787,7 @@ mod tests {
         complete(b"t5", "ending", false, true);
         let unstuck: Vec<String> = relay
             .polls
-            .unstick_requests()
+            .unstick_requests(1)
             .into_iter()
             .map(|request| {
                 ResetStickyTaskQueueRequest::decode(request.proto)
@@ -872,7 +880,7 @@ mod tests {
         );
         assert_eq!(relay.observer.in_flight(), 1);
         assert!(
-            relay.task_types.lock().unwrap().get(b"q1").is_none(),
+            relay.task_types.lock().get(b"q1").is_none(),
             "its answer carries no behavior"
         );
         let answer = WorkerRpc::RespondQueryTaskCompleted;

@@ -26,10 +26,16 @@
 //! capability the call must not name the key (nothing would happen anyway), and polls come back
 //! by their deadline. The server refuses polls with that key for 30 s afterwards, so a drain that
 //! names it is the invocation's last: each invocation's worker has a key of its own.
+//!
+//! A release belongs to the worker that polled before the gate closed: each worker is recorded
+//! with the number of closes before its first poll, and the release for the n-th close names
+//! only a worker first seen before it, so that a release handled late can never release the
+//! next invocation's worker.
 
 use crate::worker_rpc::WorkerRpc;
+use parking_lot::Mutex;
 use prost::Message;
-use std::{collections::HashSet, sync::Mutex};
+use std::collections::HashSet;
 use temporalio_client::callback_based::GrpcRequest;
 use temporalio_common::protos::temporal::api::{
     common::v1::WorkflowExecution,
@@ -57,6 +63,8 @@ pub(crate) struct WorkerPolls {
 /// What a release needs: whom to name, and the headers (namespace, authorization) for the call.
 #[derive(Clone, Default)]
 struct Seen {
+    /// How many times the gate had closed when this worker first polled.
+    closes_before: u64,
     namespace: String,
     identity: String,
     worker_instance_key: String,
@@ -95,19 +103,23 @@ struct TaskQueueView {
 }
 
 impl WorkerPolls {
-    /// Looks at a task poll on its way out (`kind`: which task queue type it polls).
-    pub(crate) fn saw_poll(&self, request: &GrpcRequest, kind: TaskQueueType) {
+    /// Looks at a task poll on its way out (`kind`: which task queue type it polls), sent after
+    /// the gate had closed `closes` times.
+    pub(crate) fn saw_poll(&self, request: &GrpcRequest, kind: TaskQueueType, closes: u64) {
         let Ok(poll) = PollView::decode(request.proto.clone()) else {
             return;
         };
         let Some(task_queue) = poll.task_queue else {
             return;
         };
-        let mut seen = self.seen.lock().unwrap();
+        let mut seen = self.seen.lock();
         let seen = seen.get_or_insert_with(Seen::default);
         if seen.worker_instance_key != poll.worker_instance_key {
             // Another worker (the next invocation's): forget the last one's queues.
-            *seen = Seen::default();
+            *seen = Seen {
+                closes_before: closes,
+                ..Seen::default()
+            };
         }
         seen.namespace = poll.namespace;
         seen.identity = poll.identity;
@@ -127,7 +139,7 @@ impl WorkerPolls {
     /// Notes a workflow task completion on its way out: `sticky` when it keeps its workflow on
     /// the worker's sticky queue (it asks for one and does not close the workflow).
     pub(crate) fn completed(&self, run: &WorkflowRun, sticky: bool) {
-        let mut seen = self.seen.lock().unwrap();
+        let mut seen = self.seen.lock();
         let Some(seen) = seen.as_mut() else {
             return;
         };
@@ -139,10 +151,11 @@ impl WorkerPolls {
     }
 
     /// The `ResetStickyTaskQueue` calls that unstick every workflow the worker kept on its
-    /// sticky queue (once each).
-    pub(crate) fn unstick_requests(&self) -> Vec<GrpcRequest> {
-        let mut seen = self.seen.lock().unwrap();
-        let Some(seen) = seen.as_mut() else {
+    /// sticky queue (once each), for the `close`-th close of the gate: none if the worker
+    /// polled first after it.
+    pub(crate) fn unstick_requests(&self, close: u64) -> Vec<GrpcRequest> {
+        let mut seen = self.seen.lock();
+        let Some(seen) = seen.as_mut().filter(|seen| seen.closes_before < close) else {
             return Vec::new();
         };
         seen.sticky_runs
@@ -164,11 +177,16 @@ impl WorkerPolls {
             .collect()
     }
 
-    /// The `ShutdownWorker` call that releases the worker: its sticky queue (once), and, when the
-    /// server completes polls, its outstanding polls. `None` when there is nothing to release.
-    pub(crate) fn release_request(&self, server_completes_polls: bool) -> Option<GrpcRequest> {
-        let mut seen = self.seen.lock().unwrap();
-        let seen = seen.as_mut()?;
+    /// The `ShutdownWorker` call that releases the worker, for the `close`-th close of the
+    /// gate: its sticky queue (once), and, when the server completes polls, its outstanding
+    /// polls. `None` when there is nothing to release, or the worker polled first after it.
+    pub(crate) fn release_request(
+        &self,
+        server_completes_polls: bool,
+        close: u64,
+    ) -> Option<GrpcRequest> {
+        let mut seen = self.seen.lock();
+        let seen = seen.as_mut().filter(|seen| seen.closes_before < close)?;
         let complete_polls = server_completes_polls
             && !seen.worker_instance_key.is_empty()
             && !seen.task_queue.is_empty();
@@ -257,13 +275,18 @@ mod tests {
         polls.saw_poll(
             &workflow_poll(TaskQueueKind::Normal, "orders", "k1"),
             TaskQueueType::Workflow,
+            0,
         );
-        assert!(polls.release_request(false).is_none(), "no sticky poll yet");
+        assert!(
+            polls.release_request(false, 1).is_none(),
+            "no sticky poll yet"
+        );
         polls.saw_poll(
             &workflow_poll(TaskQueueKind::Sticky, "req-1@arn-sticky", "k1"),
             TaskQueueType::Workflow,
+            0,
         );
-        let message = decoded(polls.release_request(false).expect("a sticky queue"));
+        let message = decoded(polls.release_request(false, 1).expect("a sticky queue"));
         assert_eq!(message.sticky_task_queue, "req-1@arn-sticky");
         assert_eq!(message.namespace, "default");
         assert_eq!(message.identity, "req-1@arn");
@@ -271,7 +294,7 @@ mod tests {
             message.worker_instance_key.is_empty(),
             "polls still out must be left to come back with what they bring"
         );
-        assert!(polls.release_request(false).is_none(), "released once");
+        assert!(polls.release_request(false, 1).is_none(), "released once");
     }
 
     #[test]
@@ -280,13 +303,15 @@ mod tests {
         polls.saw_poll(
             &workflow_poll(TaskQueueKind::Normal, "orders", "k1"),
             TaskQueueType::Workflow,
+            0,
         );
-        polls.saw_poll(&activity_poll("orders", "k1"), TaskQueueType::Activity);
+        polls.saw_poll(&activity_poll("orders", "k1"), TaskQueueType::Activity, 0);
         polls.saw_poll(
             &workflow_poll(TaskQueueKind::Sticky, "req-1@arn-sticky", "k1"),
             TaskQueueType::Workflow,
+            0,
         );
-        let message = decoded(polls.release_request(true).unwrap());
+        let message = decoded(polls.release_request(true, 1).unwrap());
         assert_eq!(message.worker_instance_key, "k1");
         assert_eq!(message.task_queue, "orders");
         assert_eq!(
@@ -305,9 +330,10 @@ mod tests {
         polls.saw_poll(
             &workflow_poll(TaskQueueKind::Sticky, "old-sticky", "k1"),
             TaskQueueType::Workflow,
+            0,
         );
-        polls.saw_poll(&activity_poll("orders", "k2"), TaskQueueType::Activity);
-        let message = decoded(polls.release_request(true).unwrap());
+        polls.saw_poll(&activity_poll("orders", "k2"), TaskQueueType::Activity, 0);
+        let message = decoded(polls.release_request(true, 1).unwrap());
         assert_eq!(message.worker_instance_key, "k2");
         assert_eq!(
             message.sticky_task_queue, "",
@@ -317,6 +343,38 @@ mod tests {
             message.task_queue_types,
             vec![TaskQueueType::Activity as i32]
         );
+    }
+
+    #[test]
+    fn a_late_release_never_names_the_next_invocations_worker() {
+        let polls = WorkerPolls::default();
+        polls.saw_poll(
+            &workflow_poll(TaskQueueKind::Sticky, "first-sticky", "k1"),
+            TaskQueueType::Workflow,
+            0,
+        );
+        polls.completed(
+            &WorkflowRun {
+                workflow_id: "wf".to_owned(),
+                run_id: "wf-run".to_owned(),
+            },
+            true,
+        );
+        // The gate closed (1) and reopened; the next invocation's worker polls before the
+        // release for close 1 is handled.
+        polls.saw_poll(
+            &workflow_poll(TaskQueueKind::Sticky, "second-sticky", "k2"),
+            TaskQueueType::Workflow,
+            1,
+        );
+        assert!(
+            polls.release_request(true, 1).is_none(),
+            "k2 is not close 1's"
+        );
+        assert!(polls.unstick_requests(1).is_empty());
+        // Its own close releases it.
+        let message = decoded(polls.release_request(false, 2).unwrap());
+        assert_eq!(message.sticky_task_queue, "second-sticky");
     }
 
     #[test]
@@ -330,13 +388,14 @@ mod tests {
         polls.saw_poll(
             &workflow_poll(TaskQueueKind::Normal, "orders", "k1"),
             TaskQueueType::Workflow,
+            0,
         );
         polls.completed(&run("wf-1"), true);
         polls.completed(&run("wf-2"), true);
         polls.completed(&run("wf-2"), false);
         polls.completed(&run("wf-3"), true);
         let mut unstuck: Vec<_> = polls
-            .unstick_requests()
+            .unstick_requests(1)
             .into_iter()
             .map(|request| {
                 assert_eq!(request.rpc, "ResetStickyTaskQueue");
@@ -356,6 +415,6 @@ mod tests {
             ],
             "wf-2's last completion left the sticky queue; the one before any poll has no worker"
         );
-        assert!(polls.unstick_requests().is_empty(), "unstuck once");
+        assert!(polls.unstick_requests(1).is_empty(), "unstuck once");
     }
 }

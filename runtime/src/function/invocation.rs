@@ -142,8 +142,7 @@ impl Process {
         invoked_function_arn: &str,
         bound: Duration,
     ) -> Result<(), ServerlessError> {
-        let guarded_already =
-            self.guard_passed_for.lock().unwrap().as_deref() == Some(invoked_function_arn);
+        let guarded_already = self.guard_passed_for.lock().as_deref() == Some(invoked_function_arn);
         if !self.guard || guarded_already {
             return Ok(());
         }
@@ -170,7 +169,7 @@ impl Process {
             verdict?,
             deployment_guard::Checked::Passed | deployment_guard::Checked::NotLambda
         ) {
-            *self.guard_passed_for.lock().unwrap() = Some(invoked_function_arn.to_owned());
+            *self.guard_passed_for.lock() = Some(invoked_function_arn.to_owned());
         }
         Ok(())
     }
@@ -196,7 +195,7 @@ impl Process {
         let (window, end_cost) = {
             // Known from the second invocation on (the worker describes the namespace first).
             let server_drain = self.gate.drain_known();
-            let policy = self.end_policy.lock().unwrap();
+            let policy = self.end_policy.lock();
             (policy.window(server_drain), policy.end_cost(server_drain))
         };
         let work_time = plan.work_time.saturating_sub(started.elapsed());
@@ -349,7 +348,7 @@ impl Process {
     /// cold invocation's: its worker's first shutdown can do once-per-process work (up to ~230 ms
     /// seen, against 1–3 ms warm), which would hold the learned window up for many invocations.
     fn learn(&self, phases: &Phases, hooks_ms: u64, cold: bool, ended_idle: bool) {
-        let mut policy = self.end_policy.lock().unwrap();
+        let mut policy = self.end_policy.lock();
         for gap in self.observer.take_gaps() {
             policy.saw_gap(gap);
         }

@@ -25,9 +25,10 @@ use opentelemetry_sdk::{
     error::OTelSdkResult,
     trace::{Span, SpanData, SpanProcessor},
 };
+use parking_lot::Mutex;
 use std::{
     collections::{HashMap, VecDeque},
-    sync::{Arc, Mutex},
+    sync::Arc,
     time::{Duration, SystemTime},
 };
 
@@ -87,14 +88,14 @@ impl TaskSpanLinks {
 
     /// The task spans ended since the last call (span context and name), and forgets them.
     pub(super) fn drain(&self) -> Vec<(SpanContext, String)> {
-        std::mem::take(&mut self.state.lock().unwrap().ended)
+        std::mem::take(&mut self.state.lock().ended)
     }
 
     /// Ends the task spans still open, as copies ended now and flagged [`UNFINISHED_ATTRIBUTE`]
     /// (the next flush exports them), and links to them. Called when the invocation's worker has
     /// shut down: no task of this process goes on after that.
     pub(super) fn close_unfinished(&self) {
-        let mut state = self.state.lock().unwrap();
+        let mut state = self.state.lock();
         let now = SystemTime::now();
         let open: Vec<(SpanKey, SpanData)> = state.open.drain().collect();
         for (key, mut span) in open {
@@ -131,7 +132,7 @@ fn key_of(span: &SpanData) -> SpanKey {
 impl<P: SpanProcessor> SpanProcessor for TaskSpans<P> {
     fn on_start(&self, span: &mut Span, cx: &opentelemetry::Context) {
         if let Some(data) = span.exported_data().filter(is_task) {
-            self.state.lock().unwrap().open.insert(key_of(&data), data);
+            self.state.lock().open.insert(key_of(&data), data);
         }
         self.exporting.on_start(span, cx);
     }
@@ -139,7 +140,7 @@ impl<P: SpanProcessor> SpanProcessor for TaskSpans<P> {
     fn on_end(&self, span: SpanData) {
         if is_task(&span) {
             let key = key_of(&span);
-            let mut state = self.state.lock().unwrap();
+            let mut state = self.state.lock();
             if let Some(at) = state.closed_keys.iter().position(|closed| *closed == key) {
                 // Its copy was exported when its invocation ended.
                 state.closed_keys.remove(at);
@@ -152,7 +153,7 @@ impl<P: SpanProcessor> SpanProcessor for TaskSpans<P> {
     }
 
     fn force_flush(&self) -> OTelSdkResult {
-        let closed = std::mem::take(&mut self.state.lock().unwrap().closed);
+        let closed = std::mem::take(&mut self.state.lock().closed);
         for span in closed {
             self.exporting.on_end(span);
         }
@@ -184,7 +185,7 @@ mod tests {
         fn on_start(&self, _span: &mut Span, _cx: &opentelemetry::Context) {}
 
         fn on_end(&self, span: SpanData) {
-            self.spans.lock().unwrap().push(span);
+            self.spans.lock().push(span);
         }
 
         fn force_flush(&self) -> OTelSdkResult {
@@ -232,7 +233,7 @@ mod tests {
         let linked: Vec<String> = links.drain().into_iter().map(|(_, name)| name).collect();
         assert_eq!(linked, ["RunActivity:greet"]);
         assert_eq!(
-            names(&received.spans.lock().unwrap()),
+            names(&received.spans.lock()),
             ["RunActivity:greet", "StartActivity:greet", "invocation"]
         );
     }
@@ -251,13 +252,10 @@ mod tests {
         let linked = links.drain();
         assert_eq!(linked.len(), 1);
         assert_eq!(linked[0].0.span_id(), id);
-        assert!(
-            received.spans.lock().unwrap().is_empty(),
-            "exported at the flush"
-        );
+        assert!(received.spans.lock().is_empty(), "exported at the flush");
         provider.force_flush().unwrap();
         {
-            let spans = received.spans.lock().unwrap();
+            let spans = received.spans.lock();
             assert_eq!(names(&spans), ["RunWorkflow:Greet"]);
             assert_eq!(spans[0].span_context.span_id(), id);
             assert!(spans[0].end_time >= spans[0].start_time);
@@ -272,11 +270,11 @@ mod tests {
         // Should the SDK end it after all, its copy stands alone.
         held.end();
         provider.force_flush().unwrap();
-        assert_eq!(received.spans.lock().unwrap().len(), 1);
+        assert_eq!(received.spans.lock().len(), 1);
         assert!(links.drain().is_empty());
         // Nothing is left open for the next invocation to close.
         links.close_unfinished();
         provider.force_flush().unwrap();
-        assert_eq!(received.spans.lock().unwrap().len(), 1);
+        assert_eq!(received.spans.lock().len(), 1);
     }
 }
