@@ -1,18 +1,24 @@
 //! What counts as a secret, and how it is masked, for every text this project prints: the
-//! function's errors and log lines, and the `temporal-serverless` command's errors, `deploy
-//! --print` and `doctor` reports. One rule, so that an API key cannot slip out of one path
-//! because another path's list was longer.
+//! function's errors and log lines, its telemetry warnings, and the `temporal-serverless`
+//! command's errors, `deploy --print` and `doctor` reports. One rule, so that an API key cannot
+//! slip out of one path because another path's list was longer.
 //!
 //! Three ways a secret is recognised:
 //!
-//! - **by its name**: the value of an assignment (`api_key = ".."`, `api_key: ..`,
-//!   `TEMPORAL_API_KEY=..`, `"apiKey":".."`) or of a command-line flag (`--api-key ..`,
-//!   `--tls-key-data=..`) whose name is a secret's ([`is_secret_name`]). This catches a
-//!   `temporal.toml` line quoted by a parse error, whatever the value is;
-//! - **by its value**: secrets the process knows ([`remember`]: the loaded API key and TLS key,
-//!   secret-named environment variables, the values of secret flags) are replaced wherever they
-//!   appear, e.g. echoed in a server's error message;
-//! - **by its shape**: PEM private-key blocks and `Bearer` tokens.
+//! - **by its name** (`names`, `assignments`): the value of an assignment (`api_key = ".."`,
+//!   `api_key: ..`, `TEMPORAL_API_KEY=..`, `"apiKey":".."`, `Authorization: Basic ..`) or of a
+//!   command-line flag (`--api-key ..`, `--tls-key-data=..`) whose name is a secret's
+//!   ([`is_secret_name`]: its last word is a key, secret, token, password, passphrase,
+//!   credential, cookie or auth, so `AUTH_MODE` is not). This catches a `temporal.toml` line
+//!   quoted by a parse error, whatever the value is;
+//! - **by its value** (`known_values`): secrets the process knows ([`remember`]: the loaded API
+//!   key and TLS key, the values of secret-named environment variables and of secret flags, and
+//!   what the other two rules find in the environment, such as the password in
+//!   `TEMPORAL_ADDRESS`) are replaced wherever they appear, e.g. echoed in a server's error
+//!   message, also JSON-escaped, percent-encoded or in base64; a value shorter than
+//!   [`MIN_ANYWHERE_LEN`] only where it is a whole token;
+//! - **by its shape** (`shapes`): PEM private-key blocks, the password of a URL
+//!   (`scheme://user:password@host`), and credentials after `Basic` and `Bearer`.
 //!
 //! Everything recognised becomes [`MASK`], never a partial prefix.
 //!
@@ -20,117 +26,51 @@
 //! use temporal_serverless::redact;
 //! let excerpt = "3 | api_key = \"tsls-example-key";
 //! assert_eq!(redact::text(excerpt), "3 | api_key = \"***");
+//! let refused = "cannot connect to http://deploy:hunter2@10.0.0.7:7233";
+//! assert_eq!(redact::text(refused), "cannot connect to http://deploy:***@10.0.0.7:7233");
 //! ```
 
+mod assignments;
+mod known_values;
+mod names;
+mod shapes;
+
+#[cfg(test)]
+mod properties;
+
+pub use names::is_secret_name;
+
+use known_values::KnownValues;
 use std::{ops::Range, sync::RwLock};
 
 /// What a secret is replaced with.
 pub const MASK: &str = "***";
 
-/// Known values shorter than this are not replaced by value: they would mask ordinary words and
-/// numbers all over a log (a `TOKEN_LIMIT=10` variable would hide every `10`), and no real API
-/// key or private key is this short. Such values are still masked where their name shows.
-pub const MIN_KNOWN_LEN: usize = 8;
+/// Known values at least this long are masked wherever they appear, even inside a longer word;
+/// shorter ones only where they stand as a whole token (not joined to letters, digits or `_`),
+/// in any of their encodings. Anywhere, a short value would mask parts of ordinary words and
+/// numbers (a password `abc` would cut the middle out of `fabcd`), and no real API key or private
+/// key is this short; as a whole token, the value shown is the secret.
+pub const MIN_ANYWHERE_LEN: usize = 8;
 
 /// A value the tests of this workspace pass as a secret and then look for in what is printed:
 /// one spelling, so that a check for its distinctive part (`SENTINEL`) covers every test.
 #[doc(hidden)]
 pub const SENTINEL: &str = "SENTINEL-7f3a9c-SECRET";
 
-/// Name components that make a name a secret's.
-const SECRET_WORDS: &[&str] = &[
-    "key",
-    "apikey",
-    "privatekey",
-    "clientkey",
-    "tlskey",
-    "keydata",
-    "accesskey",
-    "secretkey",
-    "secret",
-    "token",
-    "password",
-    "passwd",
-    "auth",
-    "authorization",
-];
-
-/// Last components that make a secret-looking name something else: where a secret is kept
-/// (`client_key_path`, `--tls-key-path`, `client.key.pem`: a path reveals nothing without the
-/// file, and errors must be able to name the file they could not read) or what describes it
-/// (`AWS_ACCESS_KEY_ID`, which AWS treats as public, `key_type`, `token_count`).
-const NOT_SECRET_LAST_WORDS: &[&str] = &[
-    "path", "file", "dir", "id", "name", "type", "count", "len", "length", "size", "toml", "pem",
-    "crt", "json", "yaml", "yml", "txt",
-];
-
-/// The secrets this process knows, longest first (so a value containing another is masked
-/// whole).
-static KNOWN: RwLock<Vec<String>> = RwLock::new(Vec::new());
-
-/// Whether `name` (a TOML key, an environment variable, a flag, a header, a log field) names a
-/// secret: one of its components (split at `_`, `-`, `.`, and lower-to-upper case changes) is a
-/// key, secret, token, password or auth(orization), and its last component does not say it is
-/// a path, an ID or a size instead.
-///
-/// ```
-/// use temporal_serverless::redact::is_secret_name;
-/// for secret in ["api_key", "TEMPORAL_API_KEY", "--tls-key-data", "apiKey", "codec.auth",
-///                "authorization", "AWS_SESSION_TOKEN", "password"] {
-///     assert!(is_secret_name(secret), "{secret}");
-/// }
-/// for not_secret in ["address", "namespace", "--tls-key-path", "client_key_path",
-///                    "AWS_ACCESS_KEY_ID", "server_name", "keep_alive", "author"] {
-///     assert!(!is_secret_name(not_secret), "{not_secret}");
-/// }
-/// ```
-pub fn is_secret_name(name: &str) -> bool {
-    let words = name_words(name);
-    let Some(last) = words.last() else {
-        return false;
-    };
-    !NOT_SECRET_LAST_WORDS.contains(&last.as_str())
-        && words
-            .iter()
-            .any(|word| SECRET_WORDS.contains(&word.as_str()))
-}
-
-/// `name` split into lower-case words at non-alphanumerics and camelCase boundaries.
-fn name_words(name: &str) -> Vec<String> {
-    let mut words = Vec::new();
-    let mut word = String::new();
-    let mut previous_lower = false;
-    for c in name.chars() {
-        if !c.is_ascii_alphanumeric() {
-            words.extend((!word.is_empty()).then(|| std::mem::take(&mut word)));
-            previous_lower = false;
-            continue;
-        }
-        if c.is_ascii_uppercase() && previous_lower {
-            words.push(std::mem::take(&mut word));
-        }
-        previous_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
-        word.push(c.to_ascii_lowercase());
-    }
-    words.extend((!word.is_empty()).then_some(word));
-    words
-}
+/// The secrets this process knows.
+static KNOWN: RwLock<KnownValues> = RwLock::new(KnownValues::new());
 
 /// Adds `secret` to the values masked wherever they appear, in every later call of [`text`]
 /// and so in every log line, error and report of this process. A multi-line value (a PEM key)
-/// is also remembered line by line, since an excerpt may quote one of its lines. Values and
-/// lines shorter than [`MIN_KNOWN_LEN`] are ignored.
+/// is also remembered line by line, since an excerpt may quote one of its lines, and the
+/// credential of a `Bearer ..` value also alone. A value without a letter or digit, or one
+/// that is a switch (`true`, `none`), is no secret and ignored.
 pub fn remember(secret: &str) {
-    let candidates = std::iter::once(secret.trim()).chain(secret.lines().map(str::trim));
-    let mut known = KNOWN
+    KNOWN
         .write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    for candidate in candidates {
-        if candidate.len() >= MIN_KNOWN_LEN && !known.iter().any(|value| value == candidate) {
-            known.push(candidate.to_owned());
-        }
-    }
-    known.sort_by_key(|value| std::cmp::Reverse(value.len()));
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .extend([secret]);
 }
 
 /// [`remember_environment`] of this process's environment (variables that are not UTF-8 read
@@ -144,39 +84,96 @@ pub fn remember_process_environment() {
     }));
 }
 
-/// Remembers the values of the secret-named variables among `variables` (e.g.
+/// Remembers the secrets among `variables`: the values of the secret-named ones (e.g.
 /// `TEMPORAL_API_KEY`, `TEMPORAL_TLS_CLIENT_KEY_DATA`, `TEMPORAL_CODEC_AUTH`, Lambda's
-/// `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`).
+/// `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`), and in the others only the parts that are
+/// secrets by shape or inner name (the password in `TEMPORAL_ADDRESS=http://deploy:..@host`,
+/// the credential in `OTEL_EXPORTER_OTLP_HEADERS=authorization=Basic ..`). The value of any
+/// other variable never becomes a secret: `AUTH_MODE=password` must not mask the word
+/// "password" everywhere.
 pub fn remember_environment(variables: impl IntoIterator<Item = (String, String)>) {
-    for (name, value) in variables {
-        if is_secret_name(&name) {
-            remember(&value);
-        }
-    }
+    let secrets = secret_values_in_environment(variables);
+    KNOWN
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .extend(secrets.iter().map(String::as_str));
 }
 
-/// `text` with every secret masked: PEM private keys, the values this process remembers,
-/// `Bearer` tokens, and the values of secret-named assignments.
+/// The secrets among `variables`, as [`remember_environment`] remembers them.
+fn secret_values_in_environment(
+    variables: impl IntoIterator<Item = (String, String)>,
+) -> Vec<String> {
+    let mut secrets = Vec::new();
+    for (name, value) in variables {
+        if is_secret_name(&name) {
+            secrets.push(value);
+        } else {
+            secrets.extend(secret_values_in_text(&value));
+        }
+    }
+    secrets
+}
+
+/// `text` with every secret masked: PEM private keys, the values this process remembers, URL
+/// passwords, `Basic` and `Bearer` credentials, and the values of secret-named assignments.
 pub fn text(text: &str) -> String {
     let known = KNOWN
         .read()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    text_with(text, &known)
+    mask(text, &known)
 }
 
 /// [`text`] with `known` as the values to mask instead of the process's.
 pub fn text_with(text: &str, known: &[impl AsRef<str>]) -> String {
-    let mut masked = mask_private_keys(text);
-    for value in known.iter().map(AsRef::as_ref) {
-        if value.len() >= MIN_KNOWN_LEN {
-            masked = masked.replace(value, MASK);
+    mask(text, &KnownValues::of(known.iter().map(AsRef::as_ref)))
+}
+
+/// An address to show (an OpenTelemetry collector's, say): its password and the value of every
+/// query parameter masked, then whatever [`text`] masks. An endpoint's query may carry a
+/// credential under any name (`?sig=..`, `?code=..`), and what a reader needs from the address
+/// is its scheme, host, port and path.
+///
+/// ```
+/// use temporal_serverless::redact;
+/// assert_eq!(
+///     redact::url("https://otel:pw@collector.example.com:4317/v1?tenant=a&sig=xyz"),
+///     "https://otel:***@collector.example.com:4317/v1?tenant=***&sig=***",
+/// );
+/// ```
+pub fn url(url: &str) -> String {
+    let mut ranges = shapes::userinfo_password_ranges(url);
+    if let Some(query_start) = url.find('?') {
+        let query_end = url[query_start..]
+            .find('#')
+            .map_or(url.len(), |end| query_start + end);
+        let mut parameter_start = query_start + 1;
+        for parameter in url[query_start + 1..query_end].split('&') {
+            if let Some(equals) = parameter.find('=') {
+                let value = parameter_start + equals + 1..parameter_start + parameter.len();
+                if !value.is_empty() && &url[value.clone()] != MASK {
+                    ranges.push(value);
+                }
+            }
+            parameter_start += parameter.len() + 1;
         }
     }
-    let bearer_tokens = bearer_token_ranges(&masked)
+    let masked = mask_ranges(url, merged(ranges).into_iter().map(|range| (range, MASK)));
+    text(&masked)
+}
+
+/// `text` with every secret masked, `known` being the values known: PEM keys first (a key's
+/// lines are known values too, and the block goes whole), then known values (so that a value
+/// is masked whole even where a name or shape would mask a part of it), then shapes, then
+/// names.
+fn mask(text: &str, known: &KnownValues) -> String {
+    let masked = shapes::mask_private_keys(text);
+    let by_value = known.ranges(&masked).into_iter().map(|range| (range, MASK));
+    let masked = mask_ranges(&masked, by_value);
+    let by_shape = shapes::credential_ranges(&masked)
         .into_iter()
         .map(|range| (range, MASK));
-    let masked = mask_ranges(&masked, bearer_tokens);
-    mask_ranges(&masked, assigned_value_ranges(&masked))
+    let masked = mask_ranges(&masked, by_shape);
+    mask_ranges(&masked, assignments::assigned_value_ranges(&masked))
 }
 
 /// A command line's words with secrets masked: the word after a secret flag (`--api-key K`),
@@ -184,6 +181,7 @@ pub fn text_with(text: &str, known: &[impl AsRef<str>]) -> String {
 /// authorization=..`, `--env TEMPORAL_API_KEY=..`), and whatever [`text`] masks.
 pub fn args(words: &[impl AsRef<str>]) -> Vec<String> {
     let secrets = secret_values_in_args(words);
+    let secrets = KnownValues::of(secrets.iter().map(String::as_str));
     let mut after_secret_flag = false;
     words
         .iter()
@@ -196,7 +194,7 @@ pub fn args(words: &[impl AsRef<str>]) -> Vec<String> {
             {
                 format!("{name}={MASK}")
             } else {
-                text_with(&text(word), &secrets)
+                mask(&text(word), &secrets)
             };
             after_secret_flag = is_secret_flag(word);
             masked
@@ -204,8 +202,9 @@ pub fn args(words: &[impl AsRef<str>]) -> Vec<String> {
         .collect()
 }
 
-/// The secret values on a command line (see [`args`]), for [`remember`] or [`text_with`]: a
-/// server or tool that echoes one back in an error is then masked too.
+/// The secret values on a command line (see [`args`]; also a URL's password in any word), for
+/// [`remember`] or [`text_with`]: a server or tool that echoes one back in an error is then
+/// masked too.
 pub fn secret_values_in_args(words: &[impl AsRef<str>]) -> Vec<String> {
     let mut values = Vec::new();
     let mut after_secret_flag = false;
@@ -216,6 +215,8 @@ pub fn secret_values_in_args(words: &[impl AsRef<str>]) -> Vec<String> {
             && is_secret_name(name)
         {
             values.push(value.to_owned());
+        } else {
+            values.extend(secret_values_in_text(word));
         }
         after_secret_flag = is_secret_flag(word);
     }
@@ -227,12 +228,16 @@ fn is_secret_flag(word: &str) -> bool {
     word.starts_with('-') && !word.contains('=') && is_secret_name(word)
 }
 
-/// The values of the secret-named keys in a configuration file's text (`temporal.toml`), each
-/// whole and, for a multi-line string, line by line. For a file that failed to parse: its
-/// secrets were never loaded, yet the parser's error quotes one of its lines.
+/// The values of the secret-named keys in a configuration file's text (`temporal.toml`), and
+/// the passwords of its URLs, each whole and, for a multi-line string, line by line. For a file
+/// that failed to parse: its secrets were never loaded, yet the parser's error quotes one of its
+/// lines.
 pub fn secret_values_in_config(config: &str) -> Vec<String> {
+    let by_name = assignments::assigned_value_ranges(config)
+        .into_iter()
+        .map(|(range, _)| range);
     let mut values = Vec::new();
-    for (range, _) in assigned_value_ranges(config) {
+    for range in by_name.chain(shapes::credential_ranges(config)) {
         let value = &config[range];
         values.push(value.trim().to_owned());
         values.extend(value.lines().map(|line| {
@@ -247,7 +252,22 @@ pub fn secret_values_in_config(config: &str) -> Vec<String> {
     values
 }
 
-/// `text` with each range replaced by its mask.
+/// The parts of `text` that are secrets by shape or by the name they are assigned to: what
+/// [`text`] masks in it without knowing any value.
+fn secret_values_in_text(text: &str) -> Vec<String> {
+    let by_name = assignments::assigned_value_ranges(text)
+        .into_iter()
+        .map(|(range, _)| range);
+    shapes::credential_ranges(text)
+        .into_iter()
+        .chain(by_name)
+        .map(|range| text[range].to_owned())
+        .collect()
+}
+
+/// `text` with each range replaced by its mask. The ranges are sorted; one that overlaps the
+/// one before or cuts a character is widened rather than trusted, since a panic here would
+/// lose the log line or error it was masking.
 fn mask_ranges(
     text: &str,
     ranges: impl IntoIterator<Item = (Range<usize>, &'static str)>,
@@ -255,130 +275,39 @@ fn mask_ranges(
     let mut masked = String::with_capacity(text.len());
     let mut copied = 0;
     for (range, mask) in ranges {
-        masked.push_str(&text[copied..range.start]);
+        if range.end <= copied {
+            continue;
+        }
+        let mut start = range.start.clamp(copied, text.len());
+        while !text.is_char_boundary(start) {
+            start -= 1;
+        }
+        let mut end = range.end.min(text.len());
+        while !text.is_char_boundary(end) {
+            end += 1;
+        }
+        masked.push_str(&text[copied..start]);
         masked.push_str(mask);
-        copied = range.end;
+        copied = end;
     }
     masked.push_str(&text[copied..]);
     masked
 }
 
-/// `-----BEGIN … PRIVATE KEY-----` through its `-----END … PRIVATE KEY-----` (or the end of the
-/// text, for a truncated one) replaced by [`MASK`].
-fn mask_private_keys(text: &str) -> String {
-    const BEGIN: &str = "-----BEGIN ";
-    let mut masked = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find(BEGIN) {
-        let label_start = start + BEGIN.len();
-        let Some(label_len) = rest[label_start..].find("-----") else {
-            break;
-        };
-        let after_label = label_start + label_len + "-----".len();
-        if !rest[label_start..label_start + label_len].contains("PRIVATE KEY") {
-            masked.push_str(&rest[..after_label]);
-            rest = &rest[after_label..];
+/// `ranges` sorted, with the ones that overlap or touch joined.
+fn merged(mut ranges: Vec<Range<usize>>) -> Vec<Range<usize>> {
+    ranges.sort_by_key(|range| (range.start, range.end));
+    let mut joined: Vec<Range<usize>> = Vec::with_capacity(ranges.len());
+    for range in ranges {
+        if let Some(last) = joined.last_mut()
+            && range.start <= last.end
+        {
+            last.end = last.end.max(range.end);
             continue;
         }
-        masked.push_str(&rest[..start]);
-        masked.push_str(MASK);
-        rest = match rest[after_label..].find("-----END ") {
-            Some(end) => {
-                let end_label = after_label + end + "-----END ".len();
-                match rest[end_label..].find("-----") {
-                    Some(close) => &rest[end_label + close + "-----".len()..],
-                    None => "",
-                }
-            }
-            None => "",
-        };
+        joined.push(range);
     }
-    masked.push_str(rest);
-    masked
-}
-
-/// The tokens after `Bearer ` (any case).
-fn bearer_token_ranges(text: &str) -> Vec<Range<usize>> {
-    const BEARER: &str = "bearer ";
-    let lowered = text.to_ascii_lowercase();
-    let mut ranges = Vec::new();
-    let mut from = 0;
-    while let Some(found) = lowered[from..].find(BEARER) {
-        let start = from + found + BEARER.len();
-        let len = text[start..]
-            .find(|c: char| !(c.is_ascii_alphanumeric() || "-._~+/=".contains(c)))
-            .unwrap_or(text.len() - start);
-        if len > 0 && &text[start..start + len] != MASK {
-            ranges.push(start..start + len);
-        }
-        from = start + len;
-    }
-    ranges
-}
-
-fn is_name_byte(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || matches!(byte, b'_' | b'-' | b'.')
-}
-
-/// The values assigned to secret names: `name = value`, `name: value`, `name=value`, with the
-/// name optionally quoted (`"api_key": ..`) and the value quoted, triple-quoted (TOML), quoted
-/// with escaped quotes (inside a JSON string), an array or table (to the end of the line), or
-/// bare. A quoted value ends at its closing quote or at the end of the line (an unterminated
-/// string is what a TOML error quotes); a bare one at white space or punctuation.
-///
-/// Each with its mask: [`MASK`], or for a bare value of a quoted name (`"auth":true`) [`MASK`]
-/// quoted as the name is, since a bare `***` would leave JSON that no longer parses.
-fn assigned_value_ranges(text: &str) -> Vec<(Range<usize>, &'static str)> {
-    let bytes = text.as_bytes();
-    let mut ranges = Vec::new();
-    let mut at = 0;
-    while at < bytes.len() {
-        if !is_name_byte(bytes[at]) {
-            at += 1;
-            continue;
-        }
-        let name_start = at;
-        while at < bytes.len() && is_name_byte(bytes[at]) {
-            at += 1;
-        }
-        // After a `/`, a name is a file's (`/etc/tls/client.key: no such file`).
-        let in_path = name_start > 0 && bytes[name_start - 1] == b'/';
-        if in_path || !is_secret_name(&text[name_start..at]) {
-            continue;
-        }
-        let mut cursor = at;
-        let quoted_mask = if text[cursor..].starts_with("\\\"") {
-            cursor += 2;
-            "\\\"***\\\""
-        } else {
-            let mask = match bytes.get(cursor) {
-                Some(b'"') => "\"***\"",
-                Some(b'\'') => "'***'",
-                Some(b'`') => "`***`",
-                _ => MASK,
-            };
-            cursor += usize::from(mask != MASK);
-            mask
-        };
-        cursor = skip_blanks(bytes, cursor);
-        let Some(&separator) = bytes.get(cursor).filter(|byte| matches!(byte, b'=' | b':')) else {
-            continue;
-        };
-        // `==` compares and `::` names a path: neither assigns.
-        if bytes.get(cursor + 1) == Some(&separator) {
-            continue;
-        }
-        let value_start = skip_blanks(bytes, cursor + 1);
-        if let Some(range) = value_range(text, value_start) {
-            at = range.end;
-            let bare = range.start == value_start && !text[value_start..].starts_with(['[', '{']);
-            let mask = if bare { quoted_mask } else { MASK };
-            if &text[range.clone()] != MASK {
-                ranges.push((range, mask));
-            }
-        }
-    }
-    ranges
+    joined
 }
 
 fn skip_blanks(bytes: &[u8], mut at: usize) -> usize {
@@ -388,57 +317,10 @@ fn skip_blanks(bytes: &[u8], mut at: usize) -> usize {
     at
 }
 
-/// The value starting at `start` (without its quotes), if there is one.
-fn value_range(text: &str, start: usize) -> Option<Range<usize>> {
-    let rest = &text[start..];
-    let line_end = |from: usize| text[from..].find('\n').map_or(text.len(), |end| from + end);
-    let range = if let Some(delimiter) = ["\"\"\"", "'''"]
-        .into_iter()
-        .find(|delimiter| rest.starts_with(delimiter))
-    {
-        let content = start + 3;
-        content
-            ..text[content..]
-                .find(delimiter)
-                .map_or(text.len(), |end| content + end)
-    } else if rest.starts_with("\\\"") {
-        let content = start + 2;
-        let end = line_end(content);
-        content..text[content..end].find('"').map_or(end, |close| {
-            // The escaped closing quote's backslash belongs to the quote.
-            let close = content + close;
-            if text[..close].ends_with('\\') {
-                close - 1
-            } else {
-                close
-            }
-        })
-    } else if rest.starts_with(['[', '{']) {
-        // An array or table where a string belongs: all of it, to the end of the line.
-        start..line_end(start)
-    } else if let Some(quote) = rest
-        .chars()
-        .next()
-        .filter(|c| matches!(c, '"' | '\'' | '`'))
-    {
-        let content = start + 1;
-        let end = line_end(content);
-        content
-            ..text[content..end]
-                .find(quote)
-                .map_or(end, |close| content + close)
-    } else {
-        start
-            ..rest
-                .find(|c: char| c.is_whitespace() || ",;)]}\"'".contains(c))
-                .map_or(text.len(), |end| start + end)
-    };
-    (!range.is_empty()).then_some(range)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::{Engine as _, engine::general_purpose::STANDARD};
 
     /// Masked by name and shape only, whatever this process remembers.
     fn by_name_and_shape(text: &str) -> String {
@@ -526,8 +408,11 @@ mod tests {
         let echoed = format!("server said: invalid credentials {SENTINEL} (code 16)");
         let masked = text_with(&echoed, &[SENTINEL]);
         assert_eq!(masked, "server said: invalid credentials *** (code 16)");
-        // Too short to mask by value: it would hide ordinary text.
-        assert_eq!(text_with("port 10", &["10"]), "port 10");
+        // A short value only as a whole token, not inside other numbers or words.
+        assert_eq!(
+            text_with("port 10, not 107 nor a10", &["10"]),
+            "port ***, not 107 nor a10"
+        );
     }
 
     #[test]
@@ -629,5 +514,196 @@ mod tests {
         let once = text_with(&format!("api_key = \"{SENTINEL}\""), &[SENTINEL]);
         assert_eq!(text_with(&once, &[SENTINEL]), once);
         assert_eq!(args(&args(&["--api-key", SENTINEL])), ["--api-key", MASK]);
+    }
+
+    #[test]
+    fn a_url_password_is_masked_and_its_user_and_host_kept() {
+        // What an unreachable server's error quotes, from TEMPORAL_ADDRESS.
+        let refused = format!(
+            "failed to connect to http://deploy:{SENTINEL}@127.0.0.1:1: connection refused"
+        );
+        assert_eq!(
+            by_name_and_shape(&refused),
+            "failed to connect to http://deploy:***@127.0.0.1:1: connection refused"
+        );
+        for (url, masked) in [
+            ("https://u:p%40ss%3Aw0rd@host/db", "https://u:***@host/db"),
+            // An unescaped `@` in the password: URL parsers split at the last one.
+            (
+                "postgres://u:p@ss@db.internal:5432/x",
+                "postgres://u:***@db.internal:5432/x",
+            ),
+            ("redis://:hunter2@cache:6379", "redis://:***@cache:6379"),
+            (
+                "{\"endpoint\":\"http://a:b3c@h:1\"}",
+                "{\"endpoint\":\"http://a:***@h:1\"}",
+            ),
+        ] {
+            assert_eq!(by_name_and_shape(url), masked);
+        }
+        for plain in [
+            "ssh://git@github.com/x",
+            "http://127.0.0.1:7233",
+            "see http://host:1, user: bob@example.com",
+        ] {
+            assert_eq!(by_name_and_shape(plain), plain);
+        }
+        // Remembered from a variable that is no secret, so that a message quoting the password
+        // without its URL is masked too.
+        let secrets = secret_values_in_environment([(
+            "TEMPORAL_ADDRESS".to_owned(),
+            format!("http://deploy:{SENTINEL}@host:7233"),
+        )]);
+        assert_eq!(secrets, [SENTINEL]);
+        assert_masked(&text_with(&format!("auth failed for {SENTINEL}"), &secrets));
+    }
+
+    #[test]
+    fn authorization_credentials_are_masked_after_their_scheme() {
+        let basic = STANDARD.encode(format!("deploy:{SENTINEL}"));
+        for (line, masked) in [
+            (
+                format!("Authorization: Basic {basic}"),
+                "Authorization: Basic ***",
+            ),
+            (
+                format!("Proxy-Authorization: basic {basic}\r\nHost: x"),
+                "Proxy-Authorization: basic ***\r\nHost: x",
+            ),
+            (
+                format!("authorization=Bearer {SENTINEL}"),
+                "authorization=Bearer ***",
+            ),
+            // Under an authorization name, whatever the credential reads as.
+            (
+                "Authorization: Bearer letmein".to_owned(),
+                "Authorization: Bearer ***",
+            ),
+            // Without a name: by shape.
+            (
+                format!("sent Basic {basic} upstream"),
+                "sent Basic *** upstream",
+            ),
+            (format!("header Bearer {SENTINEL}."), "header Bearer ***."),
+        ] {
+            assert_eq!(by_name_and_shape(&line), masked);
+            assert_eq!(by_name_and_shape(masked), masked);
+        }
+        for plain in [
+            "the bearer token expired",
+            "Bearer Token authentication",
+            "WWW-Authenticate: Bearer realm=\"temporal\"",
+            "Basic auth is off",
+        ] {
+            assert_eq!(by_name_and_shape(plain), plain);
+        }
+        // A remembered header value makes its credential a known value of its own.
+        assert_eq!(
+            text_with("token abc123xyz refused", &["Bearer abc123xyz"]),
+            "token *** refused"
+        );
+    }
+
+    #[test]
+    fn secrets_credentials_passphrases_cookies_and_key_files_are_secret_names() {
+        for line in [
+            format!("APP_SECRETS={SENTINEL}"),
+            format!("CREDENTIALS: {SENTINEL}"),
+            format!("ssh_passphrase = \"{SENTINEL}\""),
+            format!("PRIVATEKEY={SENTINEL}"),
+            format!("private-key: {SENTINEL}"),
+            format!("\"privateKey\":\"{SENTINEL}\""),
+            format!("SERVICE_ACCOUNT_KEY_JSON='{SENTINEL}'"),
+            format!("DB_PASSWORD_2={SENTINEL}"),
+        ] {
+            assert_masked(&by_name_and_shape(&line));
+        }
+        // All of a cookie list, not only its first pair.
+        assert_eq!(
+            by_name_and_shape(&format!("Cookie: theme=dark; session={SENTINEL} sent")),
+            "Cookie: *** sent"
+        );
+    }
+
+    #[test]
+    fn short_known_values_are_masked_as_whole_tokens_only() {
+        let known = ["x9Q"];
+        assert_eq!(
+            text_with("got x9Q, \"x9Q\" (x9Q) x9Q.", &known),
+            "got ***, \"***\" (***) ***."
+        );
+        let joined = "ax9Q x9Qb x9Q_1 éx9Q 0x9Q";
+        assert_eq!(text_with(joined, &known), joined);
+        // Written in base64, percent-encoded or JSON-escaped, still as a whole token.
+        let base64 = STANDARD.encode("x9Q");
+        assert_eq!(
+            text_with(&format!("k={base64}&x=%78%39%51 \\u0078\\u0039Q"), &known),
+            "k=***&x=*** ***"
+        );
+        // Switches and values without a letter or digit are no secrets.
+        assert_eq!(
+            text_with(
+                "{\"ok\":true,\"mode\":null} -- done",
+                &["true", "null", "--"]
+            ),
+            "{\"ok\":true,\"mode\":null} -- done"
+        );
+    }
+
+    #[test]
+    fn known_values_are_masked_escaped_percent_encoded_and_in_base64() {
+        let secret = format!("{SENTINEL}/\"é+");
+        let json = serde_json::to_string(&secret).unwrap();
+        let json_in_json = serde_json::to_string(&format!("error: {json}")).unwrap();
+        let percent: String = secret
+            .bytes()
+            .map(|byte| match byte {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => char::from(byte).to_string(),
+                _ => format!("%{byte:02x}"),
+            })
+            .collect();
+        let basic = STANDARD.encode(format!("deploy:{secret}"));
+        let url_safe = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&secret);
+        for shown in [json, json_in_json, percent, basic, url_safe] {
+            let masked = text_with(&format!("echo {shown} end"), &[&secret]);
+            assert_masked(&masked);
+            assert!(
+                masked.starts_with("echo ") && masked.ends_with(" end"),
+                "{masked}"
+            );
+        }
+    }
+
+    #[test]
+    fn settings_about_a_secret_are_no_secrets_and_their_values_stay_readable() {
+        let environment = [
+            ("AUTH_MODE", "password"),
+            ("AUTH_TYPE", "basic"),
+            ("TOKEN_LIMIT", "10"),
+            ("TEMPORAL_TLS_CLIENT_KEY_PATH", "/etc/tls/client.key"),
+            ("AWS_ACCESS_KEY_ID", "AKIAEXAMPLE123"),
+            ("NEXT_PAGE_TOKEN", "CiQ4ZjQ"),
+            ("TEMPORAL_CODEC_AUTH", "none"),
+        ]
+        .map(|(name, value)| (name.to_owned(), value.to_owned()));
+        let secrets = secret_values_in_environment(environment.clone());
+        let line = "enter your password, basic auth, limit 10, key /etc/tls/client.key, \
+                    id AKIAEXAMPLE123, page CiQ4ZjQ, none left";
+        assert_eq!(text_with(line, &secrets), line);
+        for (name, value) in environment.iter().take(6) {
+            let assignment = format!("{name}={value}");
+            assert_eq!(by_name_and_shape(&assignment), assignment);
+        }
+    }
+
+    #[test]
+    fn an_address_loses_its_password_and_query_values() {
+        assert_eq!(
+            url(&format!(
+                "https://otel:{SENTINEL}@collector.example.com:4317/v1?tenant=a&sig={SENTINEL}#x"
+            )),
+            "https://otel:***@collector.example.com:4317/v1?tenant=***&sig=***#x"
+        );
+        assert_eq!(url("http://localhost:4317"), "http://localhost:4317");
     }
 }

@@ -7,7 +7,7 @@ use super::{
     invocation_span::{InvocationFacts, InvocationSpan},
     task_links::{SDK_SCOPE, TaskSpanLinks},
 };
-use crate::{error::ServerlessError, manifest::Manifest};
+use crate::{error::ServerlessError, manifest::Manifest, redact};
 use opentelemetry::{KeyValue, metrics::MeterProvider as _, trace::TracerProvider as _};
 use opentelemetry_otlp::WithExportConfig;
 use opentelemetry_sdk::{
@@ -136,14 +136,21 @@ impl Telemetry {
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(format!(
-                "telemetry not delivered to {} ({}); is the collector running (the ADOT layer \
-                 attached to the function, or OTEL_EXPORTER_OTLP_ENDPOINT right)?",
-                self.endpoint,
-                problems.join("; ")
-            ))
+            Err(undelivered(&self.endpoint, &problems))
         }
     }
+}
+
+/// The warning for telemetry the collector did not take. The endpoint may carry a credential in
+/// its userinfo or query (a hosted collector's), and the exporters' errors may quote it: both go
+/// through the redaction rule, the endpoint as an address (every query value masked).
+fn undelivered(endpoint: &str, problems: &[String]) -> String {
+    let shown = redact::url(endpoint);
+    format!(
+        "telemetry not delivered to {shown} ({}); is the collector running (the ADOT layer \
+         attached to the function, or OTEL_EXPORTER_OTLP_ENDPOINT right)?",
+        redact::text(&problems.join("; ").replace(endpoint, &shown))
+    )
 }
 
 /// Runs a provider's blocking `force_flush` on a thread of its own; its error names `what`.
@@ -154,10 +161,13 @@ fn flush_on_own_thread(
     tokio::task::spawn_blocking(move || force_flush().map_err(|error| format!("{what}: {error}")))
 }
 
-/// The error for an exporter that cannot be built for `endpoint`.
+/// The error for an exporter that cannot be built for `endpoint`, the endpoint masked as in
+/// [`undelivered`].
 fn cannot_export(endpoint: &str, error: &dyn std::fmt::Display) -> ServerlessError {
+    let shown = redact::url(endpoint);
+    let error = error.to_string().replace(endpoint, &shown);
     ServerlessError::Configure(format!(
-        "OpenTelemetry cannot export to {endpoint} ({error}); set OtelOptions::endpoint or \
+        "OpenTelemetry cannot export to {shown} ({error}); set OtelOptions::endpoint or \
          OTEL_EXPORTER_OTLP_ENDPOINT to the collector's OTLP/gRPC address, e.g. {}",
         super::DEFAULT_ENDPOINT
     ))
@@ -253,7 +263,7 @@ fn resource(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::otel::OtelOptions;
+    use crate::{otel::OtelOptions, redact::SENTINEL};
 
     const MANIFEST: Manifest<'static> = Manifest {
         deployment_name: "shop",
@@ -304,6 +314,22 @@ mod tests {
             started.elapsed()
         );
         assert!(error.contains("http://127.0.0.1:9"), "{error}");
+    }
+
+    #[test]
+    fn the_undelivered_warning_masks_the_endpoints_credentials() {
+        let endpoint = format!(
+            "https://collector:{SENTINEL}@otel.example.com:4317/?api-key={SENTINEL}&tenant=t1"
+        );
+        let problems = [format!("spans: transport error connecting to {endpoint}")];
+        let warning = undelivered(&endpoint, &problems);
+        assert!(!warning.contains("SENTINEL"), "{warning}");
+        let shown = "https://collector:***@otel.example.com:4317/?api-key=***&tenant=***";
+        assert!(
+            warning.starts_with(&format!("telemetry not delivered to {shown} (spans: "))
+                && warning.contains(&format!("connecting to {shown})")),
+            "{warning}"
+        );
     }
 
     #[test]
