@@ -3,14 +3,17 @@
 
 use super::{
     BodyError,
-    pool::{Function, InvokeResult, QueuedEvent, Service},
-    read_capped,
+    event_queue::{QueueFull, QueuedEvent},
+    loopback_host::{Refusal, loopback_only},
+    pool::{Function, InvokeResult, Service},
+    request_timeouts::{BODY_READ_TIMEOUT, read_body_in_time},
 };
 use axum::{
     Json, Router,
     body::{Body, Bytes},
     extract::{Path, State},
     http::{HeaderMap, HeaderValue, StatusCode, Uri},
+    middleware,
     response::{IntoResponse, Response},
     routing::{get, post},
 };
@@ -18,12 +21,26 @@ use serde_json::json;
 use std::sync::Arc;
 use tokio::sync::OwnedSemaphorePermit;
 
-/// The control-plane routes.
+/// The control-plane routes, for requests addressed to a loopback name.
 pub fn router(service: Arc<Service>) -> Router {
     Router::new()
         .route("/2015-03-31/functions/{function}", get(get_function))
         .route("/2015-03-31/functions/{function}/invocations", post(invoke))
         .with_state(service)
+        // Around the fallback too: a rebound page learns nothing, not even which paths exist.
+        .layer(middleware::from_fn_with_state(
+            foreign_host as Refusal,
+            loopback_only,
+        ))
+}
+
+/// A request not addressed to a loopback name, refused as AWS refuses an unauthorized call.
+fn foreign_host(why: String) -> Response {
+    invoke_error(
+        StatusCode::FORBIDDEN,
+        "AccessDeniedException",
+        json!({ "Type": "User", "message": why }),
+    )
 }
 
 fn not_found(function: &str) -> Response {
@@ -87,15 +104,49 @@ fn too_large(message: String) -> Response {
     )
 }
 
-/// Lambda's throttle: the function's reserved concurrency is in use (or its `Event` queue full).
-fn throttled() -> Response {
+/// Lambda's throttle, with the `Reason` Lambda gives.
+fn throttled(reason: &'static str, message: String) -> Response {
     invoke_error(
         StatusCode::TOO_MANY_REQUESTS,
         "TooManyRequestsException",
+        json!({ "Reason": reason, "Type": "User", "message": message }),
+    )
+}
+
+/// A `RequestResponse` invoke while every instance the function's reserved concurrency allows
+/// is busy.
+fn concurrency_in_use() -> Response {
+    throttled(
+        "ReservedFunctionConcurrentInvocationLimitExceeded",
+        "Rate Exceeded.".to_owned(),
+    )
+}
+
+/// An `Event` invoke the function's queue cannot take: invoked faster than its reserved
+/// concurrency runs events.
+fn queue_full(function: &str, full: &QueueFull) -> Response {
+    throttled(
+        "ReservedFunctionInvocationRateLimitExceeded",
+        format!(
+            "Rate Exceeded. Function {function}: {full}. Retry once queued events have run, or \
+             raise --concurrency so that they run sooner."
+        ),
+    )
+}
+
+/// A request whose body did not all arrive within [`BODY_READ_TIMEOUT`].
+fn body_too_slow() -> Response {
+    invoke_error(
+        StatusCode::REQUEST_TIMEOUT,
+        "RequestTimeoutException",
         json!({
-            "Reason": "ReservedFunctionConcurrentInvocationLimitExceeded",
             "Type": "User",
-            "message": "Rate Exceeded.",
+            "message": format!(
+                "The request body did not arrive within {} seconds of its headers; the local \
+                 Lambda service waits no longer, so that a stalled client cannot hold it. Send \
+                 the whole payload at once, with a Content-Length that matches it.",
+                BODY_READ_TIMEOUT.as_secs()
+            ),
         }),
     )
 }
@@ -186,7 +237,10 @@ fn qualifier(uri: &Uri) -> Option<&str> {
 
 /// The request's payload within the invocation type's limit, or the refusal.
 async fn read_payload(body: Body, invocation_type: &str) -> Result<Bytes, Response> {
-    let payload = match read_capped(body, SYNC_PAYLOAD_LIMIT).await {
+    let Some(read) = read_body_in_time(body, SYNC_PAYLOAD_LIMIT).await else {
+        return Err(body_too_slow());
+    };
+    let payload = match read {
         Ok(payload) => payload,
         Err(BodyError::TooLarge { size }) if invocation_type == "Event" => {
             return Err(event_too_large(size));
@@ -218,8 +272,9 @@ fn queue_event(invocation: Invocation, response_headers: HeaderMap) -> Response 
     if invocation.payload.len() > EVENT_PAYLOAD_LIMIT {
         return event_too_large(invocation.payload.len());
     }
-    let Some(queued) = invocation.function.queue_event() else {
-        return throttled();
+    let queued = match invocation.function.queue_event(invocation.payload.len()) {
+        Ok(queued) => queued,
+        Err(full) => return queue_full(&invocation.function.config.name, &full),
     };
     tokio::spawn(run_event(invocation, queued));
     (StatusCode::ACCEPTED, response_headers).into_response()
@@ -244,7 +299,7 @@ async fn run_event(invocation: Invocation, _queued: QueuedEvent) {
 /// function's response or error.
 async fn run_request_response(invocation: Invocation, mut response_headers: HeaderMap) -> Response {
     let Some(slot) = invocation.function.try_slot() else {
-        return throttled();
+        return concurrency_in_use();
     };
     let request_id = invocation.request_id.clone();
     // Its own task: a caller that hangs up drops this handler, but the invocation runs to its

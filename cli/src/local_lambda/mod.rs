@@ -7,11 +7,19 @@
 //! queue) → [`pool`] picks a warm instance (thawing it) or starts a cold one → the instance's
 //! [`runtime_api`] hands it the event → response, error, time-out or crash → [`record`] →
 //! Invoke response. Back in the pool, the instance is frozen once it asks for its next event.
+//!
+//! It serves one developer's machine, and keeps to it: [`loopback_host`] refuses requests not
+//! addressed to a loopback name (a web page's, through DNS rebinding), [`request_timeouts`]
+//! bounds how long a client may take to send a request, and [`event_queue`] how much the `Event`
+//! invocations waiting for an instance may hold.
 
 pub mod control_plane;
+pub mod event_queue;
 pub mod function;
+pub mod loopback_host;
 pub mod pool;
 pub mod record;
+pub mod request_timeouts;
 pub mod runtime_api;
 
 use clap::Args;
@@ -21,7 +29,8 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode, sync::Arc, time::Du
 #[derive(Args, Debug)]
 pub struct LambdaArgs {
     /// Where the control plane listens; point the Temporal server's `AWS_ENDPOINT_URL_LAMBDA`
-    /// here. Loopback only.
+    /// here. Loopback only, and only requests addressed to a loopback name are answered (`Host`
+    /// localhost, 127.x.y.z or `[::1]`), so that web pages cannot reach it through DNS rebinding.
     #[arg(long, default_value = "127.0.0.1:9001")]
     pub listen: SocketAddr,
     /// A function, as `NAME=COMMAND` (a built `bootstrap` or any `#[serverless_worker]` binary).
@@ -39,7 +48,8 @@ pub struct LambdaArgs {
     pub memory: u32,
     /// Instances per function that may run at once (Lambda's reserved concurrency), at least 1.
     /// A `RequestResponse` invoke beyond it is refused at once (429
-    /// `TooManyRequestsException`); `Event` invokes queue until an instance is free.
+    /// `TooManyRequestsException`); `Event` invokes queue until an instance is free, up to 10000
+    /// events and 64 MiB of payload per function, and beyond that are refused too.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..=u32::MAX as u64))]
     pub concurrency: u64,
     /// `KEY=VALUE` set in every function's environment. Repeatable.
@@ -121,14 +131,14 @@ async fn serve(args: LambdaArgs, functions: Vec<function::FunctionConfig>) -> Re
     let router = control_plane::router(service.clone());
     // On a signal, stop at once: callers such as the Temporal server keep connections open,
     // so waiting for them to close would never end.
-    let result = tokio::select! {
-        result = axum::serve(listener, router) => result,
-        () = shutdown_signal() => Ok(()),
-    };
+    tokio::select! {
+        () = request_timeouts::serve(listener, router) => {}
+        () = shutdown_signal() => {}
+    }
     service.stop_all().await;
     // Give killed processes a moment to be reaped before the process exits.
     tokio::time::sleep(Duration::from_millis(50)).await;
-    result.map_err(|error| error.to_string())
+    Ok(())
 }
 
 /// Why a request or response body was not read.
@@ -142,7 +152,8 @@ pub(crate) enum BodyError {
 
 /// Reads a body of at most `limit` bytes. A longer one is drained (up to a bound) rather than
 /// left unread, so that the sender, still writing, gets the error response instead of a reset
-/// connection, and its full size can be reported as Lambda does.
+/// connection, and its full size can be reported as Lambda does. The body is held in a buffer
+/// of its own size: the `Event` queue bounds what it holds by payload lengths.
 pub(crate) async fn read_capped(
     mut body: axum::body::Body,
     limit: usize,
@@ -150,7 +161,11 @@ pub(crate) async fn read_capped(
     use axum::body::HttpBody;
     /// Past this, a sender is not worth draining: the connection is dropped instead.
     const DRAIN_BOUND: usize = 64 << 20;
-    let mut kept: Vec<u8> = Vec::new();
+    // Sized from `Content-Length` (which AWS's clients send): allocated once, at the body's size.
+    let expected = body.size_hint().exact().map_or(0, |length| {
+        usize::try_from(length).unwrap_or(usize::MAX).min(limit)
+    });
+    let mut kept: Vec<u8> = Vec::with_capacity(expected);
     let mut size = 0usize;
     while let Some(frame) =
         std::future::poll_fn(|context| std::pin::Pin::new(&mut body).poll_frame(context)).await
@@ -171,6 +186,8 @@ pub(crate) async fn read_capped(
     if size > limit {
         Err(BodyError::TooLarge { size })
     } else {
+        // A chunked body's buffer grew as it came, to up to twice its size.
+        kept.shrink_to_fit();
         Ok(kept.into())
     }
 }

@@ -4,6 +4,7 @@
 //! Lambda does.
 
 use super::{
+    event_queue::{EVENT_QUEUE_BOUND, EventQueue, QueueFull, QueuedEvent},
     function::FunctionConfig,
     now_ms,
     record::{self, InvocationRecord, Outcome, Sink},
@@ -14,7 +15,7 @@ use std::{
     process::{ExitStatus, Stdio},
     sync::{
         Arc, Mutex,
-        atomic::{AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicU64, Ordering},
     },
     time::{Duration, Instant, SystemTime, UNIX_EPOCH},
 };
@@ -25,9 +26,6 @@ use tokio::{
 
 /// How long a process may take to initialise (Lambda's init phase limit).
 const INIT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// `Event` invocations that may wait for an instance; beyond, Lambda's queue refuses (429).
-pub const EVENT_QUEUE_LIMIT: usize = 10_000;
 
 /// What an invocation returned.
 #[derive(Debug)]
@@ -124,19 +122,8 @@ pub struct Function {
     pub config: FunctionConfig,
     idle: Mutex<Vec<Instance>>,
     slots: Arc<Semaphore>,
-    queued_events: Arc<AtomicUsize>,
+    events: EventQueue,
     next_instance: AtomicU64,
-}
-
-/// A place in a function's `Event` queue, given up when dropped.
-pub struct QueuedEvent {
-    queued_events: Arc<AtomicUsize>,
-}
-
-impl Drop for QueuedEvent {
-    fn drop(&mut self) {
-        self.queued_events.fetch_sub(1, Ordering::Relaxed);
-    }
 }
 
 /// Every hosted function, and where records go.
@@ -162,16 +149,10 @@ impl Function {
             .expect("the semaphore is never closed")
     }
 
-    /// A place in the `Event` queue, or `None` when it holds [`EVENT_QUEUE_LIMIT`] events.
-    pub fn queue_event(&self) -> Option<QueuedEvent> {
-        self.queued_events
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |queued| {
-                (queued < EVENT_QUEUE_LIMIT).then_some(queued + 1)
-            })
-            .ok()
-            .map(|_| QueuedEvent {
-                queued_events: self.queued_events.clone(),
-            })
+    /// A place in the `Event` queue for a payload of `bytes`, or why there is none (it holds
+    /// [`EVENT_QUEUE_BOUND`]).
+    pub fn queue_event(&self, bytes: usize) -> Result<QueuedEvent, QueueFull> {
+        self.events.admit(bytes)
     }
 }
 
@@ -186,7 +167,7 @@ impl Service {
                         slots: Arc::new(Semaphore::new(config.concurrency)),
                         config,
                         idle: Mutex::default(),
-                        queued_events: Arc::default(),
+                        events: EventQueue::new(EVENT_QUEUE_BOUND),
                         next_instance: AtomicU64::new(1),
                     })
                 })

@@ -1,14 +1,21 @@
 //! Lambda's Runtime API for one instance: the process fetches events with `invocation/next` and
 //! answers with `response` or `error` (or `init/error` before its first event). Each instance
-//! gets its own listener, as each Lambda sandbox has its own endpoint.
+//! gets its own listener, as each Lambda sandbox has its own endpoint. Like the control plane,
+//! it answers only requests addressed to a loopback name: a web page that found its port through
+//! DNS rebinding could otherwise take the instance's events, or answer them.
 
-use super::{BodyError, read_capped};
+use super::{
+    BodyError,
+    loopback_host::{Refusal, loopback_only},
+    read_capped,
+};
 use axum::{
-    Router,
+    Json, Router,
     body::{Body, Bytes},
     extract::{Path, State},
     http::{HeaderMap, HeaderValue, StatusCode},
-    response::IntoResponse,
+    middleware,
+    response::{IntoResponse, Response},
     routing::{get, post},
 };
 use serde_json::json;
@@ -140,7 +147,11 @@ impl RuntimeApi {
             )
             .route("/2018-06-01/runtime/invocation/{id}/error", post(error))
             .route("/2018-06-01/runtime/init/error", post(init_error))
-            .with_state(state.clone());
+            .with_state(state.clone())
+            .layer(middleware::from_fn_with_state(
+                foreign_host as Refusal,
+                loopback_only,
+            ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
         let server = tokio::spawn(async move {
@@ -173,6 +184,15 @@ impl Drop for RuntimeApi {
     fn drop(&mut self) {
         self.server.abort();
     }
+}
+
+/// A request not addressed to a loopback name, refused in the Runtime API's error shape.
+fn foreign_host(why: String) -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        Json(json!({ "errorType": "AccessDenied", "errorMessage": why })),
+    )
+        .into_response()
 }
 
 async fn next(State(state): State<Arc<ApiState>>) -> impl IntoResponse {
