@@ -325,14 +325,14 @@ impl WorkerRpcRelay {
     }
 }
 
-/// Releases the worker at the server each time the gate closes (see `worker_release`), for as
-/// long as the relay that saw its polls lives (a new connection brings a new relay and its own
-/// release).
 /// How long a release call may take: it only helps while the worker's workflows are being
 /// scheduled (a task on a sticky queue moves to the normal queue by itself after 1 s); one stuck
 /// longer must not outlive the invocation it belongs to.
 const RELEASE_DEADLINE: Duration = Duration::from_secs(5);
 
+/// Releases the worker at the server each time the gate closes (see `worker_release`), for as
+/// long as the relay that saw its polls lives (a new connection brings a new relay and its own
+/// release).
 async fn release_workers(
     gate: Arc<PollGate>,
     polls: Weak<WorkerPolls>,
